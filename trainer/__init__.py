@@ -1,0 +1,1 @@
+"""Training-side code of the semqam pipeline."""

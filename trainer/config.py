@@ -1,0 +1,127 @@
+"""Training configuration: Table I of the paper plus the choices it leaves open.
+
+Two profiles: ``paper`` uses Table I's settings with epoch counts long enough to converge on a
+GPU; ``quick`` keeps every architectural number of Table I and only shortens the schedules so a
+2-core CPU finishes in minutes. Every field is recorded in ``run.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ORDERS = (4, 16, 64, 256, 1024)
+PROFILES = ("quick", "paper")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """All hyperparameters of one training run (Table I unless marked as our choice)."""
+
+    order: int = 256  # M = |C|: codebook size = constellation order
+    profile: str = "quick"
+    seed: int = 0
+
+    # S-VQ-VAE & SCI network (Table I)
+    n_concepts: int = 64  # N
+    latent_dim: int = 64  # D
+    hidden_units: tuple[int, ...] = (512, 256)
+    batch_size: int = 128
+    beta: float = 0.25  # commitment weight
+    tau_start: float = 1.0
+    tau_end: float = 0.1
+    lambda_sem: float = 1.0
+    learning_rate: float = 1e-3
+    # our choices (docs/models.md)
+    classifier_hidden: tuple[int, ...] = (512, 256)
+    classifier_dropout: float = 0.2
+    sci_hidden: int = 128
+    ema_decay: float = 0.99
+    ema_epsilon: float = 1e-5
+    dead_code_threshold: float = 0.03  # EMA count under which a code is restarted (phase 1)
+    classifier_epochs: int = 8
+    phase1_epochs: int = 10
+    phase2_epochs: int = 15
+
+    # DQN rate controller (Table I)
+    k_min: int = 5
+    k_max: int = 64
+    n_actions: int = 12
+    dqn_hidden: tuple[int, ...] = (64, 64)
+    dqn_gamma: float = 0.99
+    dqn_buffer: int = 10_000
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.01
+    comp_alpha: float = 0.2  # alpha in B_comp = alpha ln(N/K)
+    # our choices for eq. (2) (docs/models.md)
+    q0_fraction: float = 0.9  # Q_0 = q0_fraction * pass-through accuracy at K = N
+    adapt_alpha: float = 0.1  # B_a = adapt_alpha (1 - 2 SNR_n) k_n
+    ber_lambda: float = 0.5  # lambda in eq. (2)
+    extreme_penalty: float = 0.05  # P(K) for K in {K_min, K_max}
+    dqn_steps: int = 4000
+    dqn_batch: int = 64
+    dqn_warmup: int = 300
+    dqn_target_sync: int = 200
+    dqn_lr: float = 1e-3
+    episode_length: int = 50
+    snr_walk_std_db: float = 2.0
+    env_snr_step_db: float = 2.5
+    env_samples: int = 500
+    policy_snr_step_db: float = 0.5
+
+    # Semantic PHY & channel (Table I)
+    snr_min_db: float = -10.0
+    snr_max_db: float = 20.0
+    power: float = 1.0  # P
+    phy_steps: int = 4000
+    phy_learning_rate: float = 1e-3
+    phy_batch: int = 512  # N_sym per step (our choice)
+    phy_snapshots: tuple[int, ...] = (0, 250, 1000, 2000, 4000)
+
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ValueError(f"order {self.order} is not supported; choose one of {ORDERS}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile {self.profile!r} is unknown; choose one of {PROFILES}")
+        if not 1 <= self.k_min < self.k_max <= self.n_concepts:
+            raise ValueError(
+                f"need 1 <= k_min < k_max <= N, got k_min={self.k_min}, k_max={self.k_max}, "
+                f"N={self.n_concepts}"
+            )
+        if self.n_actions < 2:
+            raise ValueError(f"n_actions must be >= 2, got {self.n_actions}")
+
+    @property
+    def actions(self) -> tuple[int, ...]:
+        """|A| values of K uniformly spaced over [K_min, K_max], rounded to integers."""
+        ks = np.rint(np.linspace(self.k_min, self.k_max, self.n_actions)).astype(int)
+        return tuple(int(k) for k in ks)
+
+    @classmethod
+    def for_profile(cls, profile: str, **overrides) -> TrainConfig:
+        """The ``quick`` (CPU minutes) or ``paper`` (Table I, long schedules) settings."""
+        if profile == "paper":
+            base = dict(
+                classifier_epochs=20,
+                phase1_epochs=40,
+                phase2_epochs=60,
+                dqn_steps=20_000,
+                env_snr_step_db=1.0,
+                env_samples=2000,
+                phy_batch=1024,
+            )
+        elif profile == "quick":
+            base = {}
+        else:
+            raise ValueError(f"profile {profile!r} is unknown; choose one of {PROFILES}")
+        base.update(overrides)
+        return cls(profile=profile, **base)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["actions"] = list(self.actions)
+        return d

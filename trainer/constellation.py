@@ -1,0 +1,155 @@
+"""Learned semantic M-QAM constellation (Section III.D, eq. 3).
+
+M trainable complex points, initialised on the rectangular Gray grid, trained with the
+SCI-weighted cross-entropy of eq. (3) on the (concept index, SCI) pairs the trained encoder
+actually transmits:
+
+.. math::
+    \\mathcal{L}_{QAM} = -\\frac{1}{N_{sym}} \\sum_j I_j \\log
+        \\frac{\\exp(-\\|\\hat y_j - x_{y_j}\\|^2/N_0)}
+             {\\sum_i \\exp(-\\|\\hat y_j - x_i\\|^2/N_0)},
+    \\qquad \\hat y_j = x_{y_j} + n_j,\\; n_j \\sim \\mathcal{CN}(0, N_0),\\; N_0 = P/\\mathrm{SNR}
+
+with SNR drawn uniformly in [SNR_min, SNR_max] dB once per step and ``I_j`` the SCI score
+normalised to mean 1 over the training pairs. After every optimiser step the points are
+projected onto the power constraint ``(1/M) sum_i |x_i|^2 <= P`` (Section II.A.2) by a Keras
+weight constraint, so the constraint holds after each step, not only at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+from keras import ops
+
+from channel_sim import Constellation
+
+
+@keras.saving.register_keras_serializable(package="semqam")
+class AveragePowerConstraint(keras.constraints.Constraint):
+    """Scale ``[M, 2]`` real points down to average power ``power`` when they exceed it."""
+
+    def __init__(self, power: float = 1.0) -> None:
+        self.power = power
+
+    def __call__(self, w):
+        avg = ops.mean(ops.sum(ops.square(w), axis=-1))
+        return w * ops.minimum(1.0, ops.sqrt(self.power / (avg + 1e-12)))
+
+    def get_config(self) -> dict:
+        return {"power": self.power}
+
+
+class SemanticMapper(keras.Model):
+    """Trainable constellation + AWGN + eq. (3) logits.
+
+    Input: concept indices ``y`` [batch] int32. Output: logits ``-|y_hat - x_i|^2 / N0``
+    [batch, M]; with ``sparse_categorical_crossentropy(from_logits=True)`` and the SCI scores
+    as ``sample_weight`` the compiled loss is exactly eq. (3).
+    """
+
+    def __init__(
+        self,
+        init_points: np.ndarray,
+        power: float = 1.0,
+        snr_range_db: tuple[float, float] = (-10.0, 20.0),
+        seed: int | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        pts = np.stack([init_points.real, init_points.imag], axis=-1).astype("float32")
+        self.order = pts.shape[0]
+        self.power = power
+        self.snr_range_db = snr_range_db
+        self.points = self.add_weight(
+            shape=pts.shape,
+            initializer=keras.initializers.Constant(pts),
+            constraint=AveragePowerConstraint(power),
+            name="points",
+        )
+        self._seed_gen = keras.random.SeedGenerator(seed)
+
+    def call(self, y, training=False):
+        x = ops.take(self.points, ops.reshape(ops.cast(y, "int32"), (-1,)), axis=0)  # [b, 2]
+        lo, hi = self.snr_range_db
+        snr_db = keras.random.uniform((), lo, hi, seed=self._seed_gen)
+        n0 = self.power / ops.power(10.0, snr_db / 10.0)
+        noise = keras.random.normal(ops.shape(x), seed=self._seed_gen) * ops.sqrt(n0 / 2.0)
+        y_hat = x + noise
+        d2 = ops.sum(ops.square(y_hat[:, None, :] - self.points[None, :, :]), axis=-1)
+        return -d2 / n0
+
+    def constellation(self) -> np.ndarray:
+        p = ops.convert_to_numpy(self.points)
+        return (p[:, 0] + 1j * p[:, 1]).astype(np.complex64)
+
+
+class _Snapshots(keras.callbacks.Callback):
+    def __init__(self, steps: tuple[int, ...], on_step: Callable[[int], None] | None) -> None:
+        super().__init__()
+        self.steps = set(steps)
+        self.taken: dict[int, np.ndarray] = {}
+        self.on_step = on_step
+        self.max_power = 0.0
+
+    def on_train_begin(self, logs=None) -> None:
+        if 0 in self.steps:
+            self.taken[0] = self.model.constellation()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        step = batch + 1
+        pts = self.model.constellation()
+        self.max_power = max(self.max_power, float(np.mean(np.abs(pts) ** 2)))
+        if step in self.steps:
+            self.taken[step] = pts
+        if self.on_step is not None:
+            self.on_step(step)
+
+
+def train_semantic_constellation(
+    indices: np.ndarray,
+    scores: np.ndarray,
+    order: int,
+    *,
+    steps: int = 4000,
+    batch: int = 512,
+    learning_rate: float = 1e-3,
+    power: float = 1.0,
+    snr_range_db: tuple[float, float] = (-10.0, 20.0),
+    seed: int = 0,
+    snapshot_steps: tuple[int, ...] = (0, 4000),
+    on_step: Callable[[int], None] | None = None,
+) -> tuple[Constellation, dict[int, np.ndarray], dict]:
+    """Train the semantic constellation on transmitted ``(index, SCI)`` pairs.
+
+    Returns ``(constellation, snapshots {step: points}, info)``; ``info`` holds the final
+    loss and the largest average power seen after any step (never above ``power``).
+    """
+    indices = np.asarray(indices).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if indices.size == 0 or indices.shape != scores.shape:
+        raise ValueError("need the same, non-zero number of concept indices and SCI scores")
+    if indices.min() < 0 or indices.max() >= order:
+        raise ValueError(f"concept indices must lie in [0, {order}), got {indices.min()}..")
+    weights = (scores / scores.mean()).astype("float32")  # normalised SCI, mean 1
+    rng = np.random.default_rng(seed)
+    draw = rng.integers(0, indices.size, size=steps * batch)
+    y = indices[draw].astype("int32")
+    w = weights[draw]
+
+    init = Constellation.rectangular_gray(order, power).points
+    mapper = SemanticMapper(init, power=power, snr_range_db=snr_range_db, seed=seed)
+    mapper.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    snaps = _Snapshots(snapshot_steps, on_step)
+    hist = mapper.fit(
+        y, y, sample_weight=w, batch_size=batch, epochs=1, shuffle=False, verbose=0,
+        callbacks=[snaps],
+    )
+    points = mapper.constellation()
+    info = {"final_loss": float(hist.history["loss"][-1]), "max_power_after_step": snaps.max_power}
+    return Constellation(points, name="semantic"), snaps.taken, info

@@ -1,0 +1,266 @@
+"""DQN rate controller (Section III.C, eq. 2): the SNR fed back by the edge picks K.
+
+MDP. State ``s_t = [SNR_n, b/10]``: the SNR normalised to [0, 1] over [SNR_min, SNR_max] and,
+as Table I's second state component (the paper does not name it), the spectral efficiency
+``b = log2 M`` divided by 10. The second component is constant within a deployment, so the
+trained policy tabulates to a 1-D lookup SNR -> K that an MCU can hold. Actions: the |A| = 12
+values of K uniformly spaced over [K_min, K_max]. The channel SNR follows a clipped Gaussian
+random walk between transmission intervals (episodes of ``episode_length`` steps).
+
+Reward, eq. (2):
+
+.. math::
+    r_t = Q_{task} + B_{comp} + B_a - \\lambda P_e - P(K)
+
+* ``Q_task(SNR, K)``: task accuracy of the whole chain at that SNR and K;
+* ``B_comp = alpha ln(N/K)`` if ``Q_task > Q_0`` else 0, with ``Q_0`` a fraction of the
+  pass-through accuracy at K = N (our choice);
+* ``B_a = alpha_a (1 - 2 SNR_n) k_n`` with ``k_n = (K - K_min)/(K_max - K_min)``: positive for
+  large K at low SNR, for small K at high SNR (our concrete form of the channel-adaptive bonus);
+* ``P_e``: BER over the index bits of the transmitted symbols;
+* ``P(K) = p_ext`` if ``K`` is ``K_min`` or ``K_max``, else 0 (our concrete extreme-K penalty).
+
+``Q_task`` and ``P_e`` are precomputed on a grid of SNRs x actions with the real chain on
+held-out training samples and interpolated linearly in SNR, so DQN training takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from channel_sim import AWGN, Constellation
+from evaluation import bit_error_rate
+from semqam.fileio import savez, write_json
+from trainer.pipeline import SemanticPipeline, select_top_k, transmit
+
+
+@dataclass(frozen=True)
+class RewardParams:
+    """Constants of eq. (2)."""
+
+    n_concepts: int
+    k_min: int
+    k_max: int
+    q0: float
+    comp_alpha: float = 0.2
+    adapt_alpha: float = 0.1
+    ber_lambda: float = 0.5
+    extreme_penalty: float = 0.05
+    snr_min_db: float = -10.0
+    snr_max_db: float = 20.0
+
+    def snr_norm(self, snr_db):
+        span = self.snr_max_db - self.snr_min_db
+        return np.clip((np.asarray(snr_db, dtype=np.float64) - self.snr_min_db) / span, 0.0, 1.0)
+
+
+def reward_terms(q_task: float, ber: float, k: int, snr_db: float, p: RewardParams) -> dict:
+    """The terms of eq. (2) and their sum ``r``."""
+    b_comp = p.comp_alpha * math.log(p.n_concepts / k) if q_task > p.q0 else 0.0
+    k_n = (k - p.k_min) / (p.k_max - p.k_min)
+    b_a = p.adapt_alpha * (1.0 - 2.0 * float(p.snr_norm(snr_db))) * k_n
+    penalty = p.extreme_penalty if k in (p.k_min, p.k_max) else 0.0
+    r = q_task + b_comp + b_a - p.ber_lambda * ber - penalty
+    return {"q_task": q_task, "b_comp": b_comp, "b_a": b_a, "ber_term": p.ber_lambda * ber,
+            "penalty": penalty, "r": r}
+
+
+@dataclass
+class RateEnvironment:
+    """Precomputed ``Q_task`` and ``P_e`` over ``snr_db`` x ``actions``."""
+
+    snr_db: np.ndarray  # [S]
+    actions: tuple[int, ...]
+    q_task: np.ndarray  # [S, A]
+    ber: np.ndarray  # [S, A]
+    params: RewardParams
+
+    def interp(self, table: np.ndarray, snr_db: float, a: int) -> float:
+        return float(np.interp(snr_db, self.snr_db, table[:, a]))
+
+    def reward(self, snr_db: float, a: int) -> float:
+        q = self.interp(self.q_task, snr_db, a)
+        ber = self.interp(self.ber, snr_db, a)
+        return reward_terms(q, ber, self.actions[a], snr_db, self.params)["r"]
+
+    def reward_table(self) -> np.ndarray:
+        """Eq. (2) at every grid SNR and action: [S, A]."""
+        return np.array(
+            [[self.reward(s, a) for a in range(len(self.actions))] for s in self.snr_db]
+        )
+
+    def save(self, path: Path) -> None:
+        savez(path, snr_db=self.snr_db, actions=np.array(self.actions),
+              q_task=self.q_task, ber=self.ber, reward=self.reward_table())
+
+
+def build_environment(
+    pipeline: SemanticPipeline,
+    constellation: Constellation,
+    x: np.ndarray,
+    y: np.ndarray,
+    snr_grid_db: np.ndarray,
+    actions: tuple[int, ...],
+    params: RewardParams,
+    seed: int = 0,
+    on_cell: Callable[[], None] | None = None,
+) -> RateEnvironment:
+    """Run the real chain (top-K, quantise, AWGN, demap, decode, T) at every (SNR, K)."""
+    z, sci = pipeline.encode(x)
+    channel = AWGN(seed)
+    q = np.zeros((len(snr_grid_db), len(actions)))
+    ber = np.zeros_like(q)
+    bits = constellation.bits_per_symbol
+    for a, k in enumerate(actions):
+        pos = select_top_k(sci, k)
+        idx = pipeline.quantize(z, pos)
+        for s, snr in enumerate(snr_grid_db):
+            rx = transmit(idx, constellation, channel, float(snr))
+            _, probs = pipeline.decode_classify(pipeline.reconstruct(rx, pos))
+            q[s, a] = float(np.mean(probs.argmax(1) == y))
+            ber[s, a] = bit_error_rate(idx, rx, bits)
+            if on_cell is not None:
+                on_cell()
+    return RateEnvironment(np.asarray(snr_grid_db, float), tuple(actions), q, ber, params)
+
+
+def build_q_network(n_actions: int, hidden: tuple[int, ...] = (64, 64), lr: float = 1e-3):
+    """MLP [64, 64] Q-network: state [2] -> Q-values [|A|]."""
+    s = keras.Input(shape=(2,), name="state")
+    h = s
+    for i, units in enumerate(hidden):
+        h = keras.layers.Dense(units, activation="relu", name=f"q_dense{i}")(h)
+    out = keras.layers.Dense(n_actions, name="q_values")(h)
+    model = keras.Model(s, out, name="dqn")
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+    return model
+
+
+def state(snr_db, order: int, params: RewardParams) -> np.ndarray:
+    """``[SNR_n, log2(M)/10]`` for scalar or array SNR -> [..., 2] float32."""
+    sn = params.snr_norm(snr_db)
+    return np.stack([sn, np.full_like(sn, math.log2(order) / 10.0)], axis=-1).astype(np.float32)
+
+
+@dataclass
+class DQNSettings:
+    steps: int = 4000
+    batch: int = 64
+    buffer: int = 10_000
+    gamma: float = 0.99
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.01
+    warmup: int = 300
+    target_sync: int = 200
+    lr: float = 1e-3
+    hidden: tuple[int, ...] = (64, 64)
+    episode_length: int = 50
+    walk_std_db: float = 2.0
+
+
+def train_dqn(
+    env: RateEnvironment,
+    order: int,
+    settings: DQNSettings,
+    seed: int = 0,
+    on_step: Callable[[int], None] | None = None,
+) -> tuple[keras.Model, dict]:
+    """DQN with epsilon-greedy exploration (linear decay over 80 % of the steps), experience
+    replay and a target network synchronised every ``target_sync`` steps."""
+    rng = np.random.default_rng(seed)
+    p = env.params
+    n_a = len(env.actions)
+    qnet = build_q_network(n_a, settings.hidden, settings.lr)
+    target = build_q_network(n_a, settings.hidden, settings.lr)
+    target.set_weights(qnet.get_weights())
+    cap = settings.buffer
+    buf_s = np.zeros((cap, 2), np.float32)
+    buf_a = np.zeros(cap, np.int64)
+    buf_r = np.zeros(cap, np.float32)
+    buf_s2 = np.zeros((cap, 2), np.float32)
+    buf_done = np.zeros(cap, np.float32)
+    losses, rewards = [], []
+    snr = rng.uniform(p.snr_min_db, p.snr_max_db)
+    decay_steps = max(1, int(0.8 * settings.steps))
+    for t in range(settings.steps):
+        eps = settings.epsilon_start + (settings.epsilon_end - settings.epsilon_start) * min(
+            1.0, t / decay_steps
+        )
+        s = state(snr, order, p)
+        if rng.random() < eps:
+            a = int(rng.integers(n_a))
+        else:
+            a = int(np.argmax(keras.ops.convert_to_numpy(qnet(s[None], training=False))[0]))
+        r = env.reward(snr, a)
+        done = (t + 1) % settings.episode_length == 0
+        if done:
+            snr2 = rng.uniform(p.snr_min_db, p.snr_max_db)
+        else:
+            snr2 = float(np.clip(snr + rng.normal(0.0, settings.walk_std_db),
+                                 p.snr_min_db, p.snr_max_db))
+        i = t % cap
+        buf_s[i], buf_a[i], buf_r[i], buf_s2[i], buf_done[i] = s, a, r, state(snr2, order, p), done
+        rewards.append(r)
+        snr = snr2
+        if t >= settings.warmup:
+            j = rng.integers(0, min(t + 1, cap), size=settings.batch)
+            q_next = keras.ops.convert_to_numpy(target(buf_s2[j], training=False)).max(1)
+            y = keras.ops.convert_to_numpy(qnet(buf_s[j], training=False)).copy()
+            y[np.arange(settings.batch), buf_a[j]] = (
+                buf_r[j] + settings.gamma * (1.0 - buf_done[j]) * q_next
+            )
+            losses.append(float(qnet.train_on_batch(buf_s[j], y)))
+        if (t + 1) % settings.target_sync == 0:
+            target.set_weights(qnet.get_weights())
+        if on_step is not None:
+            on_step(t + 1)
+    info = {"final_loss": float(np.mean(losses[-100:])) if losses else None,
+            "mean_reward_last_500": float(np.mean(rewards[-500:]))}
+    return qnet, info
+
+
+@dataclass(frozen=True)
+class RatePolicy:
+    """The DQN policy tabulated on quantised SNR feedback: nearest grid SNR -> K."""
+
+    snr_db: tuple[float, ...]
+    k: tuple[int, ...]
+
+    def k_for(self, snr_db: float) -> int:
+        grid = np.asarray(self.snr_db)
+        i = int(np.argmin(np.abs(grid - float(snr_db))))
+        return int(self.k[i])
+
+    @classmethod
+    def from_q_network(cls, qnet: keras.Model, order: int, params: RewardParams,
+                       step_db: float = 0.5) -> RatePolicy:
+        n = int(round((params.snr_max_db - params.snr_min_db) / step_db)) + 1
+        grid = np.linspace(params.snr_min_db, params.snr_max_db, n)
+        qv = keras.ops.convert_to_numpy(qnet(state(grid, order, params), training=False))
+        return cls(tuple(float(g) for g in grid), tuple(int(a) for a in qv.argmax(1)))
+
+    def with_actions(self, actions: tuple[int, ...]) -> RatePolicy:
+        """Translate action indices into K values."""
+        return RatePolicy(self.snr_db, tuple(int(actions[a]) for a in self.k))
+
+    def to_dict(self) -> dict:
+        return {"snr_db": list(self.snr_db), "k": list(self.k),
+                "lookup": "nearest grid SNR (dB) -> K"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RatePolicy:
+        return cls(tuple(float(s) for s in d["snr_db"]), tuple(int(k) for k in d["k"]))
+
+    def save(self, path: Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: Path) -> RatePolicy:
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,301 @@
+"""Training driver: classifier T, two-phase S-VQ-VAE, semantic constellation, DQN; one run folder.
+
+Order (each stage consumes the previous one's output):
+
+1. T on clean inputs (Section III.A), then frozen.
+2. Phase 1, plain VQ-VAE with ``L_VQ``; phase 2, semantic activation with eq. (1) and the SCI
+   soft top-K weighting whose temperature anneals ``tau_start -> tau_end`` (Section III.B).
+3. The (index, SCI) pairs the encoder selects on the training split -> per-concept mean SCI,
+   usage, co-occurrence P(i, j) (Section IV.A) -> learned constellation, eq. (3) (Section III.D).
+4. Q_task / BER tables on a held-out validation split -> DQN on eq. (2) (Section III.C) ->
+   tabulated policy SNR -> K.
+
+The run folder is written under a temporary name and renamed when complete, so a crash never
+leaves a half-written run that later stages would trust.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from rich.progress import Progress
+
+from channel_sim import Constellation
+from evaluation import concept_usage, cooccurrence, mean_sci_per_concept
+from semqam.fileio import save_npy, savez, write_json
+from semqam.progress import KerasProgress, make_progress, step_callback
+from semqam.seeding import environment_info, set_global_seed
+from trainer.config import TrainConfig
+from trainer.constellation import train_semantic_constellation
+from trainer.data import Dataset
+from trainer.models import (
+    SVQVAE,
+    VectorQuantizerEMA,
+    build_classifier,
+    build_decoder,
+    build_encoder_sci,
+)
+from trainer.pipeline import SemanticPipeline, select_top_k
+from trainer.rate_control import (
+    DQNSettings,
+    RatePolicy,
+    RewardParams,
+    build_environment,
+    train_dqn,
+)
+
+RUN_FORMAT = 1
+VALIDATION_FRACTION = 0.125  # of the training split, held out for the DQN environment
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    summary: dict
+
+
+class _TauSchedule(keras.callbacks.Callback):
+    """Exponential anneal ``tau_e = tau_0 (tau_1/tau_0)^(e/(E-1))`` at each epoch start."""
+
+    def __init__(self, tau_var, start: float, end: float, epochs: int) -> None:
+        super().__init__()
+        self.tau_var, self.start, self.end, self.epochs = tau_var, start, end, epochs
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        frac = epoch / max(1, self.epochs - 1)
+        self.tau_var.assign(self.start * (self.end / self.start) ** frac)
+
+
+def _split_validation(ds: Dataset, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed + 7919)
+    perm = rng.permutation(len(ds.x_train))
+    n_val = max(1, int(round(VALIDATION_FRACTION * len(perm))))
+    val, tr = perm[:n_val], perm[n_val:]
+    return ds.x_train[tr], ds.y_train[tr], ds.x_train[val], ds.y_train[val]
+
+
+def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(probs.argmax(1) == y))
+
+
+def accuracy_no_channel(pipe: SemanticPipeline, x: np.ndarray, y: np.ndarray, ks) -> dict:
+    """Task accuracy of encoder -> top-K -> VQ -> decoder -> T with an ideal channel."""
+    z, sci = pipe.encode(x)
+    out = {}
+    for k in ks:
+        pos = select_top_k(sci, k)
+        _, probs = pipe.decode_classify(pipe.reconstruct(pipe.quantize(z, pos), pos))
+        out[int(k)] = _accuracy(probs, y)
+    return out
+
+
+def selected_concepts(pipe: SemanticPipeline, x: np.ndarray, actions, seed: int):
+    """Indices and SCI scores the encoder transmits, one K drawn from ``actions`` per sample.
+
+    Returns ``(indices [n, K_max] with -1 padding, scores [n, K_max], mask [n, K_max])``.
+    """
+    z, sci = pipe.encode(x)
+    n, n_slots = sci.shape
+    rng = np.random.default_rng(seed + 31)
+    ks = rng.choice(np.asarray(actions), size=n)
+    pos = select_top_k(sci, n_slots)
+    idx = pipe.quantize(z, pos)
+    scores = np.take_along_axis(sci, pos, axis=1)
+    mask = np.arange(n_slots)[None, :] < ks[:, None]
+    return np.where(mask, idx, -1), np.where(mask, scores, 0.0), mask
+
+
+def train(
+    ds: Dataset,
+    cfg: TrainConfig,
+    out: Path,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train every model of the system on ``ds`` and write the run folder ``out``."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise FileExistsError(f"run folder {out} already exists; pass --force to replace it")
+    if len(ds.x_train) < 50:
+        raise ValueError(f"data set {ds.source} has only {len(ds.x_train)} training samples")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        with progress or make_progress() as prog:
+            summary = _train_into(ds, cfg, work, prog)
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return TrainResult(out, summary)
+
+
+def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> dict:
+    set_global_seed(cfg.seed)
+    timings: dict[str, float] = {}
+    history: dict[str, dict] = {}
+    x_tr, y_tr, x_val, y_val = _split_validation(ds, cfg.seed)
+    bs = cfg.batch_size
+    batches = math.ceil(len(x_tr) / bs)
+    shape = ds.input_shape
+
+    # 1. Task classifier T (Section III.A).
+    t0 = time.perf_counter()
+    clf = build_classifier(shape, ds.n_classes, cfg.classifier_hidden, cfg.classifier_dropout,
+                           seed=cfg.seed)
+    clf.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy",
+                metrics=["accuracy"])
+    cb = KerasProgress(prog, "classifier T", batches * cfg.classifier_epochs)
+    h = clf.fit(x_tr, y_tr, batch_size=bs, epochs=cfg.classifier_epochs, verbose=0,
+                callbacks=[cb])
+    history["classifier"] = h.history
+    clf.trainable = False
+    clean_acc = _accuracy(clf.predict(ds.x_test, batch_size=500, verbose=0), ds.y_test)
+    timings["classifier_s"] = time.perf_counter() - t0
+
+    # 2. S-VQ-VAE, two phases (Section III.B).
+    t0 = time.perf_counter()
+    enc = build_encoder_sci(shape, cfg.n_concepts, cfg.latent_dim, cfg.hidden_units, cfg.sci_hidden)
+    dec = build_decoder(shape, cfg.n_concepts, cfg.latent_dim, cfg.hidden_units)
+    vq = VectorQuantizerEMA(cfg.order, cfg.latent_dim, cfg.ema_decay, cfg.ema_epsilon,
+                            cfg.dead_code_threshold, seed=cfg.seed)
+    model = SVQVAE(enc, dec, clf, vq, cfg.actions, cfg.beta, seed=cfg.seed)
+    model(x_tr[:2])
+    # Data-dependent codebook initialisation: M distinct encoder outputs of a random batch.
+    rng = np.random.default_rng(cfg.seed)
+    z0, _ = enc.predict(x_tr[rng.permutation(len(x_tr))[:256]], verbose=0)
+    z0 = z0.reshape(-1, cfg.latent_dim)
+    vq.set_codebook(z0[rng.choice(len(z0), cfg.order, replace=False)])
+
+    def fit_phase(name: str, epochs: int, lambda_sem: float, extra=()) -> None:
+        model.compile(
+            keras.optimizers.Adam(cfg.learning_rate),
+            loss={"x_hat": "mse", "probs": "sparse_categorical_crossentropy"},
+            loss_weights={"x_hat": 1.0, "probs": lambda_sem},
+            metrics={"probs": "accuracy"},
+        )
+        cbk = KerasProgress(prog, name, batches * epochs)
+        hh = model.fit(x_tr, {"x_hat": x_tr, "probs": y_tr}, batch_size=bs, epochs=epochs,
+                       verbose=0, callbacks=[cbk, *extra])
+        history[name] = hh.history
+
+    vq.restart_enabled.assign(1.0)
+    model.semantic.assign(0.0)
+    fit_phase("phase 1 (VQ-VAE)", cfg.phase1_epochs, 0.0)
+    timings["phase1_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    vq.restart_enabled.assign(0.0)
+    model.semantic.assign(1.0)
+    tau = _TauSchedule(model.tau, cfg.tau_start, cfg.tau_end, cfg.phase2_epochs)
+    fit_phase("phase 2 (semantic)", cfg.phase2_epochs, cfg.lambda_sem, (tau,))
+    timings["phase2_s"] = time.perf_counter() - t0
+
+    codebook = keras.ops.convert_to_numpy(vq.codebook).astype(np.float32)
+    pipe = SemanticPipeline(enc, dec, clf, codebook)
+    acc_k = accuracy_no_channel(pipe, ds.x_test, ds.y_test, (*cfg.actions, cfg.n_concepts))
+    passthrough = acc_k[cfg.n_concepts]
+
+    # 3. Concept statistics and the learned constellation (Sections III.D, IV.A).
+    t0 = time.perf_counter()
+    idx, scores, mask = selected_concepts(pipe, x_tr, cfg.actions, cfg.seed)
+    mean_sci = mean_sci_per_concept(idx[mask], scores[mask], cfg.order)
+    usage = concept_usage(idx[mask], cfg.order)
+    cooc = cooccurrence(idx, mask, cfg.order)
+    advance = step_callback(prog, "semantic constellation", cfg.phy_steps)
+    semantic, snaps, phy_info = train_semantic_constellation(
+        idx[mask], scores[mask], cfg.order, steps=cfg.phy_steps, batch=cfg.phy_batch,
+        learning_rate=cfg.phy_learning_rate, power=cfg.power,
+        snr_range_db=(cfg.snr_min_db, cfg.snr_max_db), seed=cfg.seed,
+        snapshot_steps=tuple(s for s in cfg.phy_snapshots if s <= cfg.phy_steps),
+        on_step=advance,
+    )
+    standard = Constellation.rectangular_gray(cfg.order, cfg.power)
+    timings["constellation_s"] = time.perf_counter() - t0
+
+    # 4. DQN rate controller (Section III.C).
+    t0 = time.perf_counter()
+    q0 = cfg.q0_fraction * accuracy_no_channel(pipe, x_val, y_val, (cfg.n_concepts,))[
+        cfg.n_concepts]
+    params = RewardParams(cfg.n_concepts, cfg.k_min, cfg.k_max, q0, cfg.comp_alpha,
+                          cfg.adapt_alpha, cfg.ber_lambda, cfg.extreme_penalty,
+                          cfg.snr_min_db, cfg.snr_max_db)
+    n_grid = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.env_snr_step_db)) + 1
+    grid = np.linspace(cfg.snr_min_db, cfg.snr_max_db, n_grid)
+    xe, ye = x_val[: cfg.env_samples], y_val[: cfg.env_samples]
+    cell = step_callback(prog, "DQN environment table", n_grid * len(cfg.actions))
+    env = build_environment(pipe, semantic, xe, ye, grid, cfg.actions, params, cfg.seed, cell)
+    settings = DQNSettings(cfg.dqn_steps, cfg.dqn_batch, cfg.dqn_buffer, cfg.dqn_gamma,
+                           cfg.epsilon_start, cfg.epsilon_end, cfg.dqn_warmup,
+                           cfg.dqn_target_sync, cfg.dqn_lr, cfg.dqn_hidden,
+                           cfg.episode_length, cfg.snr_walk_std_db)
+    qnet, dqn_info = train_dqn(env, cfg.order, settings, cfg.seed,
+                               step_callback(prog, "DQN rate controller", cfg.dqn_steps))
+    policy = RatePolicy.from_q_network(qnet, cfg.order, params, cfg.policy_snr_step_db)
+    policy = policy.with_actions(cfg.actions)
+    oracle = env.reward_table().argmax(1)
+    timings["dqn_s"] = time.perf_counter() - t0
+
+    # 5. Write the run folder.
+    clf.save(work / "classifier.keras")
+    enc.save(work / "encoder_sci.keras")
+    dec.save(work / "decoder.keras")
+    qnet.save(work / "dqn.keras")
+    save_npy(work / "codebook.npy", codebook)
+    semantic.save(work / "constellation_semantic.npy")
+    standard.save(work / "constellation_standard.npy")
+    steps = sorted(snaps)
+    savez(work / "constellation_history.npz", steps=np.array(steps),
+          points=np.stack([snaps[s] for s in steps]))
+    savez(work / "concept_stats.npz", mean_sci=mean_sci, usage=usage, cooccurrence=cooc)
+    env.save(work / "rate_env.npz")
+    policy.save(work / "policy.json")
+    write_json(work / "history.json", _jsonable(history))
+    summary = {
+        "format": RUN_FORMAT,
+        "dataset": {
+            "name": ds.name, "source": ds.source, "input_shape": list(shape),
+            "n_classes": ds.n_classes, "class_names": list(ds.class_names),
+            "n_train": int(len(x_tr)), "n_validation": int(len(x_val)),
+            "n_test": int(len(ds.x_test)), "meta": _jsonable(ds.meta),
+        },
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "environment": environment_info(),
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "metrics": {
+            "clean_accuracy": clean_acc,
+            "passthrough_accuracy": passthrough,
+            "accuracy_vs_k_no_channel": {str(k): v for k, v in acc_k.items()},
+            "codebook_used": int(np.count_nonzero(usage)),
+            "q0": q0,
+        },
+        "constellation": {**phy_info, "average_power": semantic.average_power},
+        "dqn": {**dqn_info,
+                "oracle_k_on_env_grid": [int(cfg.actions[a]) for a in oracle],
+                "env_snr_db": grid.tolist()},
+    }
+    summary["timings_s"]["total_s"] = round(sum(timings.values()), 2)
+    write_json(work / "run.json", summary)
+    return summary
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
