@@ -94,6 +94,129 @@ def train(
     typer.echo(f"codebook entries in use     {m['codebook_used']} / {order}")
 
 
+SnrOpt = Annotated[
+    str,
+    typer.Option(help="SNR points in dB: start:stop:step (inclusive) or a comma list."),
+]
+
+
+def _split(s: str | None) -> list[str] | None:
+    return [p.strip() for p in s.split(",") if p.strip()] if s else None
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Option("--run", help="Run folder written by `semqam train`.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for metrics.json and the PNG figures.")
+    ],
+    snr: SnrOpt = "-10:20:2",
+    dataset: Annotated[
+        str | None, typer.Option(help="Data kind; must be the run's (default: the run's).")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Evaluate on this file/folder instead: all of it is the test set."),
+    ] = None,
+    seed: SeedOpt = 0,
+) -> None:
+    """Semantic vs standard M-QAM over an SNR sweep: metrics.json, figures and a table.
+
+    Both schemes share the run's encoder, SCI, DQN policy and test samples; only the
+    constellation differs. Format of metrics.json: docs/metrics.md.
+
+    Examples:
+      semqam evaluate --run runs/mnist-256 --out results/mnist-256
+      semqam evaluate --run runs/mnist-256 --snr -10,0,10,20 --out results/quick
+      semqam evaluate --run runs/fashion-mnist-256 --data my.csv --out results/fm-mine
+    """
+    from evaluation.evaluate import evaluate as run_evaluation
+    from evaluation.evaluate import resolve_test_set, write_outputs
+    from evaluation.report import print_report
+    from evaluation.snr import parse_snr
+    from trainer.run import load_run
+
+    snr_db = _guard(parse_snr, snr)
+    loaded = _guard(load_run, run)
+    ds = _guard(resolve_test_set, loaded, dataset, data)
+    typer.echo(f"data: {ds.source}: {ds.n_test} test samples, shape {ds.input_shape}, "
+               f"M = {loaded.order}, {len(snr_db)} SNR points", err=True)
+    ev = _guard(run_evaluation, loaded, ds, snr_db, seed=seed)
+    written = _guard(write_outputs, ev, loaded, out)
+    print_report(ev.metrics)
+    typer.echo(f"results written to {out}: {', '.join(p.name for p in written)} "
+               f"(evaluation {ev.metrics['timing_s']['evaluate']:.0f} s)")
+
+
+@app.command()
+def sweep(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the summary and M*/ results.")],
+    dataset: Annotated[str, typer.Option(help="mnist | fashion-mnist | fsdd.")] = "mnist",
+    orders: Annotated[str, typer.Option(help="Comma list of M to train/evaluate.")] = (
+        "4,16,64,256,1024"
+    ),
+    data: Annotated[
+        Path | None, typer.Option(help="IDX/CSV file or folder, or FSDD WAV folder.")
+    ] = None,
+    profile: Annotated[str, typer.Option(help="quick (CPU minutes) | paper (Table I).")] = "quick",
+    runs_dir: Annotated[
+        Path, typer.Option(help="Where run folders {dataset}-{M} are reused or created.")
+    ] = Path("runs"),
+    snr: SnrOpt = "-10:20:2",
+    seed: SeedOpt = 0,
+    test_speakers: Annotated[
+        str | None, typer.Option(help="FSDD: comma-separated speakers held out for testing.")
+    ] = None,
+) -> None:
+    """Train (or reuse runs/{dataset}-{M}) and evaluate every M; write summary.md/.json and
+    S_w / SPP vs M.
+
+    Examples:
+      semqam sweep --dataset mnist --orders 4,16,64,256,1024 --out results/mnist
+      semqam sweep --dataset fsdd --data ../shared/data/fsdd --test-speakers george \\
+        --out results/fsdd
+    """
+    from evaluation.snr import parse_snr
+    from evaluation.sweep import parse_orders
+    from evaluation.sweep import sweep as run_sweep
+    from trainer.config import TrainConfig
+    from trainer.data import load_dataset
+
+    snr_db = _guard(parse_snr, snr)
+    order_list = _guard(parse_orders, orders)
+    _guard(TrainConfig.for_profile, profile, seed=seed)
+    ds = _guard(load_dataset, dataset, data, test_speakers=_split(test_speakers))
+    typer.echo(f"data: {ds.source}: {len(ds.x_train)} train / {len(ds.x_test)} test, "
+               f"shape {ds.input_shape}; orders {order_list}", err=True)
+    summary = _guard(run_sweep, ds, order_list, out, snr_db=snr_db, profile=profile,
+                     runs_dir=runs_dir, seed=seed,
+                     log=lambda line: typer.echo(line, err=True))
+    typer.echo((out / "summary.md").read_text())
+    typer.echo(f"summary written to {out}: {', '.join(summary['files'])}")
+
+
+@app.command()
+def report(
+    path: Annotated[Path, typer.Argument(help="metrics.json or the folder holding it.")],
+) -> None:
+    """Print the table of an earlier evaluation.
+
+    Example: semqam report results/mnist-256
+    """
+    import json
+
+    from evaluation.report import print_report
+
+    file = path / "metrics.json" if path.is_dir() else path
+    if not file.is_file():
+        _fail(f"{file}: no such file; run `semqam evaluate --out {path}` first")
+    try:
+        metrics = json.loads(file.read_text())
+        print_report(metrics)
+    except (ValueError, KeyError, TypeError) as exc:
+        _fail(f"{file}: not a metrics.json of `semqam evaluate` ({exc!r})")
+
+
 def main() -> None:
     """Console entry point."""
     try:

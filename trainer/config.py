@@ -60,12 +60,13 @@ class TrainConfig:
     adapt_alpha: float = 0.1  # B_a = adapt_alpha (1 - 2 SNR_n) k_n
     ber_lambda: float = 0.5  # lambda in eq. (2)
     extreme_penalty: float = 0.05  # P(K) for K in {K_min, K_max}
-    dqn_steps: int = 4000
-    dqn_batch: int = 64
-    dqn_warmup: int = 300
-    dqn_target_sync: int = 200
+    dqn_steps: int = 2000  # vectorised steps; each advances dqn_envs channels
+    dqn_envs: int = 32
+    dqn_batch: int = 128
+    dqn_warmup: int = 20
+    dqn_target_sync: int = 100
     dqn_lr: float = 1e-3
-    episode_length: int = 50
+    episode_length: int = 16
     snr_walk_std_db: float = 2.0
     env_snr_step_db: float = 2.5
     env_samples: int = 500
@@ -109,7 +110,7 @@ class TrainConfig:
                 classifier_epochs=20,
                 phase1_epochs=40,
                 phase2_epochs=60,
-                dqn_steps=20_000,
+                dqn_steps=10_000,
                 env_snr_step_db=1.0,
                 env_samples=2000,
                 phy_batch=1024,

@@ -48,6 +48,7 @@ from trainer.rate_control import (
     RatePolicy,
     RewardParams,
     build_environment,
+    policy_regret,
     train_dqn,
 )
 
@@ -234,13 +235,18 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
     xe, ye = x_val[: cfg.env_samples], y_val[: cfg.env_samples]
     cell = step_callback(prog, "DQN environment table", n_grid * len(cfg.actions))
     env = build_environment(pipe, semantic, xe, ye, grid, cfg.actions, params, cfg.seed, cell)
-    settings = DQNSettings(cfg.dqn_steps, cfg.dqn_batch, cfg.dqn_buffer, cfg.dqn_gamma,
-                           cfg.epsilon_start, cfg.epsilon_end, cfg.dqn_warmup,
-                           cfg.dqn_target_sync, cfg.dqn_lr, cfg.dqn_hidden,
-                           cfg.episode_length, cfg.snr_walk_std_db)
+    settings = DQNSettings(
+        steps=cfg.dqn_steps, n_envs=cfg.dqn_envs, batch=cfg.dqn_batch, buffer=cfg.dqn_buffer,
+        gamma=cfg.dqn_gamma, epsilon_start=cfg.epsilon_start, epsilon_end=cfg.epsilon_end,
+        warmup=cfg.dqn_warmup, target_sync=cfg.dqn_target_sync, lr=cfg.dqn_lr,
+        hidden=cfg.dqn_hidden, episode_length=cfg.episode_length,
+        walk_std_db=cfg.snr_walk_std_db,
+    )
     qnet, dqn_info = train_dqn(env, cfg.order, settings, cfg.seed,
                                step_callback(prog, "DQN rate controller", cfg.dqn_steps))
     policy = RatePolicy.from_q_network(qnet, cfg.order, params, cfg.policy_snr_step_db)
+    on_grid = RatePolicy.from_q_network(qnet, cfg.order, params, cfg.env_snr_step_db)
+    dqn_info.update(policy_regret(env, np.array(on_grid.k)))
     policy = policy.with_actions(cfg.actions)
     oracle = env.reward_table().argmax(1)
     timings["dqn_s"] = time.perf_counter() - t0

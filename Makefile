@@ -1,0 +1,47 @@
+# semqam: two set-up commands on a fresh machine, `make hil` and `make test`.
+# Both create .venv and install everything the target needs.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+SEMQAM := $(VENV)/bin/semqam
+STAMP := $(VENV)/.installed
+# CPU TensorFlow unless an NVIDIA driver is present.
+TF_EXTRA ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
+
+DATASET ?= mnist
+ORDER ?= 256
+PROFILE ?= quick
+RUN ?= runs/$(DATASET)-$(ORDER)
+RESULTS ?= results/$(DATASET)-$(ORDER)
+SNR ?= -10:20:5
+
+.PHONY: all venv test lint hil train clean
+
+all: hil
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(TF_EXTRA),dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m pytest -q
+
+# Train the quick profile on the embedded default data set (if no complete run exists yet),
+# then evaluate semantic vs standard M-QAM over AWGN.
+train: $(STAMP)
+	@if [ -f $(RUN)/run.json ]; then echo "using existing run $(RUN) (delete it to retrain)"; \
+	else $(SEMQAM) train --dataset $(DATASET) --order $(ORDER) --profile $(PROFILE) --out $(RUN); fi
+
+hil: train
+	$(SEMQAM) evaluate --run $(RUN) --snr $(SNR) --out $(RESULTS)
+
+clean:
+	rm -rf runs results build

