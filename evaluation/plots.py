@@ -68,7 +68,7 @@ def plot_q_sem_vs_snr(m: dict, path: str | Path) -> Path:
         ax.set_ylabel(ylabel)
         ax.set_ylim(0.0, 1.02)
         _snr_axis(ax, m)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")
     axes[0].set_title(f"Semantic quality {Q_SEM} vs SNR")
     axes[1].set_title("Task accuracy vs SNR")
     fig.suptitle(_tag(m))
@@ -92,14 +92,16 @@ def plot_ber_vs_snr(m: dict, path: str | Path) -> Path:
     # Resolution of the measurement: one bit error in all bits sent at the smallest K.
     n_bits = m["n_test"] * min(m["k"]) * m["bits_per_symbol"]
     measured = [v for n in ("semantic", "standard") for v in m["schemes"][n]["ber"] if v > 0]
-    bottom = min([0.3 / n_bits, *measured])
+    zeros = bool(floor)
+    bottom = min([0.3 / n_bits, *measured]) if zeros or not measured else min(measured) / 3
     grid = np.linspace(snr.min(), snr.max(), 400) if len(snr) > 1 else snr
     theory = ber_gray_square_qam_approx(m["order"], grid)
     keep = theory >= bottom
     ax.semilogy(grid[keep], theory[keep], ls=":", color="gray",
                 label=r"Gray $M$-QAM, $P_s/\log_2 M$ approx.")
-    ax.axhline(1.0 / n_bits, color="lightgray", lw=0.8, ls="-.",
-               label=f"1 bit error in {n_bits} (resolution)")
+    if zeros:
+        ax.axhline(1.0 / n_bits, color="lightgray", lw=0.8, ls="-.",
+                   label=f"1 bit error in {n_bits} (resolution)")
     ax.set_ylim(bottom, 1.0)
     ax.set_ylabel(f"BER (index bits, {m['bits_per_symbol']} per symbol)")
     ax.set_title(f"Bit error rate vs SNR ({_tag(m)})", fontsize=10)
@@ -108,7 +110,7 @@ def plot_ber_vs_snr(m: dict, path: str | Path) -> Path:
     if floor:
         ax.text(0.02, 0.02, "no bit errors (not drawn): " + "; ".join(floor),
                 transform=ax.transAxes, fontsize=7, va="bottom")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
 
 
@@ -176,7 +178,7 @@ def plot_constellation_importance(
     used = np.asarray(usage) > 0
     order = len(pts)
     size = _marker_size(order)
-    fig = Figure(figsize=(12.5, 5.6), layout="constrained")
+    fig = Figure(figsize=(12.5, 6.2), layout="constrained")
     axes = fig.subplots(1, 2)
     ranked = [i for i in np.argsort(-np.asarray(mean_sci), kind="stable") if used[i]][:top]
 
@@ -201,7 +203,7 @@ def plot_constellation_importance(
     for ax, values, norm, cmap, clabel, title in panels:
         if (~used).any():
             ax.scatter(pts.real[~used], pts.imag[~used], s=size * 0.6, marker="x", lw=0.7,
-                       color="lightgray", label=f"never transmitted ({int((~used).sum())})")
+                       color="lightgray")
         sc = ax.scatter(pts.real[used], pts.imag[used], c=values[used], cmap=cmap, norm=norm,
                         s=size, edgecolors="black", linewidths=0.2)
         fig.colorbar(sc, ax=ax, label=clabel, shrink=0.85)
@@ -211,15 +213,14 @@ def plot_constellation_importance(
             ax.annotate(f"R{rank}", (pts.real[i], pts.imag[i]), textcoords="offset points",
                         xytext=(5, 5), fontsize=7, color="darkcyan", fontweight="bold")
         ax.set_title(title, fontsize=10)
-        if (~used).any():
-            ax.legend(fontsize=7, loc="upper right")
     _square_limits(axes, pts)
     name = "Learned semantic" if scheme == "semantic" else "Standard Gray"
     spp = m["spp"][scheme]
     spp_text = "n/a" if spp is None else f"{spp:.1%}"
     fig.suptitle(
         f"{name} {order}-QAM, {m['dataset']}: $\\mathcal{{S}}_w$ = {m['ssv'][scheme]:.4g}, "
-        f"SPP = {spp_text}; cyan rings: top-{len(ranked)} concepts by mean SCI (test split)"
+        f"SPP = {spp_text}\ncyan rings: top-{len(ranked)} concepts by mean SCI (test split); "
+        f"grey x: never transmitted ({int((~used).sum())} of {order})"
     )
     return _save(fig, path)
 

@@ -39,6 +39,15 @@ def parse_orders(spec: str) -> list[int]:
     return orders
 
 
+def _same_path(a, b) -> bool:
+    """Both name the same existing file or folder (``../data/x.csv`` vs an absolute path)."""
+    try:
+        pa, pb = Path(str(a)), Path(str(b))
+        return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+    except (OSError, ValueError):
+        return False
+
+
 def _check_reusable(run_dir: Path, ds: Dataset, cfg: TrainConfig) -> None:
     info = json.loads((run_dir / "run.json").read_text())
     d, c = info.get("dataset", {}), info.get("config", {})
@@ -48,6 +57,8 @@ def _check_reusable(run_dir: Path, ds: Dataset, cfg: TrainConfig) -> None:
     have = {"data set": d.get("name"), "data source": d.get("source"),
             "split": str((d.get("meta") or {}).get("split", "")), "profile": c.get("profile"),
             "seed": info.get("seed"), "order": c.get("order")}
+    if _same_path(have["data source"], want["data source"]):
+        have["data source"] = want["data source"]
     diff = [f"{k} {have[k]!r} (wanted {want[k]!r})" for k in want if have[k] != want[k]]
     if diff:
         raise ValueError(

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+
+# TensorFlow's C++ start-up chatter hides the one-line messages users need.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from pathlib import Path
 from typing import Annotated
 
@@ -79,8 +82,8 @@ def train(
     cfg = _guard(TrainConfig.for_profile, profile, order=order, seed=seed)
     if out.exists() and not force:
         _fail(f"run folder {out} already exists; pass --force to replace it")
-    ds = _guard(load_dataset, dataset, data, test_speakers=split(test_speakers),
-                speakers=split(speakers))
+    ds = _guard(load_dataset, dataset, data.resolve() if data else None,
+                test_speakers=split(test_speakers), speakers=split(speakers))
     typer.echo(f"data: {ds.source}: {len(ds.x_train)} train / {len(ds.x_test)} test, "
                f"shape {ds.input_shape}, {ds.n_classes} classes", err=True)
     result = _guard(run_training, ds, cfg, out, force=force)
@@ -120,15 +123,15 @@ def evaluate(
     ] = None,
     seed: SeedOpt = 0,
 ) -> None:
-    """Semantic vs standard M-QAM over an SNR sweep: metrics.json, figures and a table.
+    """Semantic vs standard M-QAM over an SNR sweep: metrics.json, figures, table.
 
-    Both schemes share the run's encoder, SCI, DQN policy and test samples; only the
-    constellation differs. Format of metrics.json: docs/metrics.md.
+    Both schemes share the run's encoder, SCI, DQN policy and test samples;
+    only the constellation differs. metrics.json is described in docs/metrics.md.
 
     Examples:
       semqam evaluate --run runs/mnist-256 --out results/mnist-256
-      semqam evaluate --run runs/mnist-256 --snr -10,0,10,20 --out results/quick
-      semqam evaluate --run runs/fashion-mnist-256 --data my.csv --out results/fm-mine
+      semqam evaluate --run runs/mnist-256 --snr -10,0,20 --out results/m256
+      semqam evaluate --run runs/fsdd-64 --data more_wavs/ --out results/f64
     """
     from evaluation.evaluate import evaluate as run_evaluation
     from evaluation.evaluate import resolve_test_set, write_outputs
@@ -168,13 +171,14 @@ def sweep(
         str | None, typer.Option(help="FSDD: comma-separated speakers held out for testing.")
     ] = None,
 ) -> None:
-    """Train (or reuse runs/{dataset}-{M}) and evaluate every M; write summary.md/.json and
-    S_w / SPP vs M.
+    """Train (or reuse runs/{dataset}-{M}) and evaluate every M; summarise.
+
+    Writes summary.md, summary.json, ssv_spp_vs_order.png (S_w and SPP vs M),
+    q_sem_vs_snr_orders.png and one M{order}/ evaluation folder per order.
 
     Examples:
       semqam sweep --dataset mnist --orders 4,16,64,256,1024 --out results/mnist
-      semqam sweep --dataset fsdd --data ../shared/data/fsdd --test-speakers george \\
-        --out results/fsdd
+      semqam sweep --dataset fsdd --data wavs/ --test-speakers george --out r/fsdd
     """
     from evaluation.snr import parse_snr
     from evaluation.sweep import parse_orders
