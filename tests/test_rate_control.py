@@ -9,7 +9,6 @@ import pytest
 
 from trainer.config import TrainConfig
 from trainer.rate_control import (
-    DQNSettings,
     RateEnvironment,
     RatePolicy,
     RewardParams,
@@ -57,7 +56,7 @@ def test_dqn_learns_channel_adaptive_policy():
     low = (snr[:, None] < 5).astype(float)
     q = 0.3 + 0.5 * (low * k / 64 + (1 - low) * (1 - k / 64))
     env = RateEnvironment(snr, acts, q, np.zeros_like(q), P)
-    net, info = train_dqn(env, 16, DQNSettings(steps=600, n_envs=32, batch=128), seed=0)
+    net, info = train_dqn(env, 16, TrainConfig(dqn_steps=600).dqn_settings(), seed=0)
     pol = RatePolicy.from_q_network(net, 16, P, step_db=5.0)
     assert np.mean(np.array(pol.k)[snr < 5]) > np.mean(np.array(pol.k)[snr >= 5]) + 4
     regret = policy_regret(env, np.array(pol.k))

@@ -122,6 +122,18 @@ class TrainConfig:
         base.update(overrides)
         return cls(profile=profile, **base)
 
+    def dqn_settings(self):
+        """The DQN schedule of this configuration (``trainer.rate_control.DQNSettings``)."""
+        from trainer.rate_control import DQNSettings
+
+        return DQNSettings(
+            steps=self.dqn_steps, n_envs=self.dqn_envs, batch=self.dqn_batch,
+            buffer=self.dqn_buffer, gamma=self.dqn_gamma, epsilon_start=self.epsilon_start,
+            epsilon_end=self.epsilon_end, warmup=self.dqn_warmup,
+            target_sync=self.dqn_target_sync, lr=self.dqn_lr, hidden=self.dqn_hidden,
+            episode_length=self.episode_length, walk_std_db=self.snr_walk_std_db,
+        )
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["actions"] = list(self.actions)

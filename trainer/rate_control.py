@@ -149,21 +149,23 @@ def state(snr_db, order: int, params: RewardParams) -> np.ndarray:
     return np.stack([sn, np.full_like(sn, math.log2(order) / 10.0)], axis=-1).astype(np.float32)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DQNSettings:
-    steps: int = 1500  # vectorised environment steps (each advances ``n_envs`` channels)
-    n_envs: int = 16
-    batch: int = 64
-    buffer: int = 10_000
-    gamma: float = 0.99
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.01
-    warmup: int = 20
-    target_sync: int = 50
-    lr: float = 1e-3
-    hidden: tuple[int, ...] = (64, 64)
-    episode_length: int = 16
-    walk_std_db: float = 2.0
+    """DQN schedule; built from ``TrainConfig.dqn_settings()``, which owns the numbers."""
+
+    steps: int  # vectorised environment steps (each advances ``n_envs`` channels)
+    n_envs: int
+    batch: int
+    buffer: int
+    gamma: float
+    epsilon_start: float
+    epsilon_end: float
+    warmup: int
+    target_sync: int
+    lr: float
+    hidden: tuple[int, ...]
+    episode_length: int
+    walk_std_db: float
 
 
 def train_dqn(

@@ -44,7 +44,6 @@ from trainer.models import (
 )
 from trainer.pipeline import SemanticPipeline, select_top_k
 from trainer.rate_control import (
-    DQNSettings,
     RatePolicy,
     RewardParams,
     build_environment,
@@ -235,13 +234,7 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
     xe, ye = x_val[: cfg.env_samples], y_val[: cfg.env_samples]
     cell = step_callback(prog, "DQN environment table", n_grid * len(cfg.actions))
     env = build_environment(pipe, semantic, xe, ye, grid, cfg.actions, params, cfg.seed, cell)
-    settings = DQNSettings(
-        steps=cfg.dqn_steps, n_envs=cfg.dqn_envs, batch=cfg.dqn_batch, buffer=cfg.dqn_buffer,
-        gamma=cfg.dqn_gamma, epsilon_start=cfg.epsilon_start, epsilon_end=cfg.epsilon_end,
-        warmup=cfg.dqn_warmup, target_sync=cfg.dqn_target_sync, lr=cfg.dqn_lr,
-        hidden=cfg.dqn_hidden, episode_length=cfg.episode_length,
-        walk_std_db=cfg.snr_walk_std_db,
-    )
+    settings = cfg.dqn_settings()
     qnet, dqn_info = train_dqn(env, cfg.order, settings, cfg.seed,
                                step_callback(prog, "DQN rate controller", cfg.dqn_steps))
     policy = RatePolicy.from_q_network(qnet, cfg.order, params, cfg.policy_snr_step_db)
