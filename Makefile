@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SEMQAM := $(VENV)/bin/semqam
 STAMP := $(VENV)/.installed
+NODE_STAMP := $(VENV)/.node-installed
+NODE_SOURCES := $(shell find device_runtime -type f \( -name '*.py' -o -name '*.pyx' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) -not -path '*/build/*' 2>/dev/null)
 # CPU TensorFlow unless an NVIDIA driver is present.
 TF_EXTRA ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 
@@ -16,7 +18,7 @@ RUN ?= runs/$(DATASET)-$(ORDER)
 RESULTS ?= results/$(DATASET)-$(ORDER)
 SNR ?= -10:20:5
 
-.PHONY: all venv test lint hil train clean
+.PHONY: all venv test lint hil train export clean
 
 all: hil
 
@@ -26,9 +28,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[$(TF_EXTRA),dev]"
 	touch $(STAMP)
 
-venv: $(STAMP)
+# The node runtime is its own distribution, installed the way a Pi installs it (builds the
+# Cython extension over the C99 core; no TensorFlow).
+$(NODE_STAMP): $(STAMP) $(NODE_SOURCES)
+	$(PY) -m pip install --quiet ./device_runtime
+	touch $(NODE_STAMP)
 
-lint: $(STAMP)
+venv: $(STAMP) $(NODE_STAMP)
+
+lint: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check .
 
 test: lint
@@ -40,7 +48,15 @@ train: $(STAMP)
 	@if [ -f $(RUN)/run.json ]; then echo "using existing run $(RUN) (delete it to retrain)"; \
 	else $(SEMQAM) train --dataset $(DATASET) --order $(ORDER) --profile $(PROFILE) --out $(RUN); fi
 
-hil: train
+BUNDLE ?= build/$(DATASET)-$(ORDER)
+
+# Quantize and package the run for a node (int8 TFLite, C arrays, ONNX edge decoder, manifest).
+export: train $(NODE_STAMP)
+	@if [ -f $(BUNDLE)/manifest.json ] && [ $(BUNDLE)/manifest.json -nt $(RUN)/run.json ]; then \
+	  echo "using existing bundle $(BUNDLE) (delete it to re-export)"; \
+	else $(SEMQAM) export --run $(RUN) --out $(BUNDLE) --force; fi
+
+hil: export
 	$(SEMQAM) evaluate --run $(RUN) --snr $(SNR) --out $(RESULTS)
 
 clean:

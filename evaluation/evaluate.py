@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,8 +63,8 @@ def _dataset_key(name: str) -> str:
     return key
 
 
-def _run_own_data(run: Run) -> Dataset:
-    """The test split of the data the run was trained on."""
+def run_dataset(run: Run) -> Dataset:
+    """The data the run was trained on (its train and test splits)."""
     info = run.info["dataset"]
     meta = info.get("meta") or {}
     name = run.dataset_name
@@ -97,7 +98,7 @@ def resolve_test_set(
             f"run {run.path} was trained on {name}, not {_dataset_key(dataset)}; "
             f"evaluate it on {name} data or pick a run trained on {_dataset_key(dataset)}"
         )
-    ds = _run_own_data(run) if data is None else load_dataset(name, data, all_test=True)
+    ds = run_dataset(run) if data is None else load_dataset(name, data, all_test=True)
     check_compatible(run, ds)
     return ds
 
@@ -171,8 +172,14 @@ def evaluate(
     *,
     seed: int = 0,
     progress: Progress | None = None,
+    node_sets: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Evaluation:
-    """Run both schemes over ``snr_db`` on ``ds.x_test``; see ``docs/metrics.md``."""
+    """Run both schemes over ``snr_db`` on ``ds.x_test``; see ``docs/metrics.md``.
+
+    ``node_sets(K) -> (positions [n, K], indices [n, K])`` replaces the float node side
+    (top-K on the Keras SCI, float nearest codeword), e.g. with the int8 model's sets
+    (``firmware_export.validate``); the edge side is unchanged.
+    """
     snr_db = [float(s) for s in snr_db]
     if not snr_db:
         raise ValueError("no SNR points to evaluate")
@@ -199,8 +206,11 @@ def evaluate(
         tx: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         ideal: dict[int, dict] = {}
         for k in all_k:
-            pos = select_top_k(sci, k)
-            idx = pipe.quantize(z, pos)
+            if node_sets is None:
+                pos = select_top_k(sci, k)
+                idx = pipe.quantize(z, pos)
+            else:
+                pos, idx = node_sets(k)
             tx[k] = (pos, idx)
             _, p_hat = pipe.decode_classify(pipe.reconstruct(idx, pos))
             ideal[k] = q_sem(p_clean, p_hat, y)

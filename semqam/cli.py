@@ -221,6 +221,20 @@ def report(
         _fail(f"{file}: not a metrics.json of `semqam evaluate` ({exc!r})")
 
 
+def _register_groups() -> None:
+    from semqam import cli_export
+
+    cli_export.register(app)
+    try:
+        from semqam import cli_link
+    except ImportError:  # the node runtime (./device_runtime) is not installed
+        return
+    cli_link.register(app)
+
+
+_register_groups()
+
+
 def main() -> None:
     """Console entry point."""
     try:

@@ -64,3 +64,25 @@ def tiny_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "mnist-16"
     train_tiny(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory) -> tuple[Path, Path]:
+    """A fresh Ed25519 key pair (private PEM path, public PEM path)."""
+    from semqam_node.bundle import generate_keypair
+
+    folder = tmp_path_factory.mktemp("keys")
+    private, public = generate_keypair()
+    (folder / "lab.key").write_bytes(private)
+    (folder / "lab.pub").write_bytes(public)
+    return folder / "lab.key", folder / "lab.pub"
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run, signing_keys, tmp_path_factory) -> Path:
+    """The tiny run exported and signed with ``signing_keys`` (``semqam export``)."""
+    from firmware_export.export import export_bundle
+
+    out = tmp_path_factory.mktemp("build") / "mnist-16"
+    export_bundle(tiny_run, out, key=signing_keys[0])
+    return out

@@ -1,0 +1,1 @@
+"""Trained run -> deployment bundle: int8 TFLite, C arrays, ONNX edge decoder, signed manifest."""

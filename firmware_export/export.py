@@ -1,0 +1,317 @@
+"""``semqam export``: a trained run folder -> a verified deployment bundle (docs/bundle.md).
+
+Everything is written into a temporary folder beside ``out`` and renamed into place only when
+complete, so a failed export never leaves a half bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from semqam_node.bundle import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    BundleError,
+    bundle_id,
+    load_private_key,
+    read_manifest,
+    sha256_file,
+    sign_manifest,
+)
+
+from firmware_export import c_arrays, tables
+from firmware_export.convert import INPUT_SCALE, INPUT_ZERO_POINT, representative_samples, to_tflite
+from firmware_export.onnx_export import OnnxEdge, export_decoder_classifier
+from firmware_export.reference import node_indices
+from firmware_export.tflite_params import extract_node_model, meta_array, run_graph
+from firmware_export.validate import (
+    TARGET_BUDGETS,
+    agreement,
+    float_sets,
+    footprint,
+    interpreter_outputs,
+    to_int8_input,
+)
+
+TARGETS = tuple(TARGET_BUDGETS)
+NODE_FILES = ("encoder_sci_int8.tflite", "node_model.npz")
+VALIDATION_SNR_DB = (-10.0, 0.0, 20.0)
+CALIBRATION_SIZE = 500
+
+
+class ExportError(ValueError):
+    """A run, key or output folder the exporter cannot use; the message names it and the fix."""
+
+
+def _check_run_files(run_dir: Path) -> None:
+    from trainer.run import REQUIRED_FILES
+
+    if not run_dir.is_dir():
+        raise ExportError(f"{run_dir}: no such run folder; train one with "
+                          f"`semqam train --out {run_dir}`")
+    for name in REQUIRED_FILES:
+        path = run_dir / name
+        if not path.is_file():
+            raise ExportError(f"{path}: missing from the run folder; re-run "
+                              f"`semqam train --out {run_dir}`")
+        if name.endswith(".keras") and not zipfile.is_zipfile(path):
+            raise ExportError(f"{path}: corrupt (not a Keras archive); re-run "
+                              f"`semqam train --out {run_dir} --force`")
+        if name.endswith(".npy"):
+            try:
+                np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise ExportError(f"{path}: corrupt ({e}); re-run "
+                                  f"`semqam train --out {run_dir} --force`") from None
+        if name.endswith(".json"):
+            try:
+                json.loads(path.read_text())
+            except (OSError, ValueError) as e:
+                raise ExportError(f"{path}: corrupt ({e}); re-run "
+                                  f"`semqam train --out {run_dir} --force`") from None
+
+
+def _check_out(out: Path, force: bool) -> str | None:
+    """The bundle id already at ``out`` (None if empty / absent); error if it is something else."""
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise ExportError(f"{out}: exists and is not a folder; choose another --out")
+    if not any(out.iterdir()):
+        return None
+    if not (out / MANIFEST).is_file():
+        if force:
+            return None
+        raise ExportError(f"{out}: exists and is not a bundle; choose another --out "
+                          "or pass --force")
+    try:
+        return str(read_manifest(out).get("bundle_id"))
+    except BundleError:
+        if force:
+            return None
+        raise ExportError(f"{out}: holds an unreadable bundle; pass --force to "
+                          "replace it") from None
+
+
+def _tool_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("semqam", "tensorflow-cpu", "tensorflow", "keras", "numpy", "ai-edge-litert",
+                "tf2onnx", "onnx", "onnxruntime", "cryptography"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux",
+                  key: str | Path | None = None, force: bool = False,
+                  calibration_size: int = CALIBRATION_SIZE, seed: int = 0,
+                  progress=None) -> dict:
+    """Export ``run_dir`` into the bundle folder ``out``; return the validation report.
+
+    ``progress(message)`` is called before each stage. Raises :class:`ExportError` (one line).
+    """
+    t0 = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    run_dir, out = Path(run_dir), Path(out)
+    if target not in TARGETS:
+        raise ExportError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    private_key = None
+    if key is not None:
+        try:
+            private_key = load_private_key(key)
+        except BundleError as e:
+            raise ExportError(str(e)) from None
+    _check_run_files(run_dir)
+    previous = _check_out(out, force)
+
+    say("loading the run")
+    from evaluation.evaluate import evaluate, run_dataset
+    from trainer.run import load_run
+
+    run = load_run(run_dir)
+    ds = run_dataset(run)
+    pipe = run.pipeline
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
+    try:
+        say("converting to TFLite (float and int8)")
+        calib = representative_samples(ds.x_train, calibration_size, seed)
+        tfl_float = to_tflite(pipe.encoder_sci)
+        tfl_int8 = to_tflite(pipe.encoder_sci, calib)
+        (tmp / "encoder_sci_float.tflite").write_bytes(tfl_float)
+        (tmp / "encoder_sci_int8.tflite").write_bytes(tfl_int8)
+
+        arrays, meta = extract_node_model(tfl_int8)
+        if (abs(meta["input_scale"] - INPUT_SCALE) > 1e-9
+                or meta["input_zero_point"] != INPUT_ZERO_POINT):
+            raise ExportError(
+                f"{run_dir}: the int8 input quantization came out as scale "
+                f"{meta['input_scale']:.6g}, zero point {meta['input_zero_point']} instead of "
+                "1/255, -128; the training inputs must lie in [0, 1]")
+        cb = run.pipeline.codebook.astype(np.float32)
+        arrays["codebook"] = cb
+        arrays["codebook_int8"], clipped = tables.codebook_int8(cb, meta["z_scale"],
+                                                                meta["z_zero_point"])
+        for name, c in (("semantic", run.semantic), ("standard", run.standard)):
+            arrays[f"const_{name}_q"], meta[f"const_{name}_frac_bits"] = \
+                tables.constellation_q(c.points)
+            arrays[f"const_{name}_float"] = np.stack(
+                [np.real(c.points), np.imag(c.points)], 1).astype(np.float32)
+        arrays["policy_k"], meta["policy_snr_min_cdb"], meta["policy_step_cdb"] = \
+            tables.policy_lut(run.policy)
+        meta.update(order=run.order, codebook_clipped=clipped, dataset=run.dataset_name)
+        with open(tmp / "node_model.npz", "wb") as f:
+            np.savez(f, meta=meta_array(meta), **arrays)
+
+        say("writing C sources")
+        header, source = c_arrays.generate(tfl_int8, arrays, meta, str(run_dir))
+        (tmp / "c").mkdir()
+        (tmp / "c" / "semqam_model.h").write_text(header)
+        (tmp / "c" / "semqam_model.c").write_text(source)
+
+        say("exporting the edge decoder to ONNX")
+        export_decoder_classifier(pipe.decoder, pipe.classifier, tmp / "decoder_classifier.onnx")
+        np.save(tmp / "codebook.npy", cb)
+        for name in ("constellation_semantic.npy", "constellation_standard.npy", "policy.json"):
+            shutil.copyfile(run_dir / name, tmp / name)
+
+        say("validating float vs int8")
+        report = _validate(run, ds, tfl_int8, arrays, meta, tmp, target, evaluate)
+        report["codebook_clipped"] = clipped
+        (tmp / "validation.json").write_text(json.dumps(report, indent=2) + "\n")
+
+        say("writing the manifest")
+        manifest = _manifest(run, tmp, meta, target, time.perf_counter() - t0)
+        if private_key is not None:
+            manifest = sign_manifest(manifest, private_key)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        for path in tmp.rglob("*"):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        os.chmod(tmp, 0o755)
+
+        if previous is not None and previous != manifest["bundle_id"] and not force:
+            raise ExportError(f"{out}: holds a different bundle ({previous}); pass --force to "
+                              "replace it or choose another --out")
+        if out.exists():
+            trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.replace(out, trash / "bundle")
+            os.replace(tmp, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report["export_seconds"] = round(time.perf_counter() - t0, 1)
+    report["bundle_id"] = manifest["bundle_id"]
+    report["signed"] = private_key is not None
+    return report
+
+
+def _manifest(run, folder: Path, meta: dict, target: str, seconds: float) -> dict:
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        if name == MANIFEST:
+            continue
+        files[name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    info = run.info
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "bundle_id": bundle_id(files),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run": {"path": str(run.path.resolve()), "config": info.get("config"),
+                "dataset": info.get("dataset"), "seed": info.get("config", {}).get("seed")},
+        "dataset": run.dataset_name,
+        "target": target,
+        "order": run.order,
+        "n_concepts": meta["n_concepts"],
+        "latent_dim": meta["latent_dim"],
+        "input": {"shape": meta["input_shape"], "dtype": "uint8", "scale": meta["input_scale"],
+                  "zero_point": meta["input_zero_point"],
+                  "convention": "int8 input q = u - 128 for raw bytes u = round(255 x)"},
+        "quantization": {"z": [meta["z_scale"], meta["z_zero_point"]],
+                         "sci_logit": [meta["sci_logit_scale"], meta["sci_logit_zero_point"]],
+                         "sci": [meta["sci_scale"], meta["sci_zero_point"]],
+                         "rank_by": meta["rank_by"]},
+        "node_files": list(NODE_FILES),
+        "files": files,
+        "tools": _tool_versions(),
+        "export_seconds": round(seconds, 1),
+    }
+
+
+def _validate(run, ds, tfl_int8: bytes, arrays: dict, meta: dict, folder: Path, target: str,
+              evaluate) -> dict:
+    pipe = run.pipeline
+    x = ds.x_test
+    q = to_int8_input(x)
+    z_q, logit_q, s_q = interpreter_outputs(tfl_int8, q, meta, "BUILTIN_REF")
+    z_n, logit_n, s_n = run_graph(arrays, meta, q)
+    numpy_matches = bool(np.array_equal(z_q, z_n) and np.array_equal(logit_q, logit_n)
+                         and np.array_equal(s_q, s_n))
+    if not numpy_matches:
+        raise ExportError("the NumPy int8 reference disagrees with the LiteRT reference kernels "
+                          "on this model; this is a bug in firmware_export, please report it")
+    z_x, logit_x, _ = interpreter_outputs(tfl_int8, q, meta, "AUTO")
+    z_f, sci_f = pipe.encode(x)
+    s_deq = meta["sci_scale"] * (s_q.astype(np.float64) - meta["sci_zero_point"])
+    cbq = arrays["codebook_int8"]
+
+    ks = sorted({run.policy.k_for(s) for s in VALIDATION_SNR_DB})
+    agree = [agreement(z_f, sci_f, pipe.codebook, z_q, logit_q, cbq, meta, k,
+                       float_sets(pipe, z_f, sci_f, k)) for k in ks]
+
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def int8_sets(k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in cache:
+            cache[k] = node_indices(z_q, logit_q, cbq, k)
+        return cache[k]
+
+    snrs = list(VALIDATION_SNR_DB)
+    ev_f = evaluate(run, ds, snrs, seed=0).metrics
+    ev_q = evaluate(run, ds, snrs, seed=0, node_sets=int8_sets).metrics
+    q_sem = {}
+    for scheme in ("semantic", "standard"):
+        f, i8 = ev_f["schemes"][scheme], ev_q["schemes"][scheme]
+        q_sem[scheme] = {"snr_db": snrs, "float": f["q_sem"], "int8": i8["q_sem"],
+                         "loss": [a - b for a, b in zip(f["q_sem"], i8["q_sem"], strict=True)],
+                         "accuracy_float": f["accuracy"], "accuracy_int8": i8["accuracy"]}
+
+    k0 = run.policy.k_for(0.0)
+    pos, idx = int8_sets(k0)
+    z_hat = pipe.reconstruct(idx, pos)
+    edge = OnnxEdge(folder / "decoder_classifier.onnx")
+    x_o, p_o = edge(z_hat)
+    x_k, p_k = pipe.decode_classify(z_hat)
+    return {
+        "n_test": int(len(x)),
+        "dataset": ds.name,
+        "order": run.order,
+        "reference_kernels": "LiteRT OpResolverType.BUILTIN_REF",
+        "numpy_reference_matches_interpreter": numpy_matches,
+        "xnnpack_mismatch": {"z": float(np.mean(z_x != z_q)),
+                             "sci_logit": float(np.mean(logit_x != logit_q))},
+        "agreement": agree,
+        "sci_abs_error": {"max": float(np.max(np.abs(sci_f - s_deq))),
+                          "mean": float(np.mean(np.abs(sci_f - s_deq)))},
+        "q_sem": q_sem,
+        "onnx_vs_keras": {"x_hat_max_abs": float(np.max(np.abs(x_o - x_k))),
+                          "probs_max_abs": float(np.max(np.abs(p_o - p_k))), "k": k0},
+        "footprint": footprint(tfl_int8, arrays, meta, target),
+    }

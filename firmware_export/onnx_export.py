@@ -1,0 +1,59 @@
+"""Edge decoder for the server: VQ-VAE decoder + frozen classifier T as one ONNX graph.
+
+``z_hat`` [batch, N, D] float32 (zero rows where nothing was received) -> ``x_hat``
+[batch, *input_shape] and ``probs`` [batch, C]; converted by ``tf2onnx`` from a ``tf.function``
+(Keras 3 models are not accepted by ``tf2onnx.convert.from_keras``), checked with
+``onnx.checker``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+OPSET = 17
+
+
+def export_decoder_classifier(decoder: keras.Model, classifier: keras.Model, path: Path) -> None:
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    n, d = decoder.inputs[0].shape[1:]
+    spec = (tf.TensorSpec((None, n, d), tf.float32, name="z_hat"),)
+
+    @tf.function(input_signature=spec)
+    def edge(z_hat):
+        x_hat = decoder(z_hat, training=False)
+        probs = classifier(x_hat, training=False)
+        return {"x_hat": tf.identity(x_hat, name="x_hat"), "probs": tf.identity(probs, "probs")}
+
+    proto, _ = tf2onnx.convert.from_function(edge, input_signature=spec, opset=OPSET)
+    onnx.checker.check_model(proto, full_check=True)
+    path.write_bytes(proto.SerializeToString())
+
+
+class OnnxEdge:
+    """``onnxruntime`` session of ``decoder_classifier.onnx``: ``z_hat -> (x_hat, probs)``."""
+
+    def __init__(self, path: str | Path) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        names = [o.name for o in self.session.get_outputs()]
+        self._order = [next(n for n in names if "x_hat" in n), next(n for n in names
+                                                                   if "probs" in n)]
+
+    def __call__(self, z_hat: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
+        xs, ps = [], []
+        for i in range(0, len(z_hat), batch):
+            x, p = self.session.run(self._order, {self.input_name: z_hat[i:i + batch]
+                                                  .astype(np.float32)})
+            xs.append(x)
+            ps.append(p)
+        return np.concatenate(xs), np.concatenate(ps)

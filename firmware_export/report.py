@@ -1,0 +1,45 @@
+"""Print ``validation.json`` as the compact tables a user reads after ``semqam export``."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+#: Targets of the issue for M = 256 on the default data set.
+INDEX_AGREEMENT_TARGET = 0.99
+Q_SEM_LOSS_TARGET = 0.01
+
+
+def print_validation(v: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    t = Table(title=f"float vs int8 on {v['n_test']} {v['dataset']} test samples (M={v['order']})")
+    for col in ("K", "index agreement", "set overlap", "slot codeword", "z rounding only"):
+        t.add_column(col, justify="right")
+    for a in v["agreement"]:
+        mark = "" if a["index_agreement"] >= INDEX_AGREEMENT_TARGET else " (< 99 %)"
+        t.add_row(str(a["k"]), f"{a['index_agreement']:.4f}{mark}", f"{a['set_overlap']:.4f}",
+                  f"{a['slot_codeword_agreement']:.4f}", f"{a['z_rounding_only']:.4f}")
+    console.print(t)
+    q = Table(title="Q_sem end to end (AWGN, same noise)")
+    for col in ("scheme", "SNR dB", "float", "int8", "loss"):
+        q.add_column(col, justify="right")
+    for scheme, r in v["q_sem"].items():
+        for snr, f, i, loss in zip(r["snr_db"], r["float"], r["int8"], r["loss"], strict=True):
+            flag = " (> 0.01)" if loss > Q_SEM_LOSS_TARGET else ""
+            q.add_row(scheme, f"{snr:g}", f"{f:.4f}", f"{i:.4f}", f"{loss:+.4f}{flag}")
+    console.print(q)
+    console.print(f"SCI |float − int8| max {v['sci_abs_error']['max']:.4f}, mean "
+                  f"{v['sci_abs_error']['mean']:.4f}; ONNX vs Keras max |Δx̂| "
+                  f"{v['onnx_vs_keras']['x_hat_max_abs']:.2e}, |Δp| "
+                  f"{v['onnx_vs_keras']['probs_max_abs']:.2e}; XNNPACK vs reference kernels: "
+                  f"{v['xnnpack_mismatch']['z']:.2e} of z outputs differ")
+    fp = v["footprint"]
+    f = Table(title="footprint (bytes)")
+    for col in ("budget", "path", "flash", "RAM", "fits"):
+        f.add_column(col)
+    for b in fp["budgets"].values():
+        for path, verdict in b["paths"].items():
+            use = fp["paths"][path]
+            fits = "yes" if verdict["fits"] else f"NO: {verdict.get('what_would_fit', '')}"
+            f.add_row(b["budget"]["what"], path, f"{use['flash']:,}", f"{use['ram']:,}", fits)
+    console.print(f)
