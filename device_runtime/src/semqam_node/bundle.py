@@ -118,7 +118,9 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
-        raise BundleError(f"{path}: missing; is {bundle} a bundle written by `semqam export`?") from None
+        raise BundleError(
+            f"{path}: missing; is {bundle} a bundle written by `semqam export`?"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"{path}: unreadable ({e}); export the bundle again") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -166,7 +168,9 @@ def verify_bundle(bundle: str | Path, public_key: Ed25519PublicKey | None = None
         verify_signature(manifest, public_key, str(bundle / MANIFEST))
     files = manifest["files"]
     if bundle_id(files) != manifest.get("bundle_id"):
-        raise BundleError(f"{bundle / MANIFEST}: bundle_id does not match its file table; tampered?")
+        raise BundleError(
+            f"{bundle / MANIFEST}: bundle_id does not match its file table; tampered?"
+        )
     if require == "node":
         names = manifest.get("node_files") or []
     elif require == "all":
