@@ -31,16 +31,14 @@ def register(app: typer.Typer) -> None:
         """
         from firmware_export.export import export_bundle
         from firmware_export.report import print_validation
-        from semqam.progress import make_progress
 
-        with make_progress() as prog:
-            task = prog.add_task("export", total=6)
+        stages = iter(range(1, 7))
 
-            def step(message: str) -> None:
-                prog.update(task, description=message, advance=1)
+        def step(message: str) -> None:  # stage lines; the evaluation draws its own bars
+            typer.echo(f"[{next(stages, 6)}/6] {message}", err=True)
 
-            result = _guard(export_bundle, run, out, target=target, key=key, force=force,
-                            calibration_size=calibration, progress=step)
+        result = _guard(export_bundle, run, out, target=target, key=key, force=force,
+                        calibration_size=calibration, progress=step)
         print_validation(result)
         typer.echo(f"bundle {result['bundle_id']} written to {out} in "
                    f"{result['export_seconds']} s ({'signed' if result['signed'] else 'unsigned'})")

@@ -232,3 +232,22 @@ def test_output_holding_a_different_bundle_is_refused(tiny_bundle, tmp_path):
     run = Path(json.loads((tiny_bundle / "manifest.json").read_text())["run"]["path"])
     with pytest.raises(ExportError, match="holds a different bundle"):
         export_bundle(run, target)
+
+
+def test_cli_export_and_keygen(tiny_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from semqam.cli import app
+
+    runner = CliRunner()
+    keys = tmp_path / "keys" / "lab"
+    res = runner.invoke(app, ["keygen", "--out", str(keys)])
+    assert res.exit_code == 0, res.output
+    assert (keys.with_suffix(".key").stat().st_mode & 0o777) == 0o600
+    res = runner.invoke(app, ["export", "--run", str(tiny_run), "--out", str(tmp_path / "b"),
+                              "--key", str(keys.with_suffix(".key"))])
+    assert res.exit_code == 0, res.output
+    assert "index agreement" in res.output and "signed" in res.output
+    res = runner.invoke(app, ["export", "--run", str(tiny_run), "--out", str(tmp_path / "c"),
+                              "--target", "esp32"])
+    assert res.exit_code == 2 and "unknown target 'esp32'" in res.output

@@ -1,0 +1,258 @@
+/*
+ * semqam_core.h - portable C99 core of the semqam sensor node (docs/bundle.md).
+ *
+ * One sample: q = u - 128 (int8) -> MLP graph (int8 fully connected layers, logistic LUT)
+ * -> z_q [N][D], SCI logit l_q [N] (and s_q = LUT(l_q)) -> top-K slots by SCI -> nearest
+ * codeword of each selected slot -> I/Q symbol from the constellation table.
+ *
+ * Layers (as in TensorFlow Lite Micro):
+ *   reference math   sq_fc_int8, sq_logistic_lut, sq_requantize   (sq_kernels.c)
+ *   glue             sq_graph_check / sq_graph_run / sq_encode    (sq_pipeline.c)
+ *   selection, codes sq_top_k, sq_nearest_codewords, sq_map_symbols, sq_policy_k, bitmaps
+ *
+ * Rules: no dynamic allocation, no libc beyond string.h / stdint.h / stddef.h, memory only from
+ * caller-provided buffers, every function returns an sq_status (0 = OK, negative = error; the
+ * one exception is sq_status_name) and validates its arguments before touching any output, so
+ * bad input never reads or writes out of bounds.
+ *
+ * Integer semantics are those of TFLite's reference kernels: with the per-channel double
+ * scales (sq_multiply_by_scale) outputs equal the LiteRT 2.3 interpreter's byte for byte when it
+ * runs with OpResolverType.BUILTIN_REF; the integer-only Q31 path (single rounding by default,
+ * see sq_multiply_by_quantized_multiplier) serves MCUs and differs only at rare near-ties.
+ */
+#ifndef SEMQAM_CORE_H
+#define SEMQAM_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- compile-time limits (override with -DSQ_MAX_...=value) ------------------------------ */
+#ifndef SQ_MAX_N
+#define SQ_MAX_N 256 /* concepts (slots) per sample; positions fit in uint16 */
+#endif
+#ifndef SQ_MAX_D
+#define SQ_MAX_D 256 /* latent dimension; D * 255^2 must fit in int32 */
+#endif
+#ifndef SQ_MAX_M
+#define SQ_MAX_M 1024 /* codebook size = constellation order */
+#endif
+#ifndef SQ_MAX_LAYER_WIDTH
+#define SQ_MAX_LAYER_WIDTH 4096 /* widest layer input or output, incl. input_size and N*D */
+#endif
+#ifndef SQ_MAX_CHAIN_LAYERS
+#define SQ_MAX_CHAIN_LAYERS 8 /* layers per chain (trunk, z head, sci head) */
+#endif
+#ifndef SQ_MAX_POLICY_LEN
+#define SQ_MAX_POLICY_LEN 4096 /* SNR grid points of the rate policy table */
+#endif
+
+#if SQ_MAX_N < 1 || SQ_MAX_N > 65535
+#error "SQ_MAX_N must lie in [1, 65535] (positions are uint16)"
+#endif
+#if SQ_MAX_M < 1 || SQ_MAX_M > 65535
+#error "SQ_MAX_M must lie in [1, 65535] (indices are uint16)"
+#endif
+#if SQ_MAX_D < 1 || SQ_MAX_D > 33025
+#error "SQ_MAX_D must lie in [1, 33025] (squared distances are int32)"
+#endif
+#if SQ_MAX_LAYER_WIDTH < 1 || SQ_MAX_LAYER_WIDTH > 65536
+#error "SQ_MAX_LAYER_WIDTH must lie in [1, 65536] (int32 accumulators cannot overflow)"
+#endif
+
+#ifndef SQ_DOUBLE_ROUNDING
+#define SQ_DOUBLE_ROUNDING 0 /* 0: TFLite single rounding (LiteRT reference), 1: gemmlowp */
+#endif
+#if SQ_DOUBLE_ROUNDING
+#define SQ_ROUNDING_NAME "double"
+#else
+#define SQ_ROUNDING_NAME "single"
+#endif
+
+/* ---- static buffer sizes (bytes) at the compiled limits --------------------------------- */
+/* sq_graph_run: three int8 activation buffers of the widest hidden layer. */
+#define SQ_GRAPH_SCRATCH_BYTES (3 * SQ_MAX_LAYER_WIDTH)
+/* sq_encode: graph scratch + int8 input + z_q [N*D] + l_q [N] + s_q [N]. */
+#define SQ_ENCODE_SCRATCH_BYTES (SQ_GRAPH_SCRATCH_BYTES + 2 * SQ_MAX_LAYER_WIDTH + 2 * SQ_MAX_N)
+/* positional-ID bitmap of N slots. */
+#define SQ_BITMAP_BYTES(n) (((n) + 7) / 8)
+
+/* ---- status codes ----------------------------------------------------------------------- */
+typedef int32_t sq_status;
+#define SQ_OK 0
+#define SQ_ERR_NULL (-1)    /* a required pointer is NULL */
+#define SQ_ERR_ARG (-2)     /* a size is < 1, or a duplicate position */
+#define SQ_ERR_K_RANGE (-3) /* K outside [1, N] (argument or policy table entry) */
+#define SQ_ERR_LIMIT (-4)   /* a dimension exceeds a compiled SQ_MAX_* limit */
+#define SQ_ERR_QUANT (-5)   /* shift outside [-31, 30], multiplier < 0, bad scale/offsets/range */
+#define SQ_ERR_SHAPE (-6)   /* layer widths or quantization do not chain */
+#define SQ_ERR_BUFFER (-7)  /* a caller buffer is too small */
+#define SQ_ERR_INDEX (-8)   /* a position >= N or a codeword index >= M */
+
+/* Short constant name of a status ("SQ_ERR_LIMIT"); "SQ_UNKNOWN" for other values. */
+const char *sq_status_name(sq_status status);
+
+/* ---- kernels (sq_kernels.c) ------------------------------------------------------------- */
+
+/*
+ * TFLite MultiplyByQuantizedMultiplier, x * multiplier * 2^(shift - 31) rounded to int32, in
+ * the compiled rounding (SQ_ROUNDING_NAME):
+ *  single (default; TFLITE_SINGLE_ROUNDING, what LiteRT 2.3's reference kernels compute):
+ *     floor((x * m + 2^(30 - shift)) / 2^(31 - shift)) in int64: round half up.
+ *  double (-DSQ_DOUBLE_ROUNDING=1; gemmlowp): l = max(shift, 0), r = max(-shift, 0),
+ *     RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x * 2^l, m), r), where
+ *     SRDHM(a, b) = (a*b + (a*b >= 0 ? 2^30 : 1 - 2^30)) / 2^31 with C division (toward zero),
+ *     RoundingDivideByPOT rounds half away from zero, and x * 2^l wraps modulo 2^32.
+ * Results outside int32 wrap like TFLite's int32 cast. Requires multiplier >= 0 and shift in
+ * [-31, 30] (TFLite's DCHECKs), else SQ_ERR_QUANT.
+ */
+sq_status sq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift,
+                                              int32_t *out);
+/* The two roundings explicitly, whatever the compiled default. */
+sq_status sq_mbqm_single_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out);
+sq_status sq_mbqm_double_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out);
+
+/* Requantize one accumulator: clamp(MBQM(acc, multiplier, shift) + output_offset,
+ * act_min, act_max) -> int8. act_min <= act_max within [-128, 127]. */
+sq_status sq_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                        int32_t act_min, int32_t act_max, int8_t *out);
+
+/*
+ * Requantization in double precision, what LiteRT 2.3's reference kernels (BUILTIN_REF) compute
+ * for per-channel int8 FULLY_CONNECTED (measured; docs/bundle.md): *out = round(x * scale) half
+ * away from zero, scale = s_in * s_w[c] / s_out as a double, results beyond int32 saturate.
+ * Exact rounding without math.h. scale must be finite and in [0, 1e30], else SQ_ERR_QUANT.
+ * The Q31 integer form above differs from it only at near-ties (~1 in 4e6 outputs).
+ */
+sq_status sq_multiply_by_scale(int32_t x, double scale, int32_t *out);
+
+/* One int8 fully connected layer with per-output-channel requantization (TFLite reference
+ * FullyConnectedPerChannel). The pointers are borrowed; nothing is copied. With `scale` the
+ * layer requantizes in double precision (bit-exact with LiteRT's reference kernels); without it
+ * (NULL, e.g. MCUs without a double FPU) with the Q31 multiplier and shift. */
+typedef struct {
+    const int8_t *weights;     /* [out_dim][in_dim], symmetric (zero point 0) */
+    const int32_t *bias;       /* [out_dim], scale s_in * s_w[c]; NULL = no bias */
+    const double *scale;       /* [out_dim], s_in * s_w[c] / s_out in double; NULL = use Q31 */
+    const int32_t *multiplier; /* [out_dim], Q31 significand of s_in * s_w[c] / s_out */
+    const int32_t *shift;      /* [out_dim], power-of-two exponent, in [-31, 30] */
+    int32_t in_dim;
+    int32_t out_dim;
+    int32_t input_offset;  /* -zp_in, in [-127, 128] */
+    int32_t output_offset; /* zp_out, in [-128, 127] */
+    int32_t act_min;       /* fused activation range, [-128, 127] */
+    int32_t act_max;
+} sq_fc_layer;
+
+/* Check one layer's dims against the limits and every channel's constants. */
+sq_status sq_fc_check(const sq_fc_layer *layer);
+
+/*
+ * acc[c] = bias[c] + sum_i w[c][i] * (x[i] + input_offset)
+ * y[c] = clamp(R(acc[c]) + output_offset, act_min, act_max)        for c in [0, out_dim)
+ * R = sq_multiply_by_scale(., scale[c]) when scale != NULL, else
+ *     sq_multiply_by_quantized_multiplier(., multiplier[c], shift[c]).
+ * x: int8 [in_dim], y: int8 [out_dim]; x and y must not overlap. multiplier and shift are
+ * required (and checked) either way, so a layer can switch paths.
+ */
+sq_status sq_fc_int8(const sq_fc_layer *layer, const int8_t *x, int8_t *y);
+
+/* y[i] = lut[x[i] + 128] for i in [0, n); x == y (in place) is allowed. */
+sq_status sq_logistic_lut(const int8_t lut[256], const int8_t *x, int32_t n, int8_t *y);
+
+/* q[i] = u[i] - 128: the node's int8 input for input scale 1/255, zero point -128. */
+sq_status sq_input_from_u8(const uint8_t *u, int32_t n, int8_t *q);
+
+/* ---- graph, selection, quantization, mapping (sq_pipeline.c) ---------------------------- */
+
+/* h = trunk(q); z = z_head(h) [N*D]; l = sci_head(h) [N] (the SCI logit);
+ * s = logistic_lut[l + 128] when the LUT is not NULL (the SCI, scale 1/256, zero point -128).
+ * Top-K ranks on l (docs/bundle.md: the int8 sigmoid saturates and would turn top-K into a
+ * tie-break by slot); rank_by_sci = 1 ranks on s instead (bundles without "rank_by"). */
+typedef struct {
+    const sq_fc_layer *trunk; /* [n_trunk], may be 0 layers (h = q) */
+    int32_t n_trunk;
+    const sq_fc_layer *z_head; /* [n_z] >= 1 */
+    int32_t n_z;
+    const sq_fc_layer *sci_head; /* [n_sci] >= 1 */
+    int32_t n_sci;
+    const int8_t *logistic_lut; /* [256] or NULL (no logistic: s = l) */
+    int32_t input_size;
+    int32_t n_concepts; /* N */
+    int32_t latent_dim; /* D */
+    int32_t rank_by_sci; /* 0: rank on the logit l (format default), 1: on s */
+} sq_graph;
+
+/* Validate the graph once (prepare step): limits, every layer, widths and quantization chain
+ * (a layer's input_offset == -previous output_offset). *scratch_bytes (may be NULL) receives
+ * the scratch size sq_graph_run needs: 3 x the widest hidden activation. */
+sq_status sq_graph_check(const sq_graph *graph, int32_t *scratch_bytes);
+
+/* Run the graph on int8 input q [input_size] -> z [N*D], logit [N] and, if s is not NULL,
+ * s [N] (the LUT of the logit, or a copy of it without a LUT), using only `scratch`. */
+sq_status sq_graph_run(const sq_graph *graph, const int8_t *q, int8_t *scratch,
+                       int32_t scratch_bytes, int8_t *z, int8_t *logit, int8_t *s);
+
+/* The K slots with the largest scores, most important first, ties to the lower slot
+ * (a stable descending counting sort: O(N + 256), 512 bytes of stack). */
+sq_status sq_top_k(const int8_t *scores, int32_t n, int32_t k, uint16_t *positions);
+
+/* For each selected slot p = positions[j] only: indices[j] = argmin_m
+ * sum_d (z[p][d] - codebook[m][d])^2 in int32, ties to the lower m. z: int8 [n][d],
+ * codebook: int8 [m][d] in z's quantization. */
+sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d, const uint16_t *positions,
+                               int32_t k, const int8_t *codebook, int32_t m,
+                               uint16_t *indices);
+
+/* iq[j][0..1] = table[indices[j]][0..1]: Q-format int16 I/Q; table: int16 [m][2]. */
+sq_status sq_map_symbols(const uint16_t *indices, int32_t k, const int16_t *table, int32_t m,
+                         int16_t *iq);
+
+/* Rate policy: K for grid point i = snr_min_cdb + i * step_cdb (centi-dB). */
+typedef struct {
+    const uint16_t *k; /* [len], each in [1, N] */
+    int32_t len;
+    int32_t snr_min_cdb;
+    int32_t step_cdb; /* >= 1 */
+} sq_policy;
+
+/* *k = policy->k[i], i = clamp(floor((snr_cdb - snr_min_cdb + step_cdb / 2 - 1) / step_cdb),
+ * 0, len - 1) with C integer step_cdb / 2 (docs/bundle.md step 5: the nearest grid point, ties
+ * to the lower one, exact for even steps). SQ_ERR_K_RANGE if that entry is outside [1, n]. */
+sq_status sq_policy_k(const sq_policy *policy, int16_t snr_cdb, int32_t n, uint16_t *k);
+
+/* Positional-ID bitmap: bit (p & 7) of byte p >> 3 set for every selected slot p (LSB first);
+ * the first SQ_BITMAP_BYTES(n) bytes are written. Duplicates -> SQ_ERR_ARG. */
+sq_status sq_position_bitmap(const uint16_t *positions, int32_t k, int32_t n, uint8_t *bitmap,
+                             int32_t bitmap_bytes);
+
+/* Inverse: the set slots in ascending order; *k = their count (<= capacity). */
+sq_status sq_bitmap_positions(const uint8_t *bitmap, int32_t bitmap_bytes, int32_t n,
+                              uint16_t *positions, int32_t capacity, int32_t *k);
+
+/* Codebook + constellation of one bundle. */
+typedef struct {
+    const int8_t *codebook;       /* [order][latent_dim], int8 in z's quantization */
+    const int16_t *constellation; /* [order][2] Q-format I/Q */
+    int32_t order;                /* M */
+    int32_t latent_dim;           /* D, must equal the graph's */
+} sq_tables;
+
+/* Scratch bytes sq_encode needs for this graph (graph scratch + input + z + logit + s). */
+sq_status sq_encode_scratch_bytes(const sq_graph *graph, int32_t *bytes);
+
+/* The whole per-sample path: q = u - 128, graph, top-K on the logit (or s, rank_by_sci),
+ * nearest codeword, map.
+ * u: uint8 [input_size]; positions, indices: uint16 [k]; iq: int16 [k][2]. */
+sq_status sq_encode(const sq_graph *graph, const sq_tables *tables, const uint8_t *u, int32_t k,
+                    int8_t *scratch, int32_t scratch_bytes, uint16_t *positions,
+                    uint16_t *indices, int16_t *iq);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEMQAM_CORE_H */

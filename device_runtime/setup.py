@@ -1,0 +1,36 @@
+"""Build of the ``semqam_node._core`` extension: the Cython binding plus the portable C99 core.
+
+Everything else (metadata, dependencies, packages) lives in pyproject.toml. Build requirements
+(setuptools, wheel, cython, numpy) come from its ``build-system.requires``; a C compiler and the
+Python headers are all the machine needs (Raspberry Pi OS: ``python3-dev build-essential``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+CORE_SOURCES = ["csrc/sq_kernels.c", "csrc/sq_pipeline.c"]  # not csrc/tests
+# -ffp-contract=off: no fused multiply-add, so the double-precision requantization rounds exactly
+# like the interpreter's (aarch64 would otherwise fuse).
+CFLAGS = [] if sys.platform == "win32" else ["-std=c99", "-O3", "-ffp-contract=off"]
+
+core = Extension(
+    "semqam_node._core",
+    sources=["src/semqam_node/_core.pyx", *CORE_SOURCES],
+    depends=["csrc/semqam_core.h"],
+    include_dirs=["csrc", np.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    extra_compile_args=CFLAGS,
+)
+
+setup(
+    ext_modules=cythonize(
+        [core],
+        build_dir="build/cython",  # generated C stays out of the source tree
+        compiler_directives={"language_level": "3"},
+    ),
+)

@@ -1,0 +1,719 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: cdivision=True, embedsignature=True
+"""Python binding of the semqam C99 core (``csrc/semqam_core.h``).
+
+Every function checks its arguments here first and raises ``ValueError`` naming the argument
+and the allowed range; a C status other than ``SQ_OK`` that still gets through is raised as
+``ValueError`` with the status name. The C calls run without the GIL.
+
+Integer semantics of one fully connected layer (TFLite ``FullyConnectedPerChannel``):
+``y[c] = clamp(R(b[c] + Σ_i w[c,i] (x_i + input_offset)) + output_offset, lo, hi)`` with the
+requantization ``R`` either
+
+* ``round(acc · scale[c])`` in double, half away from zero, ``scale = s_in·s_w[c]/s_out`` as a
+  double: what LiteRT 2.3's reference kernels (``BUILTIN_REF``) compute, bit for bit; or
+* the Q31 ``MultiplyByQuantizedMultiplier(acc, m[c], s[c])``, single rounding
+  ``floor((acc·m + 2^(30-s)) / 2^(31-s))`` (TFLITE_SINGLE_ROUNDING; integer only, for MCUs;
+  differs from the reference at rare near-ties), or gemmlowp's double rounding in a core built
+  with ``-DSQ_DOUBLE_ROUNDING=1`` (``limits()["rounding"]``).
+"""
+
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+import numpy as np
+
+
+cdef extern from "semqam_core.h" nogil:
+    ctypedef int32_t sq_status
+    enum:
+        SQ_OK
+        SQ_ERR_NULL
+        SQ_ERR_ARG
+        SQ_ERR_K_RANGE
+        SQ_ERR_LIMIT
+        SQ_ERR_QUANT
+        SQ_ERR_SHAPE
+        SQ_ERR_BUFFER
+        SQ_ERR_INDEX
+        SQ_MAX_N
+        SQ_MAX_D
+        SQ_MAX_M
+        SQ_MAX_LAYER_WIDTH
+        SQ_MAX_CHAIN_LAYERS
+        SQ_MAX_POLICY_LEN
+        SQ_GRAPH_SCRATCH_BYTES
+        SQ_ENCODE_SCRATCH_BYTES
+        SQ_DOUBLE_ROUNDING
+    const char *SQ_ROUNDING_NAME
+
+    ctypedef struct sq_fc_layer:
+        const int8_t *weights
+        const int32_t *bias
+        const double *scale
+        const int32_t *multiplier
+        const int32_t *shift
+        int32_t in_dim
+        int32_t out_dim
+        int32_t input_offset
+        int32_t output_offset
+        int32_t act_min
+        int32_t act_max
+
+    ctypedef struct sq_graph:
+        const sq_fc_layer *trunk
+        int32_t n_trunk
+        const sq_fc_layer *z_head
+        int32_t n_z
+        const sq_fc_layer *sci_head
+        int32_t n_sci
+        const int8_t *logistic_lut
+        int32_t input_size
+        int32_t n_concepts
+        int32_t latent_dim
+        int32_t rank_by_sci
+
+    ctypedef struct sq_policy:
+        const uint16_t *k
+        int32_t len
+        int32_t snr_min_cdb
+        int32_t step_cdb
+
+    const char *sq_status_name(sq_status status)
+    sq_status sq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift,
+                                                  int32_t *out)
+    sq_status sq_mbqm_single_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out)
+    sq_status sq_mbqm_double_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out)
+    sq_status sq_multiply_by_scale(int32_t x, double scale, int32_t *out)
+    sq_status sq_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+                            int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out)
+    sq_status sq_fc_check(const sq_fc_layer *layer)
+    sq_status sq_fc_int8(const sq_fc_layer *layer, const int8_t *x, int8_t *y)
+    sq_status sq_logistic_lut(const int8_t *lut, const int8_t *x, int32_t n, int8_t *y)
+    sq_status sq_input_from_u8(const uint8_t *u, int32_t n, int8_t *q)
+    sq_status sq_graph_check(const sq_graph *graph, int32_t *scratch_bytes)
+    sq_status sq_graph_run(const sq_graph *graph, const int8_t *q, int8_t *scratch,
+                           int32_t scratch_bytes, int8_t *z, int8_t *logit, int8_t *s)
+    sq_status sq_top_k(const int8_t *scores, int32_t n, int32_t k, uint16_t *positions)
+    sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d,
+                                   const uint16_t *positions, int32_t k,
+                                   const int8_t *codebook, int32_t m, uint16_t *indices)
+    sq_status sq_map_symbols(const uint16_t *indices, int32_t k, const int16_t *table,
+                             int32_t m, int16_t *iq)
+    sq_status sq_policy_k(const sq_policy *policy, int16_t snr_cdb, int32_t n, uint16_t *k)
+    sq_status sq_position_bitmap(const uint16_t *positions, int32_t k, int32_t n,
+                                 uint8_t *bitmap, int32_t bitmap_bytes)
+    sq_status sq_bitmap_positions(const uint8_t *bitmap, int32_t bitmap_bytes, int32_t n,
+                                  uint16_t *positions, int32_t capacity, int32_t *k)
+
+
+_MEANING = {
+    SQ_ERR_NULL: "a required array is missing (NULL)",
+    SQ_ERR_ARG: "a size is < 1 or a position repeats",
+    SQ_ERR_K_RANGE: "K is outside [1, N]",
+    SQ_ERR_LIMIT: "a dimension exceeds the compiled limits",
+    SQ_ERR_QUANT: ("quantization constants out of range (multiplier >= 0, shift in [-31, 30], "
+                   "scale finite in [0, 1e30], zero points and activation range in int8)"),
+    SQ_ERR_SHAPE: "layer widths or zero points do not chain",
+    SQ_ERR_BUFFER: "a buffer is too small",
+    SQ_ERR_INDEX: "a position >= N or a codeword index >= M",
+}
+
+
+def status_name(int status) -> str:
+    """The C constant name of a status code, e.g. ``SQ_ERR_LIMIT``."""
+    return sq_status_name(status).decode()
+
+
+cdef int _check(sq_status st, str where) except -1:
+    if st != SQ_OK:
+        raise ValueError(f"{where}: {status_name(st)}: {_MEANING.get(st, 'unknown status')}")
+    return 0
+
+
+cdef inline int64_t _now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + <int64_t>ts.tv_nsec
+
+
+def limits() -> dict:
+    """The compiled ``SQ_MAX_*`` limits and the static scratch sizes in bytes."""
+    return {
+        "rounding": SQ_ROUNDING_NAME.decode(),
+        "max_n": SQ_MAX_N, "max_d": SQ_MAX_D, "max_m": SQ_MAX_M,
+        "max_layer_width": SQ_MAX_LAYER_WIDTH, "max_chain_layers": SQ_MAX_CHAIN_LAYERS,
+        "max_policy_len": SQ_MAX_POLICY_LEN, "graph_scratch_bytes": SQ_GRAPH_SCRATCH_BYTES,
+        "encode_scratch_bytes": SQ_ENCODE_SCRATCH_BYTES,
+    }
+
+
+def _array(obj, dtype, str name, int ndim=-1, shape=None):
+    """``obj`` as a C-contiguous array of exactly ``dtype`` (no silent casts)."""
+    a = np.asarray(obj)
+    if a.dtype != dtype:
+        raise ValueError(f"{name} must be {np.dtype(dtype).name}, got {a.dtype}")
+    if ndim >= 0 and a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def _int_in(value, str name, lo, hi) -> int:
+    v = int(value)
+    if v != value or not lo <= v <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    return v
+
+
+# ---- kernels ---------------------------------------------------------------------------------
+
+def multiply_by_quantized_multiplier(x, multiplier, shift, rounding=None) -> int:
+    """TFLite ``MultiplyByQuantizedMultiplier`` of one int32: ``rounding`` "single"
+    (TFLITE_SINGLE_ROUNDING), "double" (gemmlowp) or None for the compiled default."""
+    cdef int32_t out = 0
+    cdef int32_t xv = _int_in(x, "x", -2**31, 2**31 - 1)
+    cdef int32_t mv = _int_in(multiplier, "multiplier", 0, 2**31 - 1)
+    cdef int32_t sv = _int_in(shift, "shift", -31, 30)
+    cdef sq_status st
+    if rounding is None:
+        st = sq_multiply_by_quantized_multiplier(xv, mv, sv, &out)
+    elif rounding == "single":
+        st = sq_mbqm_single_rounding(xv, mv, sv, &out)
+    elif rounding == "double":
+        st = sq_mbqm_double_rounding(xv, mv, sv, &out)
+    else:
+        raise ValueError(f"rounding must be 'single', 'double' or None, got {rounding!r}")
+    _check(st, "multiply_by_quantized_multiplier")
+    return out
+
+
+def multiply_by_scale(x, scale) -> int:
+    """``round(x · scale)`` in double, half away from zero (LiteRT reference requantization)."""
+    cdef int32_t out = 0
+    cdef int32_t xv = _int_in(x, "x", -2**31, 2**31 - 1)
+    cdef double sv = float(scale)
+    if not 0.0 <= sv <= 1e30:
+        raise ValueError(f"scale must be finite in [0, 1e30], got {scale!r}")
+    _check(sq_multiply_by_scale(xv, sv, &out), "multiply_by_scale")
+    return out
+
+
+def requantize(acc, multiplier, shift, output_offset, act_min, act_max) -> int:
+    """``clamp(MBQM(acc, multiplier, shift) + output_offset, act_min, act_max)`` as int8."""
+    cdef int8_t out = 0
+    cdef int32_t a = _int_in(acc, "acc", -2**31, 2**31 - 1)
+    cdef int32_t m = _int_in(multiplier, "multiplier", 0, 2**31 - 1)
+    cdef int32_t s = _int_in(shift, "shift", -31, 30)
+    cdef int32_t o = _int_in(output_offset, "output_offset", -128, 127)
+    cdef int32_t lo = _int_in(act_min, "act_min", -128, 127)
+    cdef int32_t hi = _int_in(act_max, "act_max", lo, 127)
+    _check(sq_requantize(a, m, s, o, lo, hi, &out), "requantize")
+    return out
+
+
+cdef int _fill_layer(sq_fc_layer *layer, weights, bias, multiplier, shift, params,
+                     str name, list keep, scale=None) except -1:
+    """Check one layer's arrays and point ``layer`` at them (kept alive in ``keep``)."""
+    w = _array(weights, np.int8, f"{name}.weights", 2)
+    out_dim, in_dim = w.shape
+    b = None if bias is None else _array(bias, np.int32, f"{name}.bias", 1, (out_dim,))
+    sc = None if scale is None else _array(scale, np.float64, f"{name}.scale", 1, (out_dim,))
+    if sc is not None and not np.all((sc >= 0.0) & (sc <= 1e30)):
+        raise ValueError(f"{name}.scale must be finite in [0, 1e30]")
+    m = _array(multiplier, np.int32, f"{name}.multiplier", 1, (out_dim,))
+    s = _array(shift, np.int32, f"{name}.shift", 1, (out_dim,))
+    p = _array(params, np.int32, f"{name}.params", 1, (4,))
+    if not 1 <= in_dim <= SQ_MAX_LAYER_WIDTH or not 1 <= out_dim <= SQ_MAX_LAYER_WIDTH:
+        raise ValueError(f"{name}.weights shape {w.shape}: widths must lie in "
+                         f"[1, SQ_MAX_LAYER_WIDTH={SQ_MAX_LAYER_WIDTH}]")
+    if m.min() < 0:
+        raise ValueError(f"{name}.multiplier must be >= 0, got min {m.min()}")
+    if s.min() < -31 or s.max() > 30:
+        raise ValueError(f"{name}.shift must lie in [-31, 30], got [{s.min()}, {s.max()}]")
+    in_off, out_off, lo, hi = (int(v) for v in p)
+    _int_in(in_off, f"{name}.params[0] (input_offset)", -127, 128)
+    _int_in(out_off, f"{name}.params[1] (output_offset)", -128, 127)
+    _int_in(lo, f"{name}.params[2] (act_min)", -128, 127)
+    _int_in(hi, f"{name}.params[3] (act_max)", lo, 127)
+    keep.extend((w, b, m, s, p, sc))
+    cdef const int8_t[:, ::1] wv = w
+    cdef const int32_t[::1] mv = m
+    cdef const int32_t[::1] sv = s
+    cdef const int32_t[::1] bv
+    cdef const double[::1] scv
+    layer.weights = &wv[0, 0]
+    layer.multiplier = &mv[0]
+    layer.shift = &sv[0]
+    layer.bias = NULL
+    if b is not None:
+        bv = b
+        layer.bias = &bv[0]
+    layer.scale = NULL
+    if sc is not None:
+        scv = sc
+        layer.scale = &scv[0]
+    layer.in_dim = in_dim
+    layer.out_dim = out_dim
+    layer.input_offset = in_off
+    layer.output_offset = out_off
+    layer.act_min = lo
+    layer.act_max = hi
+    _check(sq_fc_check(layer), name)
+    return 0
+
+
+def fc_int8(x, weights, bias, multiplier, shift, params, scale=None):
+    """One int8 fully connected layer, per-channel requantization (TFLite reference
+    ``FullyConnectedPerChannel``).
+
+    ``x`` int8 [in] or [batch, in]; ``weights`` int8 [out, in]; ``bias`` int32 [out] or None;
+    ``multiplier``, ``shift`` int32 [out]; ``params`` int32 [4] = (input_offset, output_offset,
+    act_min, act_max); ``scale`` float64 [out] or None: requantize as ``round(acc·scale)`` in
+    double (the LiteRT reference) instead of with the Q31 multiplier and shift.
+    Returns int8 [out] or [batch, out].
+    """
+    cdef sq_fc_layer layer
+    cdef list keep = []
+    _fill_layer(&layer, weights, bias, multiplier, shift, params, "fc_int8", keep, scale)
+    xa = _array(x, np.int8, "x")
+    if xa.ndim not in (1, 2) or xa.shape[xa.ndim - 1] != layer.in_dim:
+        raise ValueError(f"x must have shape [{layer.in_dim}] or [batch, {layer.in_dim}], "
+                         f"got {xa.shape}")
+    x2 = xa.reshape(-1, layer.in_dim)
+    y = np.empty((x2.shape[0], layer.out_dim), np.int8)
+    cdef const int8_t[:, ::1] xv = x2
+    cdef int8_t[:, ::1] yv = y
+    cdef Py_ssize_t i, rows = x2.shape[0]
+    cdef sq_status st = SQ_OK
+    if rows > 0:
+        with nogil:
+            for i in range(rows):
+                st = sq_fc_int8(&layer, &xv[i, 0], &yv[i, 0])
+                if st != SQ_OK:
+                    break
+    _check(st, "fc_int8")
+    return y if xa.ndim == 2 else y.reshape(layer.out_dim)
+
+
+def logistic_lut(x, lut):
+    """``y = lut[x + 128]`` for int8 ``x`` of any shape; ``lut`` int8 [256]."""
+    xa = _array(x, np.int8, "x")
+    la = _array(lut, np.int8, "lut", 1, (256,))
+    y = np.empty_like(xa)
+    if xa.size == 0:
+        return y
+    if xa.size > 2**31 - 1:
+        raise ValueError(f"x has {xa.size} elements, at most 2**31 - 1 are supported")
+    cdef const int8_t[::1] xv = xa.reshape(-1)
+    cdef int8_t[::1] yv = y.reshape(-1)
+    cdef const int8_t[::1] lv = la
+    cdef int32_t n = <int32_t>xa.size
+    cdef sq_status st
+    with nogil:
+        st = sq_logistic_lut(&lv[0], &xv[0], n, &yv[0])
+    _check(st, "logistic_lut")
+    return y
+
+
+def input_from_u8(u):
+    """``q = u - 128`` (int8) for a uint8 sample."""
+    ua = _array(u, np.uint8, "u", 1)
+    if not 1 <= ua.shape[0] <= SQ_MAX_LAYER_WIDTH:
+        raise ValueError(f"u must have 1..{SQ_MAX_LAYER_WIDTH} bytes, got {ua.shape[0]}")
+    q = np.empty(ua.shape[0], np.int8)
+    cdef const uint8_t[::1] uv = ua
+    cdef int8_t[::1] qv = q
+    _check(sq_input_from_u8(&uv[0], <int32_t>ua.shape[0], &qv[0]), "input_from_u8")
+    return q
+
+
+# ---- selection, quantization, mapping --------------------------------------------------------
+
+def top_k(scores, k):
+    """Positions (uint16 [K]) of the K largest int8 ``scores`` [N], most important first, ties
+    to the lower slot."""
+    sa = _array(scores, np.int8, "scores", 1)
+    cdef int32_t n = <int32_t>sa.shape[0]
+    if not 1 <= n <= SQ_MAX_N:
+        raise ValueError(f"scores must have 1..SQ_MAX_N={SQ_MAX_N} slots, got {n}")
+    cdef int32_t kk = _int_in(k, "k", 1, n)
+    pos = np.empty(kk, np.uint16)
+    cdef const int8_t[::1] sv = sa
+    cdef uint16_t[::1] pv = pos
+    cdef sq_status st
+    with nogil:
+        st = sq_top_k(&sv[0], n, kk, &pv[0])
+    _check(st, "top_k")
+    return pos
+
+
+def _check_nearest_args(z, positions, codebook):
+    za = _array(z, np.int8, "z", 2)
+    pa = _array(positions, np.uint16, "positions", 1)
+    ca = _array(codebook, np.int8, "codebook", 2)
+    n, d = za.shape
+    if not 1 <= n <= SQ_MAX_N or not 1 <= d <= SQ_MAX_D:
+        raise ValueError(f"z shape {za.shape} must lie within [1..{SQ_MAX_N}, 1..{SQ_MAX_D}]")
+    if ca.shape[1] != d or not 1 <= ca.shape[0] <= SQ_MAX_M:
+        raise ValueError(f"codebook must have shape [1..{SQ_MAX_M}, {d}], got {ca.shape}")
+    if not 1 <= pa.shape[0] <= n:
+        raise ValueError(f"positions must hold K in [1, {n}] slots, got {pa.shape[0]}")
+    if pa.max() >= n:
+        raise ValueError(f"positions must lie in [0, {n - 1}], got {int(pa.max())}")
+    return za, pa, ca
+
+
+def nearest_codewords(z, positions, codebook):
+    """``argmin_m Σ_d (z[p, d] - codebook[m, d])²`` (int32, ties to the lower m) for each
+    selected slot ``p`` of ``positions`` only. ``z`` int8 [N, D], ``positions`` uint16 [K],
+    ``codebook`` int8 [M, D] -> uint16 [K]."""
+    za, pa, ca = _check_nearest_args(z, positions, codebook)
+    idx = np.empty(pa.shape[0], np.uint16)
+    cdef const int8_t[:, ::1] zv = za
+    cdef const uint16_t[::1] pv = pa
+    cdef const int8_t[:, ::1] cv = ca
+    cdef uint16_t[::1] iv = idx
+    cdef int32_t n = <int32_t>za.shape[0], d = <int32_t>za.shape[1]
+    cdef int32_t k = <int32_t>pa.shape[0], m = <int32_t>ca.shape[0]
+    cdef sq_status st
+    with nogil:
+        st = sq_nearest_codewords(&zv[0, 0], n, d, &pv[0], k, &cv[0, 0], m, &iv[0])
+    _check(st, "nearest_codewords")
+    return idx
+
+
+def time_nearest_codewords(z, positions, codebook, repeats) -> int:
+    """Total ns of ``repeats`` back-to-back C nearest-codeword searches (no Python in the
+    loop): the kernel's own cost for benchmarks."""
+    za, pa, ca = _check_nearest_args(z, positions, codebook)
+    cdef int64_t r = _int_in(repeats, "repeats", 1, 2**31 - 1)
+    idx = np.empty(pa.shape[0], np.uint16)
+    cdef const int8_t[:, ::1] zv = za
+    cdef const uint16_t[::1] pv = pa
+    cdef const int8_t[:, ::1] cv = ca
+    cdef uint16_t[::1] iv = idx
+    cdef int32_t n = <int32_t>za.shape[0], d = <int32_t>za.shape[1]
+    cdef int32_t k = <int32_t>pa.shape[0], m = <int32_t>ca.shape[0]
+    cdef sq_status st = SQ_OK
+    cdef int64_t i, t0, t1
+    with nogil:
+        t0 = _now_ns()
+        for i in range(r):
+            st = sq_nearest_codewords(&zv[0, 0], n, d, &pv[0], k, &cv[0, 0], m, &iv[0])
+            if st != SQ_OK:
+                break
+        t1 = _now_ns()
+    _check(st, "time_nearest_codewords")
+    return t1 - t0
+
+
+def map_symbols(indices, table):
+    """``iq[j] = table[indices[j]]``: int16 [K, 2] Q-format I/Q from ``table`` int16 [M, 2]."""
+    ia = _array(indices, np.uint16, "indices", 1)
+    ta = _array(table, np.int16, "table", 2)
+    if ta.shape[1] != 2 or not 1 <= ta.shape[0] <= SQ_MAX_M:
+        raise ValueError(f"table must have shape [1..{SQ_MAX_M}, 2], got {ta.shape}")
+    if not 1 <= ia.shape[0] <= SQ_MAX_N:
+        raise ValueError(f"indices must hold 1..{SQ_MAX_N} entries, got {ia.shape[0]}")
+    if ia.max() >= ta.shape[0]:
+        raise ValueError(f"indices must lie in [0, {ta.shape[0] - 1}], got {int(ia.max())}")
+    iq = np.empty((ia.shape[0], 2), np.int16)
+    cdef const uint16_t[::1] iv = ia
+    cdef const int16_t[:, ::1] tv = ta
+    cdef int16_t[:, ::1] ov = iq
+    _check(sq_map_symbols(&iv[0], <int32_t>ia.shape[0], &tv[0, 0], <int32_t>ta.shape[0],
+                          &ov[0, 0]), "map_symbols")
+    return iq
+
+
+def policy_k(policy, snr_min_cdb, step_cdb, snr_cdb, n_concepts) -> int:
+    """K from the rate policy table (docs/bundle.md step 5): entry
+    ``i = clamp(floor((snr_cdb - snr_min_cdb + step_cdb // 2 - 1) / step_cdb), 0, L - 1)``."""
+    pa = _array(policy, np.uint16, "policy", 1)
+    if not 1 <= pa.shape[0] <= SQ_MAX_POLICY_LEN:
+        raise ValueError(f"policy must have 1..{SQ_MAX_POLICY_LEN} entries, got {pa.shape[0]}")
+    cdef sq_policy p
+    cdef const uint16_t[::1] pv = pa
+    cdef uint16_t k = 0
+    cdef int32_t n = _int_in(n_concepts, "n_concepts", 1, SQ_MAX_N)
+    cdef int16_t snr = _int_in(snr_cdb, "snr_cdb (centi-dB, int16)", -32768, 32767)
+    p.k = &pv[0]
+    p.len = <int32_t>pa.shape[0]
+    p.snr_min_cdb = _int_in(snr_min_cdb, "snr_min_cdb", -2**31, 2**31 - 1)
+    p.step_cdb = _int_in(step_cdb, "step_cdb", 1, 2**31 - 1)
+    cdef sq_status st = sq_policy_k(&p, snr, n, &k)
+    if st == SQ_ERR_K_RANGE:
+        raise ValueError(f"policy entry for snr_cdb={snr_cdb} is outside [1, {n}] "
+                         "(K must lie in [1, N]); export the bundle again")
+    _check(st, "policy_k")
+    return k
+
+
+def position_bitmap(positions, n_concepts) -> bytes:
+    """Positional-ID bitmap of the selected slots: bit ``p & 7`` of byte ``p >> 3`` (LSB
+    first), ``ceil(N / 8)`` bytes."""
+    pa = _array(positions, np.uint16, "positions", 1)
+    cdef int32_t n = _int_in(n_concepts, "n_concepts", 1, SQ_MAX_N)
+    if not 1 <= pa.shape[0] <= n:
+        raise ValueError(f"positions must hold K in [1, {n}] slots, got {pa.shape[0]}")
+    if pa.max() >= n:
+        raise ValueError(f"positions must lie in [0, {n - 1}], got {int(pa.max())}")
+    if np.unique(pa).shape[0] != pa.shape[0]:
+        raise ValueError("positions must not repeat")
+    out = bytearray((n + 7) // 8)
+    cdef uint8_t[::1] ov = out
+    cdef const uint16_t[::1] pv = pa
+    _check(sq_position_bitmap(&pv[0], <int32_t>pa.shape[0], n, &ov[0], <int32_t>len(out)),
+           "position_bitmap")
+    return bytes(out)
+
+
+def bitmap_positions(bitmap, n_concepts):
+    """The slots set in a positional-ID bitmap, ascending (uint16 [K])."""
+    cdef int32_t n = _int_in(n_concepts, "n_concepts", 1, SQ_MAX_N)
+    cdef const uint8_t[::1] bv = bytes(bitmap)
+    if bv.shape[0] < (n + 7) // 8:
+        raise ValueError(f"bitmap must have at least {(n + 7) // 8} bytes for N={n}, "
+                         f"got {bv.shape[0]}")
+    pos = np.empty(n, np.uint16)
+    cdef uint16_t[::1] pv = pos
+    cdef int32_t k = 0
+    _check(sq_bitmap_positions(&bv[0], <int32_t>bv.shape[0], n, &pv[0], n, &k),
+           "bitmap_positions")
+    return pos[:k].copy()
+
+
+# ---- the whole per-sample path ---------------------------------------------------------------
+
+RANK_BY = ("sci_logit", "sci")
+
+
+cdef class CoreModel:
+    """The node graph of one ``node_model.npz`` with its codebook and one constellation table,
+    and preallocated scratch: the per-sample C path allocates nothing.
+
+    Parameters
+    ----------
+    arrays : mapping name -> ndarray, the ``node_model.npz`` entries (``L.weights`` ...,
+        ``logistic_lut``, ``codebook_int8``).
+    meta : the parsed ``meta`` JSON (``trunk``, ``z_head``, ``sci_head``, dims, ``sci_logistic``,
+        ``rank_by``: "sci_logit" (top-K on the SCI logit) or "sci"; absent means "sci").
+    constellation : int16 [M, 2] Q-format I/Q table, row = concept index.
+    use_scale : requantize with the layers' double ``L.scale`` (bit-exact with LiteRT's
+        reference kernels) when present; False forces the integer Q31 path (what an MCU without
+        a double FPU runs).
+
+    Not thread-safe: one scratch area per instance.
+    """
+
+    cdef sq_fc_layer _layers[3 * SQ_MAX_CHAIN_LAYERS]
+    cdef sq_graph _graph
+    cdef list _keep
+    cdef object _scratch, _q, _z, _l, _s, _codebook, _table, _lut
+    # raw pointers into the arrays above (kept alive by them) for the hot path
+    cdef int8_t *_scratch_p
+    cdef int8_t *_q_p
+    cdef int8_t *_z_p
+    cdef int8_t *_l_p
+    cdef int8_t *_s_p
+    cdef const int8_t *_codebook_p
+    cdef const int16_t *_table_p
+    cdef readonly int n_concepts, latent_dim, order, input_size, scratch_bytes
+    cdef readonly str rank_by, requantization
+
+    def __init__(self, arrays, meta, constellation, use_scale=True):
+        self._keep = []
+        chains = []
+        scaled = []
+        cdef int j = 0
+        for chain in ("trunk", "z_head", "sci_head"):
+            names = list(meta.get(chain) or [])
+            if len(names) > SQ_MAX_CHAIN_LAYERS:
+                raise ValueError(f"meta.{chain} has {len(names)} layers, at most "
+                                 f"SQ_MAX_CHAIN_LAYERS={SQ_MAX_CHAIN_LAYERS} are compiled in")
+            chains.append((j, len(names)))
+            for name in names:
+                try:
+                    w, m, s, p = (arrays[f"{name}.{key}"]
+                                  for key in ("weights", "multiplier", "shift", "params"))
+                except KeyError as e:
+                    raise ValueError(f"node model has no array {e.args[0]!r}") from None
+                b = arrays[f"{name}.bias"] if f"{name}.bias" in arrays else None
+                sc = arrays[f"{name}.scale"] if use_scale and f"{name}.scale" in arrays else None
+                scaled.append(sc is not None)
+                _fill_layer(&self._layers[j], w, b, m, s, p, name, self._keep, sc)
+                j += 1
+        n = _int_in(meta["n_concepts"], "n_concepts", 1, SQ_MAX_N)
+        d = _int_in(meta["latent_dim"], "latent_dim", 1, SQ_MAX_D)
+        size = _int_in(meta["input_size"], "input_size", 1, SQ_MAX_LAYER_WIDTH)
+        rank_by = meta.get("rank_by", "sci")
+        if rank_by not in RANK_BY:
+            raise ValueError(f"meta.rank_by must be one of {RANK_BY}, got {rank_by!r}")
+        self._graph.trunk = &self._layers[chains[0][0]]
+        self._graph.n_trunk = chains[0][1]
+        self._graph.z_head = &self._layers[chains[1][0]]
+        self._graph.n_z = chains[1][1]
+        self._graph.sci_head = &self._layers[chains[2][0]]
+        self._graph.n_sci = chains[2][1]
+        self._graph.input_size = size
+        self._graph.n_concepts = n
+        self._graph.latent_dim = d
+        self._graph.rank_by_sci = 1 if rank_by == "sci" else 0
+        self._graph.logistic_lut = NULL
+        cdef const int8_t[::1] lutv
+        if meta.get("sci_logistic"):
+            if "logistic_lut" not in arrays:
+                raise ValueError("meta.sci_logistic is true but there is no 'logistic_lut'")
+            self._lut = _array(arrays["logistic_lut"], np.int8, "logistic_lut", 1, (256,))
+            lutv = self._lut
+            self._graph.logistic_lut = &lutv[0]
+        cdef int32_t need = 0
+        _check(sq_graph_check(&self._graph, &need), "node graph")
+        if "codebook_int8" not in arrays:
+            raise ValueError("node model has no array 'codebook_int8'")
+        self._codebook = _array(arrays["codebook_int8"], np.int8, "codebook_int8", 2)
+        m_order = self._codebook.shape[0]
+        if self._codebook.shape[1] != d or not 1 <= m_order <= SQ_MAX_M:
+            raise ValueError(f"codebook_int8 must have shape [1..SQ_MAX_M={SQ_MAX_M}, {d}], "
+                             f"got {self._codebook.shape}")
+        self._table = _array(constellation, np.int16, "constellation", 2, (m_order, 2))
+        self.n_concepts, self.latent_dim, self.order, self.input_size = n, d, m_order, size
+        self.rank_by = rank_by
+        if scaled and all(scaled):
+            self.requantization = "double-scale"
+        elif not any(scaled):
+            self.requantization = "q31-" + SQ_ROUNDING_NAME.decode()
+        else:
+            self.requantization = "mixed"
+        self.scratch_bytes = need
+        self._scratch = np.zeros(max(need, 1), np.int8)
+        self._q = np.zeros(size, np.int8)
+        self._z = np.zeros(n * d, np.int8)
+        self._l = np.zeros(n, np.int8)
+        self._s = np.zeros(n, np.int8)
+        cdef int8_t[::1] v
+        v = self._scratch
+        self._scratch_p = &v[0]
+        v = self._q
+        self._q_p = &v[0]
+        v = self._z
+        self._z_p = &v[0]
+        v = self._l
+        self._l_p = &v[0]
+        v = self._s
+        self._s_p = &v[0]
+        cdef const int8_t[:, ::1] cbv = self._codebook
+        self._codebook_p = &cbv[0, 0]
+        cdef const int16_t[:, ::1] tv = self._table
+        self._table_p = &tv[0, 0]
+
+    def _check_k(self, k) -> int:
+        return _int_in(k, "k", 1, self.n_concepts)
+
+    def neural(self, q):
+        """Run the graph on int8 ``q`` [input_size] -> (z_q int8 [N, D], l_q int8 [N] the SCI
+        logit, s_q int8 [N] the SCI after the logistic LUT)."""
+        qa = _array(q, np.int8, "q")
+        if qa.size != self.input_size:
+            raise ValueError(f"q must hold input_size = {self.input_size} values, "
+                             f"got shape {qa.shape}")
+        qa = qa.reshape(-1)
+        z = np.empty((self.n_concepts, self.latent_dim), np.int8)
+        logit = np.empty(self.n_concepts, np.int8)
+        s = np.empty(self.n_concepts, np.int8)
+        cdef const int8_t[::1] qv = qa
+        cdef int8_t[:, ::1] zv = z
+        cdef int8_t[::1] lv = logit
+        cdef int8_t[::1] sv = s
+        cdef int32_t nbytes = self.scratch_bytes
+        cdef sq_status st
+        with nogil:
+            st = sq_graph_run(&self._graph, &qv[0], self._scratch_p, nbytes, &zv[0, 0], &lv[0],
+                              &sv[0])
+        _check(st, "neural")
+        return z, logit, s
+
+    def encode_sample(self, const uint8_t[::1] u, int k):
+        """The whole C path for one uint8 sample ``u`` [input_size]:
+        ``q = u - 128`` -> graph -> top-K on ``rank_by`` -> nearest codeword -> I/Q.
+
+        Returns ``(positions uint16 [K], indices uint16 [K], iq int16 [K, 2],
+        (neural_ns, select_ns, quantize_ns, map_ns))`` timed with CLOCK_MONOTONIC.
+        """
+        if u.shape[0] != self.input_size:
+            raise ValueError(f"sample must have {self.input_size} bytes, got {u.shape[0]}")
+        self._check_k(k)
+        positions = np.empty(k, np.uint16)
+        indices = np.empty(k, np.uint16)
+        iq = np.empty((k, 2), np.int16)
+        cdef uint16_t[::1] pv = positions
+        cdef uint16_t[::1] iv = indices
+        cdef int16_t[:, ::1] ov = iq
+        cdef int8_t *q = self._q_p
+        cdef int8_t *z = self._z_p
+        cdef int8_t *logit = self._l_p
+        cdef int8_t *s = self._s_p if self._graph.rank_by_sci else NULL
+        cdef const int8_t *rank = s if self._graph.rank_by_sci else logit
+        cdef int32_t n = self.n_concepts, d = self.latent_dim, m = self.order
+        cdef int32_t size = self.input_size, nbytes = self.scratch_bytes
+        cdef int64_t t0, t1, t2, t3, t4
+        cdef sq_status st
+        with nogil:
+            t0 = _now_ns()
+            st = sq_input_from_u8(&u[0], size, q)
+            if st == SQ_OK:
+                st = sq_graph_run(&self._graph, q, self._scratch_p, nbytes, z, logit, s)
+            t1 = _now_ns()
+            if st == SQ_OK:
+                st = sq_top_k(rank, n, k, &pv[0])
+            t2 = _now_ns()
+            if st == SQ_OK:
+                st = sq_nearest_codewords(z, n, d, &pv[0], k, self._codebook_p, m, &iv[0])
+            t3 = _now_ns()
+            if st == SQ_OK:
+                st = sq_map_symbols(&iv[0], k, self._table_p, m, &ov[0, 0])
+            t4 = _now_ns()
+        _check(st, "encode_sample")
+        return positions, indices, iq, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+
+    def encode_neural(self, z, scores, int k):
+        """Select, quantize and map from graph outputs computed elsewhere (the LiteRT
+        backend): ``z`` int8 [N, D] (or [N·D]), ``scores`` int8 [N] to rank on (the SCI logit
+        for ``rank_by="sci_logit"``).
+
+        Returns ``(positions, indices, iq, (select_ns, quantize_ns, map_ns))``.
+        """
+        za = _array(z, np.int8, "z")
+        if za.size != self.n_concepts * self.latent_dim:
+            raise ValueError(f"z must hold N*D = {self.n_concepts * self.latent_dim} values, "
+                             f"got shape {za.shape}")
+        sa = _array(scores, np.int8, "scores")
+        if sa.size != self.n_concepts:
+            raise ValueError(f"scores must hold N = {self.n_concepts} values, "
+                             f"got shape {sa.shape}")
+        self._check_k(k)
+        positions = np.empty(k, np.uint16)
+        indices = np.empty(k, np.uint16)
+        iq = np.empty((k, 2), np.int16)
+        cdef const int8_t[::1] zv = za.reshape(-1)
+        cdef const int8_t[::1] sv = sa.reshape(-1)
+        cdef uint16_t[::1] pv = positions
+        cdef uint16_t[::1] iv = indices
+        cdef int16_t[:, ::1] ov = iq
+        cdef int32_t n = self.n_concepts, d = self.latent_dim, m = self.order
+        cdef int64_t t0, t1, t2, t3
+        cdef sq_status st
+        with nogil:
+            t0 = _now_ns()
+            st = sq_top_k(&sv[0], n, k, &pv[0])
+            t1 = _now_ns()
+            if st == SQ_OK:
+                st = sq_nearest_codewords(&zv[0], n, d, &pv[0], k, self._codebook_p, m, &iv[0])
+            t2 = _now_ns()
+            if st == SQ_OK:
+                st = sq_map_symbols(&iv[0], k, self._table_p, m, &ov[0, 0])
+            t3 = _now_ns()
+        _check(st, "encode_neural")
+        return positions, indices, iq, (t1 - t0, t2 - t1, t3 - t2)
