@@ -18,7 +18,7 @@ RUN ?= runs/$(DATASET)-$(ORDER)
 RESULTS ?= results/$(DATASET)-$(ORDER)
 SNR ?= -10:20:5
 
-.PHONY: all venv test lint hil train export clean
+.PHONY: all venv test lint hil train export bench clean
 
 all: hil
 
@@ -58,6 +58,12 @@ export: train $(NODE_STAMP)
 
 hil: export
 	$(SEMQAM) evaluate --run $(RUN) --snr $(SNR) --out $(RESULTS)
+
+# Benchmarks (not tests): node latency on the M = 1024 bundle and channel throughput.
+bench: $(STAMP) $(NODE_STAMP)
+	$(MAKE) export DATASET=mnist ORDER=1024
+	$(SEMQAM) bench-node --bundle build/mnist-1024 --k 32
+	$(SEMQAM) bench-channel
 
 clean:
 	rm -rf runs results build

@@ -222,9 +222,10 @@ def report(
 
 
 def _register_groups() -> None:
-    from semqam import cli_export
+    from semqam import cli_bench, cli_export
 
     cli_export.register(app)
+    cli_bench.register(app)
     try:
         from semqam import cli_link
     except ImportError:  # the node runtime (./device_runtime) is not installed
