@@ -18,7 +18,7 @@ RUN ?= runs/$(DATASET)-$(ORDER)
 RESULTS ?= results/$(DATASET)-$(ORDER)
 SNR ?= -10:20:5
 
-.PHONY: all venv test lint hil train export bench clean
+.PHONY: all venv test lint hil train export bench soak clean
 
 all: hil
 
@@ -58,6 +58,10 @@ export: train $(NODE_STAMP)
 
 hil: export
 	$(SEMQAM) evaluate --run $(RUN) --snr $(SNR) --out $(RESULTS)
+
+# Long link soak (200k frames through the corruption fuzzer), kept out of `make test`.
+soak: $(STAMP) $(NODE_STAMP)
+	$(PY) -m pytest -q -m soak tests/test_link.py
 
 # Benchmarks (not tests): node latency on the M = 1024 bundle and channel throughput.
 bench: $(STAMP) $(NODE_STAMP)
