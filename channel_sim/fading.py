@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ __all__ = ["CHANNEL_NAMES", "RayleighBlockFading", "RicianBlockFading", "make_ch
 CHANNEL_NAMES = ("awgn", "rayleigh", "rician")
 
 
-class _BlockFading:
+class _BlockFading(ABC):
     r"""Shared machinery: one gain per block of ``block_length`` symbols, AWGN, ZF.
 
     Subclasses only say how the per-block gains :math:`h` are drawn (``_draw_gains``).
@@ -59,8 +60,9 @@ class _BlockFading:
         r""":math:`\sigma^2 = P / 10^{\mathrm{SNR_{dB}}/10}`, as :class:`~channel_sim.AWGN`."""
         return self._awgn.noise_variance(snr_db)
 
+    @abstractmethod
     def _draw_gains(self, shape: tuple[int, ...]) -> np.ndarray:
-        raise NotImplementedError
+        """Per-block complex64 gains ``shape`` with :math:`\\mathbb{E}|h|^2 = 1`."""
 
     def _cn01(self, shape: tuple[int, ...]) -> np.ndarray:
         r""":math:`\mathcal{CN}(0, 1)` as complex64 ``shape``, drawn as float64 normals: NumPy's

@@ -260,14 +260,14 @@ def _validate(run, ds, tfl_int8: bytes, arrays: dict, meta: dict, folder: Path, 
     pipe = run.pipeline
     x = ds.x_test
     q = to_int8_input(x)
-    z_q, logit_q, s_q = interpreter_outputs(tfl_int8, q, meta, "BUILTIN_REF")
+    z_q, logit_q, s_q = interpreter_outputs(tfl_int8, q, meta, "reference")
     z_n, logit_n, s_n = run_graph(arrays, meta, q)
     numpy_matches = bool(np.array_equal(z_q, z_n) and np.array_equal(logit_q, logit_n)
                          and np.array_equal(s_q, s_n))
     if not numpy_matches:
         raise ExportError("the NumPy int8 reference disagrees with the LiteRT reference kernels "
                           "on this model; this is a bug in firmware_export, please report it")
-    z_x, logit_x, _ = interpreter_outputs(tfl_int8, q, meta, "AUTO")
+    z_x, logit_x, _ = interpreter_outputs(tfl_int8, q, meta, "default")
     z_f, sci_f = pipe.encode(x)
     s_deq = meta["sci_scale"] * (s_q.astype(np.float64) - meta["sci_zero_point"])
     cbq = arrays["codebook_int8"]

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import numpy as np
+from semqam_node.node import load_interpreter
 
 from firmware_export.reference import nearest_codewords_int8, node_indices
 from trainer.pipeline import select_top_k
@@ -30,17 +31,11 @@ BUDGETS = {
 TARGET_BUDGETS = {"linux": ("raspberry-pi-4",), "cortex-m": ("cortex-m7",)}
 
 
-def interpreter_outputs(tflite: bytes, q: np.ndarray, meta: dict, resolver: str = "BUILTIN_REF"
+def interpreter_outputs(tflite: bytes, q: np.ndarray, meta: dict, kernels: str = "reference"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the int8 model sample by sample in the LiteRT interpreter: (z_q, logit_q, s_q)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except ImportError:  # older images
-        from tflite_runtime.interpreter import Interpreter, OpResolverType  # type: ignore
-
-    it = Interpreter(model_content=tflite,
-                     experimental_op_resolver_type=getattr(OpResolverType, resolver))
-    it.allocate_tensors()
+    """Run the int8 model sample by sample in the LiteRT interpreter: (z_q, logit_q, s_q).
+    ``kernels``: ``reference`` (``BUILTIN_REF``) or ``default`` (XNNPACK)."""
+    it = load_interpreter(tflite, kernels)
     inp = it.get_input_details()[0]["index"]
     by_name = {d["name"]: d["index"] for d in it.get_output_details()}
     names = meta["output_names"]
@@ -138,11 +133,7 @@ def _advice(use: dict, budget: dict, weights: int) -> str:
 
 def _arena_upper_bound(tflite: bytes) -> int:
     """Bytes of the graph input and every op output (no memory planning: an upper bound)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        from tflite_runtime.interpreter import Interpreter  # type: ignore
-    it = Interpreter(model_content=tflite)
+    it = load_interpreter(tflite, "default")
     live = {d["index"] for d in it.get_input_details()}
     for op in it._get_ops_details():
         live.update(int(i) for i in op["outputs"])

@@ -1,10 +1,9 @@
 """Node link over real ptys: real ``semqam-node`` processes, a faulty wire, flashing, recovery.
 
 Every node here is a separate process (``python -m semqam_node.server``) on a pty, reached
-through :class:`semqam_node.virtual.Wire`; nothing is mocked. Tests that encode need the real
-encoder (``semqam_node.node``) and the exported tiny bundle (conftest ``tiny_bundle``); the
-flash and slot tests use bundles derived from it, or hand-made stand-ins while the encoder
-does not exist yet. The long soak runs only with ``-m soak`` (or SEMQAM_SOAK=1).
+through :class:`semqam_node.virtual.Wire`; nothing is mocked. Every test works on the exported
+tiny bundle (conftest ``tiny_bundle``) or bundles derived from it. The long soak runs only
+with ``-m soak`` (or SEMQAM_SOAK=1).
 """
 
 from __future__ import annotations
@@ -36,23 +35,11 @@ from semqam_node.bundle import (
     verify_bundle,
 )
 from semqam_node.host import LinkError, NodeClient, NodeError
+from semqam_node.node import Node
 from semqam_node.slots import CRASH_POINTS, Limits, SlotError, SlotStore, pack_bundle
 from semqam_node.virtual import FaultConfig, VirtualNode
 
 pytestmark = pytest.mark.timeout(120, func_only=True)  # the session bundle may take longer
-
-
-def _has_encoder() -> bool:
-    try:
-        import semqam_node.node  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-HAS_ENCODER = _has_encoder()
-needs_encoder = pytest.mark.skipif(not HAS_ENCODER,
-                                   reason="semqam_node.node (the encoder) is not there yet")
 
 
 # ------------------------------------------------------------------------------ bundles
@@ -72,23 +59,9 @@ def keys(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def base_bundle(request, tmp_path_factory) -> Path:
-    """The exported tiny bundle when the encoder exists, else a hand-made stand-in that the
-    node verifies but cannot encode with (the encoder is then reported missing)."""
-    if HAS_ENCODER:
-        return request.getfixturevalue("tiny_bundle")
-    out = tmp_path_factory.mktemp("standin") / "b"
-    out.mkdir()
-    rng = random.Random(3)
-    for name, size in (("node_model.npz", 5000), ("encoder_sci_int8.tflite", 3000)):
-        (out / name).write_bytes(rng.randbytes(size))
-    manifest = {"format": "semqam-bundle", "format_version": 1, "created": "stand-in",
-                "order": 16, "n_concepts": 8, "latent_dim": 4,
-                "input": {"shape": [28, 28], "dtype": "uint8", "scale": 1 / 255,
-                          "zero_point": -128},
-                "node_files": ["encoder_sci_int8.tflite", "node_model.npz"]}
-    _write_manifest(out, manifest)
-    return out
+def base_bundle(tiny_bundle) -> Path:
+    """The exported, signed tiny bundle that every flash and slot bundle is derived from."""
+    return tiny_bundle
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any], key: Path | None = None) -> None:
@@ -180,9 +153,6 @@ def samples(n: int, seed: int = 0, size: int = 784) -> list[bytes]:
 @pytest.fixture(scope="module")
 def reference(base_bundle):
     """In-process encoder on the same bundle: what every SYMBOLS must match."""
-    if not HAS_ENCODER:
-        return None
-    from semqam_node.node import Node
 
     return Node(base_bundle, backend="c")
 
@@ -487,8 +457,7 @@ def test_refused_bundles_leave_the_previous_one_active(vnode, bundles, keys, ref
             info = c.hello()
             assert info.manifest_sha256 == _sha(bundles["A"]) and info.flags & P.INFO_ACTIVE
             assert not info.flags & P.INFO_TRANSFER  # the refused transfer is discarded
-            if reference is not None:
-                check_symbols(reference, x, c.encode(x).symbols)
+            check_symbols(reference, x, c.encode(x).symbols)
         trusted = load_public_key(keys["lab_pub"])
         for name in ("tampered", "unsigned", "wrong_key"):  # the host checks before sending
             with pytest.raises(Exception, match="SHA-256|unsigned|does not verify"):
@@ -534,8 +503,7 @@ def test_sigkill_at_each_commit_step_boots_a_complete_verified_bundle(point, vno
     with client_for(v) as c:
         info = c.hello()
         assert info.manifest_sha256 == _sha(want)
-        if HAS_ENCODER:
-            assert info.flags & P.INFO_ENCODER and c.encode(samples(1)[0]).ok
+        assert info.flags & P.INFO_ENCODER and c.encode(samples(1)[0]).ok
         c.flash(bundles["B"], chunk_size=P.MAX_CHUNK)  # resumes or redoes the staged transfer
         assert c.hello().manifest_sha256 == _sha(bundles["B"])
 
@@ -576,7 +544,7 @@ def test_sigkill_mid_commit_over_the_link_then_the_flash_completes(vnode, bundle
 
 def test_paced_wire_holds_the_configured_baud(vnode, bundles, reference):
     """A pty ignores baud: the wire delivers at 115200 baud (10 bits per byte) both ways."""
-    v = vnode(baud=115200, pace=True, install=bundles["A"] if HAS_ENCODER else None)
+    v = vnode(baud=115200, pace=True, install=bundles["A"])
     with client_for(v, timeout=2.0) as c:
         payload = bytes(range(256)) * 2
         t0 = time.monotonic()
@@ -586,20 +554,18 @@ def test_paced_wire_holds_the_configured_baud(vnode, bundles, reference):
         tx = v.wire.stats()["h2n"].bytes_out
         assert elapsed >= tx * 10 / 115200  # the host->node line never beats the baud
         assert 0.5 < tx * 10 / (elapsed * 115200) <= 1.0  # 4 frames in flight keep it busy
-        if HAS_ENCODER:
-            results = list(c.stream(samples(12), window=3))
-            report = c.last_stream
-            assert report.ok == 12 and "wire paced at 115200 baud" in report.line()
-            assert 0.6 < report.utilisation("tx") <= 1.0, report.line()
-            assert report.samples_per_s <= 115200 / 10 / 800  # an INPUT frame is 800 bytes
-            check_symbols(reference, samples(12)[5], results[5].symbols)
-            print("\npaced:", report.line())
+        results = list(c.stream(samples(12), window=3))
+        report = c.last_stream
+        assert report.ok == 12 and "wire paced at 115200 baud" in report.line()
+        assert 0.6 < report.utilisation("tx") <= 1.0, report.line()
+        assert report.samples_per_s <= 115200 / 10 / 800  # an INPUT frame is 800 bytes
+        check_symbols(reference, samples(12)[5], results[5].symbols)
+        print("\npaced:", report.line())
 
 
 # ------------------------------------------------------------------------------ encoding
 
 
-@needs_encoder
 def test_stream_in_order_with_window_and_a_report(vnode, bundles, reference):
     v = vnode(install=bundles["A"])
     xs = samples(40, seed=1)
@@ -623,7 +589,6 @@ def test_stream_in_order_with_window_and_a_report(vnode, bundles, reference):
         assert st["samples_encoded"] == 42 and st["timings"]["neural"].count == 42
 
 
-@needs_encoder
 def test_litert_backend_node_sends_the_same_symbols(vnode, bundles, reference):
     pytest.importorskip("ai_edge_litert")
     v = vnode(install=bundles["A"], backend="litert")
@@ -663,14 +628,11 @@ def _fuzz(v: VirtualNode, reference: Any, n_frames: int, seed: int, input_every:
             assert o.reply == P.Pong(o.request.data)
         elif isinstance(o.request, P.SnrFeedback):
             assert isinstance(o.reply, P.SnrAck) and o.reply.snr_cdb == o.request.snr_cdb
-        elif reference is not None:
+        else:
             assert isinstance(o.reply, P.Symbols) and o.reply.sample_seq == o.request.sample_seq
             check_symbols(reference, o.request.sample, o.reply)
     errors = [o.reply for o in outs if o.status == "error"]
-    if reference is not None:
-        assert not errors, errors[:3]
-    else:  # stand-in bundle: INPUT and SNR are refused explicitly, nothing else
-        assert {e.code for e in errors} <= {P.ErrorCode.NO_ENCODER}
+    assert not errors, errors[:3]
     # quiet the wire, let the last corrupted fragment be flushed by clean frames
     v.wire.set_faults(None)
     for _ in range(3):
@@ -730,7 +692,6 @@ def test_soak_long_fuzz(soak_enabled, vnode, bundles, reference):
     print("\nsoak:", json.dumps(counts))
 
 
-@needs_encoder
 def test_node_restart_while_streaming_reports_the_lost_seqs(vnode, bundles, reference):
     v = vnode(install=bundles["A"])
     xs = samples(120, seed=3)

@@ -39,7 +39,7 @@ def ref(tiny_run, tiny_bundle):
         arrays = {k: npz[k] for k in npz.files}
     meta = json.loads(str(arrays["meta"][()]))
     tfl = (tiny_bundle / "encoder_sci_int8.tflite").read_bytes()
-    z, logit, sci = interpreter_outputs(tfl, q, meta, "BUILTIN_REF")
+    z, logit, sci = interpreter_outputs(tfl, q, meta, "reference")
     u = (q.astype(np.int16) + 128).astype(np.uint8)
     return SimpleNamespace(x=x, q=q, u=u, z=z, logit=logit, sci=sci, meta=meta, arrays=arrays)
 

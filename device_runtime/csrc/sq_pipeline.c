@@ -172,16 +172,9 @@ sq_status sq_graph_run(const sq_graph *graph, const int8_t *q, int8_t *scratch,
 
 /* ---- selection -------------------------------------------------------------------------- */
 
-sq_status sq_top_k(const int8_t *scores, int32_t n, int32_t k, uint16_t *positions)
+/* N slots within the compiled limit and K in [1, N]: the checks every per-slot step shares. */
+static sq_status sq_check_slots(int32_t n, int32_t k)
 {
-    /* start[v]: rank of the next slot with score v - 128 in descending order. */
-    uint16_t start[256];
-    uint16_t acc = 0;
-    int32_t v;
-    int32_t i;
-    if (scores == NULL || positions == NULL) {
-        return SQ_ERR_NULL;
-    }
     if (n < 1) {
         return SQ_ERR_ARG;
     }
@@ -190,6 +183,36 @@ sq_status sq_top_k(const int8_t *scores, int32_t n, int32_t k, uint16_t *positio
     }
     if (k < 1 || k > n) {
         return SQ_ERR_K_RANGE;
+    }
+    return SQ_OK;
+}
+
+/* Every one of the K positional IDs names one of the N slots. */
+static sq_status sq_check_positions(const uint16_t *positions, int32_t k, int32_t n)
+{
+    int32_t j;
+    for (j = 0; j < k; ++j) {
+        if ((int32_t)positions[j] >= n) {
+            return SQ_ERR_INDEX;
+        }
+    }
+    return SQ_OK;
+}
+
+sq_status sq_top_k(const int8_t *scores, int32_t n, int32_t k, uint16_t *positions)
+{
+    /* start[v]: rank of the next slot with score v - 128 in descending order. */
+    uint16_t start[256];
+    uint16_t acc = 0;
+    int32_t v;
+    int32_t i;
+    sq_status st;
+    if (scores == NULL || positions == NULL) {
+        return SQ_ERR_NULL;
+    }
+    st = sq_check_slots(n, k);
+    if (st != SQ_OK) {
+        return st;
     }
     memset(start, 0, sizeof(start));
     for (i = 0; i < n; ++i) {
@@ -239,10 +262,8 @@ sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d, const uint
     if (k < 1 || k > n) {
         return SQ_ERR_K_RANGE;
     }
-    for (j = 0; j < k; ++j) {
-        if ((int32_t)positions[j] >= n) {
-            return SQ_ERR_INDEX;
-        }
+    if (sq_check_positions(positions, k, n) != SQ_OK) {
+        return SQ_ERR_INDEX;
     }
     /* Four codewords per pass share the loads of v and vectorize (int16 multiply-add); no
      * early exit, so the time does not depend on the data. Candidates are compared in index
@@ -372,25 +393,20 @@ sq_status sq_position_bitmap(const uint16_t *positions, int32_t k, int32_t n, ui
                              int32_t bitmap_bytes)
 {
     int32_t j;
+    sq_status st;
     if (positions == NULL || bitmap == NULL) {
         return SQ_ERR_NULL;
     }
-    if (n < 1) {
-        return SQ_ERR_ARG;
-    }
-    if (n > SQ_MAX_N) {
-        return SQ_ERR_LIMIT;
-    }
-    if (k < 1 || k > n) {
-        return SQ_ERR_K_RANGE;
+    st = sq_check_slots(n, k);
+    if (st != SQ_OK) {
+        return st;
     }
     if (bitmap_bytes < SQ_BITMAP_BYTES(n)) {
         return SQ_ERR_BUFFER;
     }
-    for (j = 0; j < k; ++j) {
-        if ((int32_t)positions[j] >= n) {
-            return SQ_ERR_INDEX;
-        }
+    st = sq_check_positions(positions, k, n);
+    if (st != SQ_OK) {
+        return st;
     }
     memset(bitmap, 0, (size_t)SQ_BITMAP_BYTES(n));
     for (j = 0; j < k; ++j) {

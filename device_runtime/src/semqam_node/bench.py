@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from semqam_node import _core
-from semqam_node.node import Node, _load_interpreter
+from semqam_node.node import Node, load_interpreter
 
 NEAREST_TARGET_RATIO = 5.0
 
@@ -109,7 +109,7 @@ def run_node_benchmark(bundle_dir: str | Path, k: int = 32, repeats: int = 10,
 
     model = (Path(bundle_dir) / "encoder_sci_int8.tflite").read_bytes()
     for kernels in ("reference", "default"):
-        it = _load_interpreter(model, kernels, num_threads=1)
+        it = load_interpreter(model, kernels, num_threads=1)
         inp = it.get_input_details()[0]
         q = (samples.astype(np.int16) - 128).astype(np.int8).reshape(n, *inp["shape"][1:])
         it.set_tensor(inp["index"], q[:1])

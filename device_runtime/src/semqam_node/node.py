@@ -119,7 +119,9 @@ def _c_limits() -> dict[str, Any]:
     return {"sq_max_" + k[4:] if k.startswith("max_") else k: v for k, v in lim.items()}
 
 
-def _load_interpreter(model: bytes, kernels: str, num_threads: int):
+def load_interpreter(model: bytes, kernels: str, num_threads: int = 1):
+    """A LiteRT interpreter (``tflite_runtime`` fallback) on ``model`` with allocated tensors;
+    ``kernels``: ``reference`` (bit-exact with the C core) or ``default`` (XNNPACK)."""
     try:
         from ai_edge_litert import interpreter as mod
     except ImportError:
@@ -257,7 +259,7 @@ class Node:
 
     def _setup_litert(self, num_threads: int) -> None:
         model = (self.bundle_dir / TFLITE_MODEL).read_bytes()
-        it = _load_interpreter(model, self.litert_kernels or "reference", num_threads)
+        it = load_interpreter(model, self.litert_kernels or "reference", num_threads)
         inp = it.get_input_details()
         if len(inp) != 1 or inp[0]["dtype"] != np.int8 or int(np.prod(inp[0]["shape"])) != \
                 self.input_size:
