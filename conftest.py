@@ -1,4 +1,5 @@
-"""Shared fixtures: the optional real-data folder and reproducible randomness."""
+"""Fixtures shared by tests/ and hil_tests/: the optional real-data folder, reproducible
+randomness, and a tiny trained run exported into a signed bundle."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parent
+
+# The HIL suite's options (--port, --bundle, ...), marker and node fixtures.
+pytest_plugins = ["hil_tests.plugin"]
 
 
 def shared_data_dir() -> Path:

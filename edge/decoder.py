@@ -1,0 +1,128 @@
+"""Edge decoder of a deployment bundle (the receiver side of Fig. 1).
+
+For each sample the node sends K symbols in slot order together with their positional IDs
+p_1..p_K. The edge
+
+1. demaps every received symbol to the nearest point of the bundle's constellation
+   (minimum distance, Section II.A.3): ``î = argmin_i |y − x_i|²``;
+2. scatters the codewords ``e_î`` into a zero-filled N-slot grid at the positional IDs:
+   ``Ẑ[p_k] = e_{î_k}``, ``Ẑ[j] = 0`` for slots not sent;
+3. runs the ONNX decoder + frozen classifier T (``decoder_classifier.onnx``) on ``Ẑ``.
+
+For evaluation the host also needs ``p = T(x)`` on the original samples (the reference
+distribution of Q_sem); ``classifier.onnx`` provides it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from channel_sim import Constellation
+
+CONSTELLATIONS = ("semantic", "standard")
+
+
+class MissingEdgeFile(FileNotFoundError):
+    """The bundle lacks a host-side file (exported by an older semqam)."""
+
+
+class EdgeDecoder:
+    """Receiver for one bundle folder (checked against its manifest, and against ``trust``,
+    an Ed25519 public key, when given).
+
+    Attributes: ``order`` M, ``n_concepts`` N, ``codebook`` [M, D] float32,
+    ``constellations`` name -> :class:`~channel_sim.Constellation`, ``manifest``.
+    """
+
+    def __init__(self, bundle: str | Path, trust: Any = None) -> None:
+        from semqam_node.bundle import verify_bundle
+
+        self.bundle = Path(bundle)
+        self.manifest = verify_bundle(self.bundle, trust, require="all")
+        for name in ("decoder_classifier.onnx", "classifier.onnx", "codebook.npy",
+                     *(f"constellation_{c}.npy" for c in CONSTELLATIONS)):
+            if name not in self.manifest["files"]:
+                raise MissingEdgeFile(
+                    f"{self.bundle}: no {name} in the bundle (exported by an older semqam); "
+                    "re-export it with `semqam export --force`")
+        self.order = int(self.manifest["order"])
+        self.n_concepts = int(self.manifest["n_concepts"])
+        self.codebook = np.load(self.bundle / "codebook.npy").astype(np.float32)
+        self.constellations = {
+            c: Constellation(np.load(self.bundle / f"constellation_{c}.npy"), c)
+            for c in CONSTELLATIONS}
+        self.power = float(self.manifest.get("run", {}).get("config", {}).get("power", 1.0))
+        self.policy = json.loads((self.bundle / "policy.json").read_text())
+        self._decoder = None
+        self._classifier = None
+
+    @property
+    def bits_per_symbol(self) -> int:
+        return int(np.log2(self.order))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.manifest["input"]["shape"])
+
+    def constellation(self, name: str) -> Constellation:
+        try:
+            return self.constellations[name]
+        except KeyError:
+            raise ValueError(f"constellation {name!r}; use semantic or standard") from None
+
+    def demap(self, y: np.ndarray, constellation: str) -> np.ndarray:
+        """Minimum-distance indices of received symbols ``y`` [...] (int64 [...])."""
+        return self.constellation(constellation).demap(y)
+
+    def scatter(self, indices: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """``Ẑ`` [n, N, D] float32: codeword ``e_{indices[n, k]}`` at slot ``positions[n, k]``,
+        zeros elsewhere. ``indices``, ``positions``: int [n, K] (K may be 0)."""
+        indices = np.asarray(indices)
+        positions = np.asarray(positions)
+        if indices.shape != positions.shape or indices.ndim != 2:
+            raise ValueError(f"indices {indices.shape} and positions {positions.shape} must "
+                             "both be [n, K]")
+        if positions.size and (positions.min() < 0 or positions.max() >= self.n_concepts):
+            raise ValueError(f"positional IDs must lie in 0..{self.n_concepts - 1}")
+        if indices.size and (indices.min() < 0 or indices.max() >= self.order):
+            raise ValueError(f"concept indices must lie in 0..{self.order - 1}")
+        z_hat = np.zeros((len(indices), self.n_concepts, self.codebook.shape[1]), np.float32)
+        z_hat[np.arange(len(indices))[:, None], positions] = self.codebook[indices]
+        return z_hat
+
+    def decode_classify(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``Ẑ`` -> (``x̂``, ``T(x̂)`` probabilities) with onnxruntime."""
+        if self._decoder is None:
+            from firmware_export.onnx_export import OnnxEdge
+
+            self._decoder = OnnxEdge(self.bundle / "decoder_classifier.onnx")
+        return self._decoder(z_hat)
+
+    def classify(self, x: np.ndarray, batch: int = 500) -> np.ndarray:
+        """``T(x)`` probabilities [n, C] of float samples ``x`` [n, *input_shape] in [0, 1]."""
+        if self._classifier is None:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3
+            self._classifier = ort.InferenceSession(
+                str(self.bundle / "classifier.onnx"), opts,
+                providers=["CPUExecutionProvider"])
+        sess = self._classifier
+        name = sess.get_inputs()[0].name
+        x = np.asarray(x, np.float32).reshape(len(x), *self.input_shape)
+        return np.concatenate([sess.run(None, {name: x[i:i + batch]})[0]
+                               for i in range(0, len(x), batch)]) if len(x) else \
+            np.zeros((0, 0), np.float32)
+
+    def receive(self, y: np.ndarray, positions: np.ndarray, constellation: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Received symbols ``y`` [n, K] and their positional IDs -> (indices [n, K],
+        probabilities [n, C])."""
+        indices = self.demap(y, constellation)
+        _, probs = self.decode_classify(self.scatter(indices, positions))
+        return indices, probs

@@ -1,0 +1,69 @@
+"""pytest plugin of the HIL suite: ``--port`` / ``--bundle`` / ``--trust`` / ``--baud`` /
+``--hil-limit``, the ``hil`` marker, and the :class:`HilTarget` fixture.
+
+Without options every ``hil`` test runs against a virtual node (``semqam-node`` on a pty pair)
+and the tiny signed test bundle, so ``make test`` exercises the whole loop. With a board:
+
+    pytest hil_tests --port /dev/ttyUSB0 --bundle build/mnist-256 --trust build/keys/lab.pub
+
+(the board runs ``semqam-node --trust lab.pub``; the suite flashes the bundle if needed).
+Tests that need the virtual wire (fault injection) skip on a real port with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("hil", "hardware in the loop (hil_tests/)")
+    g.addoption("--port", default="virtual",
+                help="node port: virtual (default, semqam-node on a pty pair), a serial "
+                     "device, or a pyserial URL (socket://HOST:PORT)")
+    g.addoption("--bundle", default=None,
+                help="bundle the node runs or gets flashed (default: the tiny test bundle)")
+    g.addoption("--trust", default=None,
+                help="Ed25519 .pub the --bundle is signed with (default: the test key)")
+    g.addoption("--baud", type=int, default=115200, help="line rate of --port")
+    g.addoption("--hil-limit", type=int, default=200,
+                help="test samples streamed per SNR point (default 200)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "hil: hardware-in-the-loop test; runs on a virtual node unless --port")
+
+
+@dataclass(frozen=True)
+class HilTarget:
+    """What the HIL tests talk to."""
+
+    port: str
+    bundle: Path
+    trust: Path | None
+    baud: int
+    limit: int
+
+    @property
+    def virtual(self) -> bool:
+        return self.port == "virtual"
+
+    def require_virtual(self, why: str) -> None:
+        if not self.virtual:
+            pytest.skip(f"needs the virtual node ({why}); --port is {self.port}")
+
+
+@pytest.fixture(scope="session")
+def hil_target(request: pytest.FixtureRequest) -> HilTarget:
+    opt = request.config.getoption
+    bundle = opt("--bundle")
+    if bundle is None:
+        bundle = request.getfixturevalue("tiny_bundle")
+        trust = opt("--trust") or request.getfixturevalue("signing_keys")[1]
+    else:
+        trust = opt("--trust")
+    return HilTarget(opt("--port"), Path(bundle), Path(trust) if trust else None,
+                     opt("--baud"), opt("--hil-limit"))
