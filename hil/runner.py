@@ -79,7 +79,7 @@ class PointResult:
     received: np.ndarray | None = None  # a subsample of received symbols for the scatter
 
 
-def _samples_u8(x: np.ndarray) -> np.ndarray:
+def sample_bytes(x: np.ndarray) -> np.ndarray:
     """Float samples in [0, 1] -> the node's raw bytes ``u = round(255 x)`` [n, size]."""
     u = np.clip(np.floor(np.asarray(x, np.float64) * 255.0 + 0.5), 0, 255)
     return u.astype(np.uint8).reshape(len(x), -1)
@@ -199,7 +199,7 @@ def run_hil(client: Any, edge: EdgeDecoder, x: np.ndarray, labels: np.ndarray, c
     cfg.check()
     if len(x) == 0:
         raise ValueError("no test samples to stream")
-    u8 = _samples_u8(x)
+    u8 = sample_bytes(x)
     size = int(np.prod(edge.input_shape))
     if u8.shape[1] != size:
         raise ValueError(f"samples have {u8.shape[1]} values but the bundle's input is "

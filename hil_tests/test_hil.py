@@ -89,7 +89,7 @@ def test_node_k_follows_snr_feedback(hil_target):
     edge's demap of the node's noiseless symbols is the index the node sent (CFG_INDICES)."""
     from edge.decoder import EdgeDecoder
     from hil.link import open_node
-    from hil.runner import _samples_u8
+    from hil.runner import sample_bytes
 
     policy = _policy(hil_target.bundle)
     manifest = json.loads((hil_target.bundle / "manifest.json").read_text())
@@ -100,11 +100,11 @@ def test_node_k_follows_snr_feedback(hil_target):
         for snr in (-10.0, -3.3, 0.0, 7.77, 14.0, 20.0):
             ack = c.set_snr(snr)
             assert ack.k == policy.k_for(snr), snr
-            assert [r.k for r in c.stream(_samples_u8(x))] == [ack.k] * 3
+            assert [r.k for r in c.stream(sample_bytes(x))] == [ack.k] * 3
         edge = EdgeDecoder(hil_target.bundle)
         for name in ("semantic", "standard"):
             c.configure(name, indices=True)
-            for r in c.stream(_samples_u8(x)):
+            for r in c.stream(sample_bytes(x)):
                 iq = r.iq_float
                 sent = edge.demap(iq[:, 0] + 1j * iq[:, 1], name)
                 np.testing.assert_array_equal(sent, r.symbols.indices)

@@ -255,11 +255,12 @@ def _register_groups() -> None:
     cli_export.register(app)
     cli_bench.register(app)
     try:
-        from semqam import cli_hil, cli_link
+        from semqam import cli_hil, cli_link, cli_profile
     except ImportError:  # the node runtime (./device_runtime) is not installed
         return
     cli_link.register(app)
     cli_hil.register(app)
+    cli_profile.register(app)
 
 
 _register_groups()

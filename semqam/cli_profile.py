@@ -1,0 +1,266 @@
+"""``semqam profile``: latency per stage, end to end and streamed, CPU time and energy per sample
+of a node against sending the raw sample (docs/energy.md).
+
+Wired into the top-level app by ``register(app)``. Errors the user can fix are one line on
+stderr and exit status 2; set ``SEMQAM_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from semqam.cli_link import BaudOpt, _fail, _guard
+
+DEFAULT_SAMPLES = 200  # distinct test samples cycled through the windows
+
+
+def profile(
+    bundle: Annotated[Path, typer.Option("--bundle", help="Bundle folder (semqam export).")],
+    port: Annotated[str, typer.Option(
+        "--port", help="virtual (semqam-node on a pty), a serial device or a pyserial URL "
+        "(socket://HOST:PORT).")] = "virtual",
+    trust: Annotated[Path | None, typer.Option(
+        help="Ed25519 .pub: check the bundle before flashing (and the virtual node trusts it)."
+    )] = None,
+    snr: Annotated[float, typer.Option(help="SNR in dB reported to the node.")] = 10.0,
+    k: Annotated[int | None, typer.Option(help="Force K concepts (default: the policy's).")
+                 ] = None,
+    constellation: Annotated[str, typer.Option(help="semantic | standard.")] = "semantic",
+    preset: Annotated[str, typer.Option(
+        help="Node power preset: pi4 | pi5 | cortex-m7 | cortex-m4.")] = "pi4",
+    active_power: Annotated[float | None, typer.Option(
+        help="Node active power in W (overrides the preset's).")] = None,
+    symbol_rate: Annotated[float | None, typer.Option(
+        help="Radio symbol rate in Hz (default 1e6).")] = None,
+    tx_power: Annotated[float | None, typer.Option(
+        help="Radio power while transmitting in W (default 0.1).")] = None,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up inferences.")] = 20,
+    windows: Annotated[int, typer.Option(help="Timed windows (median over them).")] = 5,
+    per_window: Annotated[int, typer.Option(help="Inferences per timed window.")] = 50,
+    stream_window: Annotated[int, typer.Option(
+        help="Requests in flight for the throughput windows.")] = 4,
+    data: Annotated[Path | None, typer.Option(
+        help="Samples from this file/folder (default: the bundle's data set's embedded test "
+        "set; MNIST only).")] = None,
+    baud: BaudOpt = 115200,
+    pace: Annotated[bool, typer.Option(
+        help="Deliver bytes at --baud (the virtual wire paces itself; a real port holds "
+        "host writes).")] = False,
+    backend: Annotated[str, typer.Option(help="Virtual node backend: c | litert.")] = "c",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 2.0,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for profile.json and latency.png.")] = None,
+) -> None:
+    """Profile a node: stage latency (median/p95), end-to-end latency over the link, throughput,
+    CPU time and energy per sample, semantic vs sending the raw sample.
+
+    MLPerf Tiny style: warm-up, then --windows timed windows of --per-window inferences.
+    Power figures are nominal presets, not measurements (docs/energy.md).
+
+    Examples:
+      semqam profile --bundle build/mnist-1024 --out results/profile-1024
+      semqam profile --bundle build/mnist-1024 --snr 0 --preset cortex-m7 --symbol-rate 1e3
+      semqam profile --bundle build/mnist-256 --port /dev/ttyUSB0 --baud 921600 --k 16
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from hil.energy import Radio, node_power
+    from hil.link import open_node
+    from hil.profile import profile_node
+
+    power = _guard(node_power, preset, active_power)
+    radio = _guard(Radio.custom, symbol_rate, tx_power)
+    if constellation not in ("semantic", "standard"):
+        _fail(f"constellation {constellation!r}; use semantic or standard")
+    if not (bundle / "manifest.json").is_file():
+        _fail(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
+    samples = _guard(_load_samples, bundle, data, warmup + windows * per_window)
+    err = Console(stderr=True)
+    with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                  console=err, transient=True) as bar:
+        flash_task = bar.add_task("flash", total=None)
+
+        def flashed(done: int, total: int) -> None:
+            bar.update(flash_task, completed=done, total=total)
+
+        def advanced(phase: str, done: int, total: int) -> None:
+            bar.update(run_task, description=phase, completed=done, total=total)
+
+        with _guard_cm(open_node, port, bundle, trust=trust, baud=baud, pace=pace,
+                       timeout=timeout, backend=backend, progress=flashed) as session:
+            bar.remove_task(flash_task)
+            run_task = bar.add_task("warm-up", total=None)
+            result = _run(profile_node, session, samples, snr_db=snr, k=k,
+                          constellation=constellation, warmup=warmup, windows=windows,
+                          per_window=per_window, stream_window=stream_window, power=power,
+                          radio=radio, progress=advanced)
+    Console().print(_table(result))
+    if out is not None:
+        written = _guard(_write_outputs, result, out)
+        typer.echo(f"profile written to {out}: {', '.join(written)}")
+
+
+def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``_guard``, plus a virtual node that would not start (RuntimeError) as one line."""
+    try:
+        return _guard(fn, *args, **kwargs)
+    except typer.Exit:  # click's Exit is a RuntimeError: _guard already said why
+        raise
+    except RuntimeError as exc:
+        if os.environ.get("SEMQAM_DEBUG"):
+            raise
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def _guard_cm(cm: Any, *args: Any, **kwargs: Any) -> Any:
+    """A context manager whose entering errors become one-line messages like ``_run``'s."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def wrapped() -> Any:
+        stack = contextlib.ExitStack()
+        session = _run(lambda: stack.enter_context(cm(*args, **kwargs)))
+        with stack:
+            yield session
+
+    return wrapped()
+
+
+def _load_samples(bundle: Path, data: Path | None, n: int) -> Any:
+    """Raw bytes of the bundle's test split (``--data``: that file/folder instead), first
+    ``min(n, DEFAULT_SAMPLES)`` of them."""
+    from hil.runner import sample_bytes
+    from hil.session import load_test_set
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    ds = load_test_set(manifest, data, limit=max(1, min(n, DEFAULT_SAMPLES)))
+    return sample_bytes(ds.x_test)
+
+
+def _fmt_us(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v / 1000:.2f} ms" if v >= 10_000 else f"{v:.0f} µs"
+
+
+def _fmt_j(v: float | None) -> str:
+    if v is None:
+        return "-"
+    for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("µJ", 1e-6), ("nJ", 1e-9)):
+        if abs(v) >= scale or unit == "nJ":
+            return f"{v / scale:.3g} {unit}"
+    return f"{v:g} J"
+
+
+def _table(p: dict[str, Any]) -> Any:
+    """The compact summary table."""
+    from rich.table import Table
+
+    s, e, c = p["settings"], p["energy"], p["cpu"]
+    t = Table(title=(f"node profile: M = {p['bundle']['order']}, K = {s['k']} at {s['snr_db']:g} "
+                     f"dB ({s['constellation']}), {p['samples']['ok']} timed samples in "
+                     f"{s['windows']} windows"), title_justify="left")
+    t.add_column("quantity")
+    t.add_column("median", justify="right")
+    t.add_column("p95", justify="right")
+    t.add_column("note")
+    for name, st in p["stages_us"].items():
+        t.add_row(f"stage {name}", _fmt_us(st["median"]), _fmt_us(st["p95"]),
+                  "link input decoding (HIL only)" if name == "frame" else "node")
+    t.add_row("node compute", _fmt_us(p["compute_us"]["median"]), _fmt_us(p["compute_us"]["p95"]),
+              "neural+select+quantize+map")
+    t.add_row("end to end", _fmt_us(p["e2e_us"]["median"]), _fmt_us(p["e2e_us"]["p95"]),
+              f"round trip, 1 in flight, {p['link']['paced']}")
+    th = p["throughput"]
+    t.add_row("throughput", f"{th['samples_per_s']:.1f}/s", "", f"{th['window']} in flight")
+    lk = p["link"]
+    t.add_row("link bytes", f"{lk['bytes_tx_per_sample']:.0f} + {lk['bytes_rx_per_sample']:.0f}",
+              "", f"to + from node; {lk['airtime_s'] * 1e3:.1f} ms at {lk['baud']} baud 8N1")
+    proc = "-" if c["process_s"] is None else _fmt_us(c["process_s"] * 1e6)
+    t.add_row("CPU / sample", _fmt_us(c["stages_compute_s"] * 1e6), "",
+              f"stages, window mean (feeds energy); node process {proc}")
+    sem, raw, cmp_ = e["semantic"], e["raw"], e["compare"]
+    t.add_row("energy CPU", _fmt_j(sem["cpu_j"]), "", f"{p['power']['name']} at "
+              f"{sem['active_power_w']:g} W ({'nominal' if p['power']['nominal'] else 'user'})")
+    t.add_row("energy radio", _fmt_j(sem["radio_j"]), "",
+              f"{sem['symbols']:g} symbols at {p['radio']['symbol_rate_hz']:g} sym/s, "
+              f"{p['radio']['tx_power_w']:g} W")
+    t.add_row("energy semantic", _fmt_j(sem["total_j"]), "", "per sample")
+    t.add_row("energy raw", _fmt_j(raw["total_j"]), "",
+              f"{raw['symbols']:g} symbols, radio only")
+    ratio = cmp_["total_ratio"]
+    even = cmp_["break_even_symbol_rate_hz"]
+    t.add_row("semantic / raw", "-" if ratio is None else f"{ratio:.3g}", "",
+              f"radio {cmp_['radio_ratio']:.3g}; break-even below "
+              f"{'-' if even is None else f'{even:.3g}'} sym/s")
+    rp = p["rapl"]
+    t.add_row("RAPL", _fmt_j(rp.get("j_per_sample")) if rp["available"] else "-", "",
+              rp.get("source", "") if rp["available"] else rp["reason"])
+    return t
+
+
+def _write_outputs(result: dict[str, Any], out: Path) -> list[str]:
+    from semqam.fileio import write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "profile.json", result)
+    written = ["profile.json"]
+    try:
+        plot_latency(result, out / "latency.png")
+        written.append("latency.png")
+    except ImportError:  # matplotlib absent: the JSON is the result
+        pass
+    return written
+
+
+def plot_latency(p: dict[str, Any], path: Path) -> None:
+    """Latency breakdown (stage medians + the link/host rest of the round trip) and energy per
+    sample, semantic vs raw; written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from semqam.fileio import save_with
+
+    stages = {n: st["median"] for n, st in p["stages_us"].items()}
+    rest = max(p["e2e_us"]["median"] - sum(stages.values()), 0.0)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [3, 2]})
+    left = 0.0
+    for name, v in [*stages.items(), ("link + host", rest)]:
+        ax1.barh([0], [v], left=left, label=f"{name} {v:.0f} µs")
+        left += v
+    ax1.set_yticks([])
+    ax1.set_xlabel("µs (medians)")
+    ax1.set_title(f"round trip {p['e2e_us']['median']:.0f} µs ({p['link']['paced']})")
+    ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
+    e = p["energy"]
+    sem, raw = e["semantic"], e["raw"]
+    parts = ["CPU", "radio", "total"]
+    x = np.arange(len(parts))
+    vals = {"semantic": [sem["cpu_j"], sem["radio_j"], sem["total_j"]],
+            "raw": [raw["cpu_j"], raw["radio_j"], raw["total_j"]]}
+    for i, (name, v) in enumerate(vals.items()):
+        ax2.bar(x + (i - 0.5) * 0.38, v, width=0.38, label=name)
+    positive = [v for vs in vals.values() for v in vs if v > 0]
+    if positive and max(positive) > 30 * min(positive):
+        ax2.set_yscale("log")
+    ax2.set_xticks(x, parts)
+    ax2.set_ylabel("J per sample")
+    ax2.set_title(f"energy per sample ({p['power']['name']}, nominal)")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120), ".png")
+    plt.close(fig)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``profile`` to ``app``."""
+    app.command("profile")(profile)
