@@ -45,8 +45,7 @@ def profile(
     stream_window: Annotated[int, typer.Option(
         help="Requests in flight for the throughput windows.")] = 4,
     data: Annotated[Path | None, typer.Option(
-        help="Samples from this file/folder (default: the bundle's data set's embedded test "
-        "set; MNIST only).")] = None,
+        help="Samples from this file/folder (default: the bundle's test split).")] = None,
     baud: BaudOpt = 115200,
     pace: Annotated[bool, typer.Option(
         help="Deliver bytes at --baud (the virtual wire paces itself; a real port holds "
