@@ -37,7 +37,7 @@ $(NODE_STAMP): $(STAMP) $(NODE_SOURCES)
 venv: $(STAMP) $(NODE_STAMP)
 
 lint: $(STAMP) $(NODE_STAMP)
-	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check --no-cache .
 
 test: lint
 	$(PY) -m pytest -q

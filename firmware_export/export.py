@@ -41,6 +41,7 @@ from firmware_export.validate import (
     interpreter_outputs,
     to_int8_input,
 )
+from semqam.fileio import replace_dir
 
 TARGETS = tuple(TARGET_BUDGETS)
 NODE_FILES = ("encoder_sci_int8.tflite", "node_model.npz")
@@ -207,13 +208,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
         if previous is not None and previous != manifest["bundle_id"] and not force:
             raise ExportError(f"{out}: holds a different bundle ({previous}); pass --force to "
                               "replace it or choose another --out")
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, trash / "bundle")
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report["export_seconds"] = round(time.perf_counter() - t0, 1)

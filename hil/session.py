@@ -108,7 +108,8 @@ def hil(bundle: str | Path, cfg: HilConfig, out: str | Path, *, port: str = VIRT
     say(f"test set: {ds.source}, {len(ds.x_test)} samples x {len(cfg.snr_db)} SNRs x "
         f"{len(cfg.constellations)} constellations = {total} samples over the link")
 
-    task = progress.add_task("hil", total=total) if progress is not None else None
+    task = progress.add_task("hil: samples over the link", total=total,
+                                                info="") if progress is not None else None
 
     def advance(n: int) -> None:
         if progress is not None:

@@ -65,21 +65,12 @@ def hil(
           --snr -10:20:5 --channel rician --k-factor-db 6 --out results/hil-rician
     """
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     from evaluation.snr import parse_snr
     from hil.report import print_table
     from hil.runner import CONSTELLATIONS, HilConfig
     from hil.session import hil as run_session
 
-    console = Console(stderr=True)
     snr_db = _guard(parse_snr, snr)
     if constellation == "both":
         names = CONSTELLATIONS
@@ -103,9 +94,9 @@ def hil(
                     constellations=names, seed=seed, block=block, feedback=feedback,
                     window=window, scatter_snr_db=scatter)
     _guard(cfg.check)
-    with Progress(TextColumn("[bold]hil"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("samples"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
+    from semqam.progress import make_progress
+
+    with make_progress() as progress:
         report = _guard(run_session, bundle, cfg, out, port=port, trust=trust, baud=baud,
                         pace=pace, timeout=timeout, backend=backend, data=data, limit=limit,
                         run=run, offline=offline, progress=progress,

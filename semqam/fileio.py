@@ -52,10 +52,24 @@ def save_with(path: str | Path, writer: Callable[[Path], None], suffix: str) -> 
         writer(tmp)
 
 
+def replace_dir(new: Path, path: Path) -> None:
+    """Rename the complete folder ``new`` onto ``path``; an old ``path`` is removed only after
+    the new one is in place."""
+    import shutil
+
+    if path.exists():
+        trash = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+        os.replace(path, trash / path.name)
+        os.replace(new, path)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(new, path)
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path``; if the block succeeds it replaces
-    ``path`` as a whole (the old folder is removed only after the new one is in place)."""
+    ``path`` as a whole (:func:`replace_dir`)."""
     import shutil
 
     path = Path(path)
@@ -64,12 +78,6 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o755)
-        if path.exists():
-            trash = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
-            os.replace(path, trash / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import tiny_dataset
 from typer.testing import CliRunner
 
+from conftest import tiny_dataset
 from evaluation import concept_usage, cooccurrence, mean_sci_per_concept
 from evaluation.evaluate import evaluate, evaluate_run, pooled_concept_stats, resolve_test_set
 from evaluation.snr import parse_snr

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import train_tiny
 
 import trainer.train as train_mod
 from channel_sim import Constellation
+from conftest import train_tiny
 
 EXPECTED_FILES = {
     "run.json", "history.json", "classifier.keras", "encoder_sci.keras", "decoder.keras",
@@ -63,7 +63,6 @@ def test_failed_training_leaves_no_run_folder(tmp_path, monkeypatch):
 
 def test_existing_run_is_not_overwritten_without_force(tiny_run):
     from conftest import tiny_dataset
-
     from trainer.config import TrainConfig
 
     with pytest.raises(FileExistsError, match="--force"):
