@@ -178,12 +178,15 @@ def evaluate(
     seed: int = 0,
     progress: Progress | None = None,
     node_sets: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None,
+    tx_points: dict[str, np.ndarray] | None = None,
 ) -> Evaluation:
     """Run both schemes over ``snr_db`` on ``ds.x_test``; see ``docs/metrics.md``.
 
     ``node_sets(K) -> (positions [n, K], indices [n, K])`` replaces the float node side
     (top-K on the Keras SCI, float nearest codeword), e.g. with the int8 model's sets
-    (``firmware_export.validate``); the edge side is unchanged.
+    (``firmware_export.validate``); the edge side is unchanged. ``tx_points[scheme]`` [M]
+    replaces the transmitted symbol of each index (a node's fixed-point table,
+    ``firmware_export.validate.bundle_tx_points``); the edge still demaps on the float points.
     """
     snr_db = [float(s) for s in snr_db]
     if not snr_db:
@@ -227,7 +230,10 @@ def evaluate(
             pos, idx = tx[k]
             for name in SCHEMES:
                 channel = AWGN(seed + j, signal_power=power)  # same noise for both schemes
-                rx = transmit(idx, constellations[name], channel, snr)
+                if tx_points is None:
+                    rx = transmit(idx, constellations[name], channel, snr)
+                else:
+                    rx = constellations[name].demap(channel(tx_points[name][idx], snr))
                 _, p_hat = pipe.decode_classify(pipe.reconstruct(rx, pos))
                 q = q_sem(p_clean, p_hat, y)
                 out = schemes[name]

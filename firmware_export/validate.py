@@ -179,3 +179,17 @@ def bundle_node_sets(bundle: str | Path, x: np.ndarray) -> NodeSets:
         codebook_q = npz["codebook_int8"]
     z_q, logit_q, _ = interpreter_outputs(tflite, to_int8_input(x), meta, "reference")
     return cached_node_sets(z_q, logit_q, codebook_q)
+
+
+def bundle_tx_points(bundle: str | Path) -> dict[str, np.ndarray]:
+    """The complex symbol the node transmits for each concept index, per constellation: its
+    Q-format table ``const_<name>_q / 2^frac_bits`` (complex128 [M])."""
+    import json
+
+    with np.load(Path(bundle) / "node_model.npz") as npz:
+        meta = json.loads(str(npz["meta"]))
+        out = {}
+        for name in ("semantic", "standard"):
+            q = npz[f"const_{name}_q"].astype(np.float64)  # [M, 2] int16: I, Q
+            out[name] = (q[:, 0] + 1j * q[:, 1]) / float(1 << meta[f"const_{name}_frac_bits"])
+        return out

@@ -1,8 +1,9 @@
 """One ``semqam hil`` run end to end: bundle + test set + node -> ``hil_report.json`` + figures.
 
-The offline reference is ``semqam evaluate`` of the *int8* model (:func:`offline_int8`): the
-node side computed independently of the device runtime (LiteRT reference kernels + NumPy
-search, :func:`firmware_export.validate.bundle_node_sets`), the edge side by the run's Keras
+The offline reference is ``semqam evaluate --bundle`` of the *int8* model
+(:func:`offline_int8`): the node side computed independently of the device runtime (LiteRT
+reference kernels + NumPy search, :func:`firmware_export.validate.bundle_node_sets`; the
+node's Q-format constellation tables, ``bundle_tx_points``), the edge side by the run's Keras
 decoder, the same samples and the same ``AWGN(seed + j)`` noise. It needs the run folder the
 bundle was exported from and an AWGN channel with nominal SNR feedback (otherwise the two do
 not compute the same thing, and the report says why there is no reference).
@@ -66,11 +67,12 @@ def offline_int8(run_dir: Path, bundle: Path, ds: Any, snr_db: list[float], seed
                  schemes: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
     """``semqam evaluate`` of the bundle's int8 model on ``ds``: per scheme Q_sem, accuracy."""
     from evaluation.evaluate import evaluate
-    from firmware_export.validate import bundle_node_sets
+    from firmware_export.validate import bundle_node_sets, bundle_tx_points
     from trainer.run import load_run
 
     run = load_run(run_dir)
-    ev = evaluate(run, ds, snr_db, seed=seed, node_sets=bundle_node_sets(bundle, ds.x_test))
+    ev = evaluate(run, ds, snr_db, seed=seed, node_sets=bundle_node_sets(bundle, ds.x_test),
+                  tx_points=bundle_tx_points(bundle))
     return {n: {k: list(ev.metrics["schemes"][n][k]) for k in ("q_sem", "accuracy", "ber")}
             for n in schemes}
 

@@ -150,12 +150,17 @@ def evaluate(
     ds = _guard(resolve_test_set, loaded, dataset, data)
     typer.echo(f"data: {ds.source}: {ds.n_test} test samples, shape {ds.input_shape}, "
                f"M = {loaded.order}, {len(snr_db)} SNR points", err=True)
-    node_sets = None
+    node_sets = tx_points = None
     if bundle is not None:
+        from firmware_export.validate import bundle_tx_points
+
         node_sets = _guard(_bundle_node_sets, bundle, loaded, ds.x_test)
-    ev = _guard(run_evaluation, loaded, ds, snr_db, seed=seed, node_sets=node_sets)
+        tx_points = bundle_tx_points(bundle)
+    ev = _guard(run_evaluation, loaded, ds, snr_db, seed=seed, node_sets=node_sets,
+                tx_points=tx_points)
     if bundle is not None:
-        ev.metrics["node"] = {"bundle": str(bundle), "model": "int8 (LiteRT reference kernels)"}
+        ev.metrics["node"] = {"bundle": str(bundle), "model": "int8 (LiteRT reference kernels)",
+                              "symbols": "the node's Q-format constellation tables"}
     written = _guard(write_outputs, ev, loaded, out)
     print_report(ev.metrics)
     typer.echo(f"results written to {out}: {', '.join(p.name for p in written)} "
