@@ -26,7 +26,7 @@ LABELS = {"semantic": "semantic M-QAM (learned)", "standard": "standard M-QAM (G
 Q_SEM = r"$Q_{\mathrm{sem}}$"
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI), ".png")
     return path
@@ -72,7 +72,7 @@ def plot_q_sem_vs_snr(m: dict, path: str | Path) -> Path:
     axes[0].set_title(f"Semantic quality {Q_SEM} vs SNR")
     axes[1].set_title("Task accuracy vs SNR")
     fig.suptitle(_tag(m))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_ber_vs_snr(m: dict, path: str | Path) -> Path:
@@ -111,7 +111,7 @@ def plot_ber_vs_snr(m: dict, path: str | Path) -> Path:
         ax.text(0.02, 0.02, "no bit errors (not drawn): " + "; ".join(floor),
                 transform=ax.transAxes, fontsize=7, va="bottom")
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_symbols_vs_snr(m: dict, path: str | Path) -> Path:
@@ -135,7 +135,7 @@ def plot_symbols_vs_snr(m: dict, path: str | Path) -> Path:
                  fontsize=10)
     _snr_axis(ax, m)
     ax.legend(fontsize=8, loc="center right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------- constellations
@@ -222,7 +222,7 @@ def plot_constellation_importance(
         f"SPP = {spp_text}\ncyan rings: top-{len(ranked)} concepts by mean SCI (test split); "
         f"grey x: never transmitted ({int((~used).sum())} of {order})"
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_constellation_evolution(
@@ -263,7 +263,7 @@ def plot_constellation_evolution(
                      label=r"mean SCI $\bar I_i$ (test split, transmitted range)")
     fig.suptitle(f"Evolution of the semantic {m['order']}-QAM constellation during training "
                  f"({m['dataset']}); grey x: never transmitted")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------- sweep over M
@@ -294,7 +294,7 @@ def plot_ssv_spp_vs_order(rows: list[dict], dataset: str, path: str | Path) -> P
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"SSV and SPP across modulation orders ({dataset})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_q_sem_all_orders(rows: list[dict], dataset: str, path: str | Path) -> Path:
@@ -315,4 +315,4 @@ def plot_q_sem_all_orders(rows: list[dict], dataset: str, path: str | Path) -> P
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="lower right")
     ax.set_title(f"Semantic quality across M-QAM orders ({dataset})")
-    return _save(fig, path)
+    return save_figure(fig, path)

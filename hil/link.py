@@ -69,6 +69,8 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
     from semqam_node.host import NodeClient
     from semqam_node.virtual import VirtualNode
 
+    if port == VIRTUAL and backend not in ("c", "litert"):
+        raise ValueError(f"backend {backend!r}; the node runs c or litert")
     bundle = Path(bundle)
     if not (bundle / "manifest.json").is_file():
         raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")

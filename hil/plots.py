@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.plots import COLORS, DPI, LABELS, Q_SEM, _save  # noqa: F401 (DPI re-used)
+from evaluation.plots import COLORS, DPI, LABELS, Q_SEM, save_figure  # noqa: F401 (DPI re-used)
 from hil.runner import STAGES_NODE, PointResult
 
 
@@ -61,7 +61,7 @@ def plot_received(points: list[PointResult], ideal: dict[str, np.ndarray], repor
             ax.set_ylabel("Q")
     axes[0, 0].legend(loc="upper right", fontsize=7, markerscale=3)
     fig.suptitle(f"Received symbols at the edge ({_tag(report)})", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_q_sem_hil_vs_offline(report: dict, path: str | Path) -> Path:
@@ -85,7 +85,7 @@ def plot_q_sem_hil_vs_offline(report: dict, path: str | Path) -> Path:
     axes[0].legend(fontsize=8)
     note = "" if off else f" — no offline reference: {report.get('offline_note', '')}"
     fig.suptitle(f"HIL vs offline ({_tag(report)}){note}", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_latency(report: dict, path: str | Path) -> Path:
@@ -136,4 +136,38 @@ def plot_latency(report: dict, path: str | Path) -> Path:
     ax_stack.set_ylabel("µs per sample, stacked")
     ax_stack.set_title(f"total {bottom / 1e3:.2f} ms", fontsize=9)
     fig.suptitle(f"Latency breakdown ({_tag(report)}; {report['node']['link']})", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+def plot_profile(p: dict, path: str | Path) -> Path:
+    """``semqam profile``: the round trip as stage medians plus the link/host rest, and the
+    energy per sample (CPU, radio, total) of the semantic scheme vs the raw sample."""
+    from matplotlib.figure import Figure
+
+    stages = {n: st["median"] for n, st in p["stages_us"].items()}
+    rest = max(p["e2e_us"]["median"] - sum(stages.values()), 0.0)
+    fig = Figure(figsize=(10, 3.4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[3, 2])
+    left = 0.0
+    for name, v in [*stages.items(), ("link + host", rest)]:
+        ax1.barh([0], [v], left=left, label=f"{name} {v:.0f} µs")
+        left += v
+    ax1.set_yticks([])
+    ax1.set_xlabel("µs (medians)")
+    ax1.set_title(f"round trip {p['e2e_us']['median']:.0f} µs ({p['link']['paced']})")
+    ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
+    sem, raw = p["energy"]["semantic"], p["energy"]["raw"]
+    parts = ["CPU", "radio", "total"]
+    x = np.arange(len(parts))
+    vals = {"semantic": [sem["cpu_j"], sem["radio_j"], sem["total_j"]],
+            "raw": [raw["cpu_j"], raw["radio_j"], raw["total_j"]]}
+    for i, (name, v) in enumerate(vals.items()):
+        ax2.bar(x + (i - 0.5) * 0.38, v, width=0.38, label=name)
+    positive = [v for vs in vals.values() for v in vs if v > 0]
+    if positive and max(positive) > 30 * min(positive):
+        ax2.set_yscale("log")
+    ax2.set_xticks(x, parts)
+    ax2.set_ylabel("J per sample")
+    ax2.set_title(f"energy per sample ({p['power']['name']}, nominal)")
+    ax2.legend(fontsize=7)
+    return save_figure(fig, path)

@@ -8,7 +8,6 @@ stderr and exit status 2; set ``SEMQAM_DEBUG=1`` for the traceback.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -91,44 +90,23 @@ def profile(
         def advanced(phase: str, done: int, total: int) -> None:
             bar.update(run_task, description=phase, completed=done, total=total)
 
-        with _guard_cm(open_node, port, bundle, trust=trust, baud=baud, pace=pace,
-                       timeout=timeout, backend=backend, progress=flashed) as session:
-            bar.remove_task(flash_task)
-            run_task = bar.add_task("warm-up", total=None)
-            result = _run(profile_node, session, samples, snr_db=snr, k=k,
-                          constellation=constellation, warmup=warmup, windows=windows,
-                          per_window=per_window, stream_window=stream_window, power=power,
-                          radio=radio, progress=advanced)
+        def measure() -> dict[str, Any]:
+            with open_node(port, bundle, trust=trust, baud=baud, pace=pace, timeout=timeout,
+                           backend=backend, progress=flashed) as session:
+                bar.remove_task(flash_task)
+                nonlocal run_task
+                run_task = bar.add_task("warm-up", total=None)
+                return profile_node(session, samples, snr_db=snr, k=k,
+                                    constellation=constellation, warmup=warmup, windows=windows,
+                                    per_window=per_window, stream_window=stream_window,
+                                    power=power, radio=radio, progress=advanced)
+
+        run_task = None
+        result = _guard(measure)
     Console().print(_table(result))
     if out is not None:
         written = _guard(_write_outputs, result, out)
         typer.echo(f"profile written to {out}: {', '.join(written)}")
-
-
-def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """``_guard``, plus a virtual node that would not start (RuntimeError) as one line."""
-    try:
-        return _guard(fn, *args, **kwargs)
-    except typer.Exit:  # click's Exit is a RuntimeError: _guard already said why
-        raise
-    except RuntimeError as exc:
-        if os.environ.get("SEMQAM_DEBUG"):
-            raise
-        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-
-
-def _guard_cm(cm: Any, *args: Any, **kwargs: Any) -> Any:
-    """A context manager whose entering errors become one-line messages like ``_run``'s."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def wrapped() -> Any:
-        stack = contextlib.ExitStack()
-        session = _run(lambda: stack.enter_context(cm(*args, **kwargs)))
-        with stack:
-            yield session
-
-    return wrapped()
 
 
 def _load_samples(bundle: Path, data: Path | None, n: int) -> Any:
@@ -205,59 +183,13 @@ def _table(p: dict[str, Any]) -> Any:
 
 
 def _write_outputs(result: dict[str, Any], out: Path) -> list[str]:
+    from hil.plots import plot_profile
     from semqam.fileio import write_json
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "profile.json", result)
-    written = ["profile.json"]
-    try:
-        plot_latency(result, out / "latency.png")
-        written.append("latency.png")
-    except ImportError:  # matplotlib absent: the JSON is the result
-        pass
-    return written
-
-
-def plot_latency(p: dict[str, Any], path: Path) -> None:
-    """Latency breakdown (stage medians + the link/host rest of the round trip) and energy per
-    sample, semantic vs raw; written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from semqam.fileio import save_with
-
-    stages = {n: st["median"] for n, st in p["stages_us"].items()}
-    rest = max(p["e2e_us"]["median"] - sum(stages.values()), 0.0)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [3, 2]})
-    left = 0.0
-    for name, v in [*stages.items(), ("link + host", rest)]:
-        ax1.barh([0], [v], left=left, label=f"{name} {v:.0f} µs")
-        left += v
-    ax1.set_yticks([])
-    ax1.set_xlabel("µs (medians)")
-    ax1.set_title(f"round trip {p['e2e_us']['median']:.0f} µs ({p['link']['paced']})")
-    ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
-    e = p["energy"]
-    sem, raw = e["semantic"], e["raw"]
-    parts = ["CPU", "radio", "total"]
-    x = np.arange(len(parts))
-    vals = {"semantic": [sem["cpu_j"], sem["radio_j"], sem["total_j"]],
-            "raw": [raw["cpu_j"], raw["radio_j"], raw["total_j"]]}
-    for i, (name, v) in enumerate(vals.items()):
-        ax2.bar(x + (i - 0.5) * 0.38, v, width=0.38, label=name)
-    positive = [v for vs in vals.values() for v in vs if v > 0]
-    if positive and max(positive) > 30 * min(positive):
-        ax2.set_yscale("log")
-    ax2.set_xticks(x, parts)
-    ax2.set_ylabel("J per sample")
-    ax2.set_title(f"energy per sample ({p['power']['name']}, nominal)")
-    ax2.legend(fontsize=7)
-    fig.tight_layout()
-    save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120), ".png")
-    plt.close(fig)
+    plot_profile(result, out / "latency.png")
+    return ["profile.json", "latency.png"]
 
 
 def register(app: typer.Typer) -> None:

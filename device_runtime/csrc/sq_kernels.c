@@ -156,8 +156,9 @@ static int8_t sq_clamp_out(int32_t v, int32_t output_offset, int32_t act_min, in
     return (int8_t)y;
 }
 
-sq_status sq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift,
-                                              int32_t *out)
+/* The checked public forms of the three requantizations share one argument check. */
+static sq_status sq_mbqm_checked(int32_t (*fn)(int32_t, int32_t, int32_t), int32_t x,
+                                 int32_t multiplier, int32_t shift, int32_t *out)
 {
     if (out == NULL) {
         return SQ_ERR_NULL;
@@ -165,32 +166,24 @@ sq_status sq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int
     if (!sq_quant_ok(multiplier, shift)) {
         return SQ_ERR_QUANT;
     }
-    *out = sq_mbqm(x, multiplier, shift);
+    *out = fn(x, multiplier, shift);
     return SQ_OK;
+}
+
+sq_status sq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift,
+                                              int32_t *out)
+{
+    return sq_mbqm_checked(sq_mbqm, x, multiplier, shift, out);
 }
 
 sq_status sq_mbqm_single_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out)
 {
-    if (out == NULL) {
-        return SQ_ERR_NULL;
-    }
-    if (!sq_quant_ok(multiplier, shift)) {
-        return SQ_ERR_QUANT;
-    }
-    *out = sq_mbqm_single(x, multiplier, shift);
-    return SQ_OK;
+    return sq_mbqm_checked(sq_mbqm_single, x, multiplier, shift, out);
 }
 
 sq_status sq_mbqm_double_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out)
 {
-    if (out == NULL) {
-        return SQ_ERR_NULL;
-    }
-    if (!sq_quant_ok(multiplier, shift)) {
-        return SQ_ERR_QUANT;
-    }
-    *out = sq_mbqm_double(x, multiplier, shift);
-    return SQ_OK;
+    return sq_mbqm_checked(sq_mbqm_double, x, multiplier, shift, out);
 }
 
 sq_status sq_multiply_by_scale(int32_t x, double scale, int32_t *out)

@@ -35,6 +35,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .host import LinkError
 from .protocol import MAX_FRAME
 from .server import READY_LINE
 
@@ -392,6 +393,10 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parents[1])
 
 
+class NodeStartError(LinkError):
+    """The node process exited before it started serving."""
+
+
 class VirtualNode:
     """``semqam-node`` in its own process on a pty, behind a :class:`Wire`.
 
@@ -460,7 +465,7 @@ class VirtualNode:
             if READY_LINE in text:
                 return self
             if self.proc.poll() is not None:
-                raise RuntimeError(f"semqam-node exited with {self.proc.returncode} before "
+                raise NodeStartError(f"semqam-node exited with {self.proc.returncode} before "
                                    f"serving; its log:\n{text[-2000:]}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"semqam-node not ready after {self.ready_timeout:.0f} s; "
