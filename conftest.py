@@ -55,8 +55,8 @@ def tiny_dataset():
 
 
 def train_tiny(out: Path, seed: int = 0):
-    from trainer.config import TrainConfig
-    from trainer.train import train
+    from trainer.svqvae.config import TrainConfig
+    from trainer.svqvae.train import train
 
     cfg = TrainConfig.for_profile("quick", seed=seed, **TINY_OVERRIDES)
     return train(tiny_dataset(), cfg, out, force=True)

@@ -7,6 +7,8 @@ import math
 import numpy as np
 from numpy.typing import DTypeLike
 
+from semqam.units import noise_variance
+
 __all__ = ["AWGN"]
 
 _DTYPES = (np.dtype(np.complex64), np.dtype(np.complex128))
@@ -106,7 +108,7 @@ class AWGN:
         snr_db = float(snr_db)
         if not math.isfinite(snr_db):
             raise ValueError(f"snr_db must be finite, got {snr_db}")
-        return self._signal_power / 10.0 ** (snr_db / 10.0)
+        return noise_variance(snr_db, self._signal_power)
 
     def __call__(self, x: np.ndarray, snr_db: float) -> np.ndarray:
         sigma2 = self.noise_variance(snr_db)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from semqam.units import db_to_linear
+
 from .awgn import AWGN, _as_complex, _is_real_scalar, _make_rng
 
 __all__ = ["CHANNEL_NAMES", "RayleighBlockFading", "RicianBlockFading", "make_channel"]
@@ -216,7 +218,7 @@ class RicianBlockFading(_BlockFading):
         constructor."""
         if not _is_real_scalar(k_factor_db) or not math.isfinite(k_factor_db):
             raise ValueError(f"k_factor_db must be a finite number of dB, got {k_factor_db!r}")
-        return cls(k_factor=10.0 ** (float(k_factor_db) / 10.0), **kwargs)
+        return cls(k_factor=db_to_linear(float(k_factor_db)), **kwargs)
 
     @property
     def k_factor(self) -> float:

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from semqam.units import linear_to_db
+
 from .awgn import _as_complex, _check_positive
 from .constellation import Constellation
 
@@ -29,14 +31,6 @@ def _received(y: object) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError("y must be finite (no NaN or inf)")
     return arr
-
-
-def _to_db(ratio: float) -> float:
-    if ratio <= 0.0:
-        return -math.inf
-    if math.isinf(ratio):
-        return math.inf
-    return 10.0 * math.log10(ratio)
 
 
 def _ratio(signal: float, noise: float) -> float:
@@ -77,7 +71,7 @@ def estimate_snr_pilot_db(y: np.ndarray, pilots: np.ndarray, signal_power: float
         )
     p = _check_positive("signal_power", signal_power)
     e = y - x
-    return _to_db(_ratio(p, float(np.mean(e.real**2 + e.imag**2))))
+    return linear_to_db(_ratio(p, float(np.mean(e.real**2 + e.imag**2))))
 
 
 def estimate_snr_decision_directed_db(
@@ -111,7 +105,7 @@ def estimate_snr_decision_directed_db(
     y = _received(y)
     p = _check_positive("signal_power", signal_power)
     e = y - constellation.points[constellation.demap(y)]
-    return _to_db(_ratio(p, float(np.mean(e.real**2 + e.imag**2))))
+    return linear_to_db(_ratio(p, float(np.mean(e.real**2 + e.imag**2))))
 
 
 def qam_kurtosis(constellation: Constellation) -> float:
@@ -169,4 +163,4 @@ def estimate_snr_m2m4_db(y: np.ndarray, constellation: Constellation | float) ->
     m4 = float(np.mean(a2 * a2))
     s = math.sqrt(max(2.0 * m2 * m2 - m4, 0.0) / (2.0 - ka))
     s = min(s, m2)
-    return _to_db(_ratio(s, m2 - s))
+    return linear_to_db(_ratio(s, m2 - s))

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from semqam.units import db_to_linear
+
 __all__ = ["ber_gray_square_qam_approx", "ser_square_qam"]
 
 
@@ -46,7 +48,7 @@ def ser_square_qam(order: int, snr_db: float | np.ndarray) -> np.ndarray:
     float64 array with the shape of ``snr_db``.
     """
     order = _check_square_order(order)
-    snr = 10.0 ** (np.asarray(snr_db, dtype=np.float64) / 10.0)
+    snr = db_to_linear(np.asarray(snr_db, dtype=np.float64))
     p = 2.0 * (1.0 - 1.0 / math.sqrt(order)) * _qfunc(np.sqrt(3.0 * snr / (order - 1)))
     return np.asarray(1.0 - (1.0 - p) ** 2, dtype=np.float64)
 

@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 
 from channel_sim import Constellation
+from edge.onnx_runtime import OnnxClassifier, OnnxEdge
+from semqam.errors import SemqamError
 
 CONSTELLATIONS = ("semantic", "standard")
 
 
-class MissingEdgeFile(FileNotFoundError):
+class MissingEdgeFile(SemqamError, FileNotFoundError):
     """The bundle lacks a host-side file (exported by an older semqam)."""
 
 
@@ -97,27 +99,14 @@ class EdgeDecoder:
     def decode_classify(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``Ẑ`` -> (``x̂``, ``T(x̂)`` probabilities) with onnxruntime."""
         if self._decoder is None:
-            from firmware_export.onnx_export import OnnxEdge
-
             self._decoder = OnnxEdge(self.bundle / "decoder_classifier.onnx")
         return self._decoder(z_hat)
 
     def classify(self, x: np.ndarray, batch: int = 500) -> np.ndarray:
         """``T(x)`` probabilities [n, C] of float samples ``x`` [n, *input_shape] in [0, 1]."""
         if self._classifier is None:
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            self._classifier = ort.InferenceSession(
-                str(self.bundle / "classifier.onnx"), opts,
-                providers=["CPUExecutionProvider"])
-        sess = self._classifier
-        name = sess.get_inputs()[0].name
-        x = np.asarray(x, np.float32).reshape(len(x), *self.input_shape)
-        return np.concatenate([sess.run(None, {name: x[i:i + batch]})[0]
-                               for i in range(0, len(x), batch)]) if len(x) else \
-            np.zeros((0, 0), np.float32)
+            self._classifier = OnnxClassifier(self.bundle / "classifier.onnx", self.input_shape)
+        return self._classifier(x, batch)
 
     def receive(self, y: np.ndarray, positions: np.ndarray, constellation: str
                 ) -> tuple[np.ndarray, np.ndarray]:

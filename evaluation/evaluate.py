@@ -1,6 +1,6 @@
 """Evaluation of a trained run: semantic vs standard M-QAM over an SNR sweep (Section V).
 
-Both schemes run the same chain (``trainer.pipeline``) with the same trained encoder + SCI,
+Both schemes run the same chain (``trainer.svqvae.pipeline``) with the same trained encoder + SCI,
 codebook, decoder, classifier T, DQN policy and test samples; only the constellation differs:
 ``constellation_semantic.npy`` (learned, eq. 3) or ``constellation_standard.npy`` (rectangular
 Gray M-QAM, index i at the point whose Gray label is i). The output format (``metrics.json``)
@@ -22,9 +22,8 @@ import numpy as np
 from rich.progress import Progress
 
 from channel_sim import AWGN, Constellation
-from evaluation.metrics import (
+from metrics import (
     bit_error_rate,
-    cooccurrence,
     q_sem,
     semantic_vulnerability_report,
     symbol_vulnerability,
@@ -32,8 +31,8 @@ from evaluation.metrics import (
 from semqam.fileio import savez, write_json
 from semqam.progress import make_progress, step_callback
 from trainer.data import DATASETS, DataError, Dataset, load_dataset
-from trainer.pipeline import select_top_k, transmit
-from trainer.run import Run, load_run
+from trainer.svqvae.pipeline import select_top_k, transmit
+from trainer.svqvae.run import Run, load_run
 
 METRICS_FORMAT = 1
 SCHEMES = ("semantic", "standard")
@@ -128,41 +127,6 @@ def check_compatible(run: Run, ds: Dataset) -> None:
         )
     if ds.n_test == 0:
         raise ValueError(f"{ds.source}: the test split is empty; nothing to evaluate")
-
-
-# ------------------------------------------------------------------- concept statistics
-def pooled_concept_stats(
-    index_sets: list[np.ndarray], scores: list[np.ndarray], weights: list[int], order: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Per-concept mean SCI :math:`\bar I_i`, usage and co-occurrence :math:`P(i, j)` of
-    the index sets ``index_sets[g]`` [n_g, K_g] (scores alike), each group repeated
-    ``weights[g]`` times.
-
-    Exactly equal to :func:`~evaluation.metrics.mean_sci_per_concept`,
-    :func:`~evaluation.metrics.concept_usage` and :func:`~evaluation.metrics.cooccurrence` of
-    the concatenation of every group ``weights[g]`` times (padded to one width with a mask),
-    without materialising the repeats.
-
-    Output
-    ------
-    ``(mean_sci float64 [M], usage int64 [M], cooc float64 [M, M])``.
-    """
-    sci_sum = np.zeros(order)
-    usage = np.zeros(order, np.int64)
-    pair_counts = np.zeros((order, order))
-    for idx, sc, w in zip(index_sets, scores, weights, strict=True):
-        flat = idx.reshape(-1)
-        sci_sum += w * np.bincount(flat, weights=sc.reshape(-1), minlength=order)
-        usage += w * np.bincount(flat, minlength=order)
-        srt = np.sort(idx, axis=1)
-        distinct = 1 + np.count_nonzero(np.diff(srt, axis=1), axis=1)
-        total = float(np.sum(distinct * (distinct - 1)))  # ordered pairs i != j per sample
-        if total > 0:
-            pair_counts += w * total * cooccurrence(idx, None, order)
-    mean_sci = np.divide(sci_sum, usage, out=np.zeros(order), where=usage > 0)
-    grand = pair_counts.sum()
-    cooc = pair_counts / grand if grand > 0 else pair_counts
-    return mean_sci, usage, cooc
 
 
 # ---------------------------------------------------------------------------- evaluation

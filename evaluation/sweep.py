@@ -17,9 +17,9 @@ from pathlib import Path
 
 from evaluation.evaluate import evaluate, write_outputs
 from semqam.fileio import write_json, write_text
-from trainer.config import TrainConfig
 from trainer.data import Dataset
-from trainer.run import load_run, missing_files
+from trainer.svqvae.config import TrainConfig
+from trainer.svqvae.run import load_run, missing_files
 
 SUMMARY_FORMAT = 1
 TABLE_SNR_DB = (-10.0, 0.0, 10.0, 20.0)
@@ -167,10 +167,10 @@ def sweep(
 ) -> dict:
     """Train or reuse a run per M in ``orders`` on ``ds``, evaluate each, write the summary.
 
-    ``overrides``: extra :class:`~trainer.config.TrainConfig` fields for new runs (tests).
+    ``overrides``: extra :class:`~trainer.svqvae.config.TrainConfig` fields for new runs (tests).
     """
     from evaluation import plots
-    from trainer.train import train
+    from trainer.svqvae.train import train
 
     out, runs_dir = Path(out), Path(runs_dir)
     cfgs = {m: TrainConfig.for_profile(profile, order=m, seed=seed, **(overrides or {}))

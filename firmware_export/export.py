@@ -28,9 +28,10 @@ from semqam_node.bundle import (
     sign_manifest,
 )
 
+from edge.onnx_runtime import OnnxEdge
 from firmware_export import c_arrays, tables
 from firmware_export.convert import INPUT_SCALE, INPUT_ZERO_POINT, representative_samples, to_tflite
-from firmware_export.onnx_export import OnnxEdge, export_classifier, export_decoder_classifier
+from firmware_export.onnx_export import export_classifier, export_decoder_classifier
 from firmware_export.tflite_params import extract_node_model, meta_array, run_graph
 from firmware_export.validate import (
     TARGET_BUDGETS,
@@ -41,6 +42,7 @@ from firmware_export.validate import (
     interpreter_outputs,
     to_int8_input,
 )
+from semqam.errors import SemqamError
 from semqam.fileio import replace_dir
 
 TARGETS = tuple(TARGET_BUDGETS)
@@ -49,12 +51,12 @@ VALIDATION_SNR_DB = (-10.0, 0.0, 20.0)
 CALIBRATION_SIZE = 500
 
 
-class ExportError(ValueError):
+class ExportError(SemqamError, ValueError):
     """A run, key or output folder the exporter cannot use; the message names it and the fix."""
 
 
 def _check_run_files(run_dir: Path) -> None:
-    from trainer.run import REQUIRED_FILES
+    from trainer.svqvae.run import REQUIRED_FILES
 
     if not run_dir.is_dir():
         raise ExportError(f"{run_dir}: no such run folder; train one with "
@@ -140,7 +142,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
 
     say("loading the run")
     from evaluation.evaluate import evaluate, run_dataset
-    from trainer.run import load_run
+    from trainer.svqvae.run import load_run
 
     run = load_run(run_dir)
     ds = run_dataset(run)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import numpy as np
 
 OPSET = 17
 
@@ -52,27 +51,3 @@ def export_classifier(classifier: keras.Model, path: Path) -> None:
     proto, _ = tf2onnx.convert.from_function(classify, input_signature=spec, opset=OPSET)
     onnx.checker.check_model(proto, full_check=True)
     path.write_bytes(proto.SerializeToString())
-
-
-class OnnxEdge:
-    """``onnxruntime`` session of ``decoder_classifier.onnx``: ``z_hat -> (x_hat, probs)``."""
-
-    def __init__(self, path: str | Path) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        names = [o.name for o in self.session.get_outputs()]
-        self._order = [next(n for n in names if "x_hat" in n), next(n for n in names
-                                                                   if "probs" in n)]
-
-    def __call__(self, z_hat: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
-        xs, ps = [], []
-        for i in range(0, len(z_hat), batch):
-            x, p = self.session.run(self._order, {self.input_name: z_hat[i:i + batch]
-                                                  .astype(np.float32)})
-            xs.append(x)
-            ps.append(p)
-        return np.concatenate(xs), np.concatenate(ps)

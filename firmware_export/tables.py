@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from trainer.rate_control import RatePolicy
+from trainer.svqvae.rate_control import RatePolicy
 
 INT16_MAX = 32767
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from semqam.errors import SemqamError
+
 INT8_MIN, INT8_MAX = -128, 127
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(SemqamError, ValueError):
     """The .tflite graph is not one the node's C kernels can run."""
 
 

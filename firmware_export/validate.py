@@ -20,7 +20,7 @@ import numpy as np
 from semqam_node.node import load_interpreter
 
 from firmware_export.reference import nearest_codewords_int8, node_indices
-from trainer.pipeline import select_top_k
+from trainer.svqvae.pipeline import select_top_k
 
 #: Named deployment budgets (bytes). Sources: Raspberry Pi 4 Model B 1 GB is the smallest Pi 4;
 #: the Cortex-M7 budget is the STM32H743-class part named in the issue (2 MB flash, 512 KB SRAM

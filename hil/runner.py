@@ -28,7 +28,7 @@ import numpy as np
 
 from channel_sim import estimate_snr_pilot_db, make_channel
 from edge.decoder import CONSTELLATIONS, EdgeDecoder
-from evaluation.metrics import bit_error_rate, q_sem
+from metrics import bit_error_rate, q_sem
 
 FEEDBACK = ("nominal", "estimated")
 STAGES_NODE = ("neural", "select", "quantize", "map", "frame")

@@ -68,7 +68,7 @@ def offline_int8(run_dir: Path, bundle: Path, ds: Any, snr_db: list[float], seed
     """``semqam evaluate`` of the bundle's int8 model on ``ds``: per scheme Q_sem, accuracy."""
     from evaluation.evaluate import evaluate
     from firmware_export.validate import bundle_node_sets, bundle_tx_points
-    from trainer.run import load_run
+    from trainer.svqvae.run import load_run
 
     run = load_run(run_dir)
     ev = evaluate(run, ds, snr_db, seed=seed, node_sets=bundle_node_sets(bundle, ds.x_test),

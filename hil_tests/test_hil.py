@@ -25,7 +25,7 @@ def _run(target, cfg, out, **kw):
 
 
 def _policy(bundle):
-    from trainer.rate_control import RatePolicy
+    from trainer.svqvae.rate_control import RatePolicy
 
     return RatePolicy.from_dict(json.loads((bundle / "policy.json").read_text()))
 
@@ -42,7 +42,7 @@ def test_hil_agrees_with_offline_int8(awgn_report, hil_target):
     ``evaluate(..., node_sets=bundle_node_sets)``, independently of the report."""
     from evaluation.evaluate import evaluate
     from firmware_export.validate import bundle_node_sets, bundle_tx_points
-    from trainer.run import load_run
+    from trainer.svqvae.run import load_run
 
     report, _ = awgn_report
     manifest = json.loads((hil_target.bundle / "manifest.json").read_text())
@@ -147,7 +147,7 @@ def test_estimated_feedback_and_fading(hil_target, tmp_path):
 
 
 def _cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "semqam.cli", "hil", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "cli.main", "hil", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -1,10 +1,10 @@
-"""Rich progress bars shared by the long-running commands, and a Keras callback feeding them."""
+"""Rich progress bars shared by the long-running commands (no Keras here: a progress bar must not
+load TensorFlow; the Keras callback is :class:`trainer.progress.KerasProgress`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import keras
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,22 +30,6 @@ def make_progress(enabled: bool = True) -> Progress:
         disable=not enabled,
         transient=False,
     )
-
-
-class KerasProgress(keras.callbacks.Callback):
-    """Advance one progress task per batch; show the latest loss/accuracy."""
-
-    def __init__(self, progress: Progress, description: str, total_batches: int) -> None:
-        super().__init__()
-        self.progress = progress
-        self.task = progress.add_task(description, total=total_batches, info="")
-
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        info = ""
-        if logs:
-            keys = [k for k in ("loss", "accuracy", "probs_accuracy") if k in logs]
-            info = " ".join(f"{k}={float(logs[k]):.3f}" for k in keys)
-        self.progress.update(self.task, advance=1, info=info)
 
 
 def step_callback(progress: Progress, description: str, total: int) -> Callable[..., None]:

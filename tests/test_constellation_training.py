@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from channel_sim import Constellation
-from trainer.constellation import AveragePowerConstraint, train_semantic_constellation
+from trainer.svqvae.constellation import AveragePowerConstraint, train_semantic_constellation
 
 
 def test_power_projection_only_scales_down():

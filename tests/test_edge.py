@@ -59,7 +59,7 @@ def test_demap_recovers_indices_and_names_bad_constellation(edge, rng):
 
 def test_onnx_classifier_and_decoder_match_keras(edge, tiny_run):
     from conftest import tiny_dataset
-    from trainer.run import load_run
+    from trainer.svqvae.run import load_run
 
     pipe = load_run(tiny_run).pipeline
     x = tiny_dataset().x_test[:64]

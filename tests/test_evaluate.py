@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from conftest import tiny_dataset
-from evaluation import concept_usage, cooccurrence, mean_sci_per_concept
-from evaluation.evaluate import evaluate, evaluate_run, pooled_concept_stats, resolve_test_set
+from evaluation.evaluate import evaluate, evaluate_run, resolve_test_set
 from evaluation.snr import parse_snr
 from evaluation.sweep import parse_orders, sweep
-from semqam.cli import app
+from metrics import concept_usage, cooccurrence, mean_sci_per_concept, pooled_concept_stats
 from trainer.data import DataError, Dataset
-from trainer.run import load_run
+from trainer.svqvae.run import load_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SCHEME_KEYS = {"snr_db", "q_sem", "accuracy", "ber", "symbols_per_sample"}

@@ -18,7 +18,7 @@ from firmware_export.tflite_params import (
     multiply_by_quantized_multiplier,
     quantize_multiplier,
 )
-from trainer.rate_control import RatePolicy
+from trainer.svqvae.rate_control import RatePolicy
 
 pytestmark = pytest.mark.slow
 
@@ -161,8 +161,8 @@ int main(void) {
 def test_onnx_edge_decoder_matches_keras(tiny_bundle, tiny_run):
     import onnx
 
-    from firmware_export.onnx_export import OnnxEdge
-    from trainer.run import load_run
+    from edge.onnx_runtime import OnnxEdge
+    from trainer.svqvae.run import load_run
 
     onnx.checker.check_model(str(tiny_bundle / "decoder_classifier.onnx"), full_check=True)
     run = load_run(tiny_run)
@@ -237,7 +237,7 @@ def test_output_holding_a_different_bundle_is_refused(tiny_bundle, tmp_path):
 def test_cli_export_and_keygen(tiny_run, tmp_path):
     from typer.testing import CliRunner
 
-    from semqam.cli import app
+    from cli.main import app
 
     runner = CliRunner()
     keys = tmp_path / "keys" / "lab"

@@ -748,7 +748,7 @@ def test_cli_flash_and_errors(vnode, bundles, keys):
     import typer
     from typer.testing import CliRunner
 
-    from semqam.cli_link import register
+    from cli.link import register
 
     app = typer.Typer()
     register(app)

@@ -1,4 +1,4 @@
-"""Hand-computed checks of evaluation.metrics (BER, Q_sem, SCI statistics, eqs. 4-5)."""
+"""Hand-computed checks of metrics (BER, Q_sem, SCI statistics, eqs. 4-5)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from channel_sim import Constellation
-from evaluation import (
+from metrics import (
     bit_error_rate,
     bit_errors,
     concept_usage,

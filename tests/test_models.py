@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.models import (
+from trainer.svqvae.models import (
     SVQVAE,
     VectorQuantizerEMA,
     build_classifier,
@@ -15,7 +15,7 @@ from trainer.models import (
     build_encoder_sci,
     soft_topk_mask,
 )
-from trainer.pipeline import nearest_codewords, select_top_k
+from trainer.svqvae.pipeline import nearest_codewords, select_top_k
 
 
 def _vq(decay=0.5, eps=0.0):

@@ -31,7 +31,7 @@ def ref(tiny_run, tiny_bundle):
     """Every test sample of the run, as bytes, and the interpreter's reference-kernel outputs."""
     from evaluation.evaluate import run_dataset
     from firmware_export.validate import interpreter_outputs, to_int8_input
-    from trainer.run import load_run
+    from trainer.svqvae.run import load_run
 
     x = run_dataset(load_run(tiny_run)).x_test
     q = to_int8_input(x)
@@ -136,7 +136,7 @@ def test_rank_by_sci_for_bundles_without_rank_by(ref):
 
 def test_set_snr_follows_the_policy_table(tiny_bundle, tiny_run):
     from firmware_export import tables
-    from trainer.rate_control import RatePolicy
+    from trainer.svqvae.rate_control import RatePolicy
 
     node = Node(tiny_bundle)
     policy = RatePolicy.load(tiny_run / "policy.json")

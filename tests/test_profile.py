@@ -103,7 +103,7 @@ def test_profile_virtual_node(tiny_bundle, signing_keys, samples):
 
 
 def _app() -> typer.Typer:
-    from semqam.cli_profile import register
+    from cli.profile import register
 
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from trainer.config import TrainConfig
-from trainer.rate_control import (
+from trainer.svqvae.config import TrainConfig
+from trainer.svqvae.rate_control import (
     RateEnvironment,
     RatePolicy,
     RewardParams,

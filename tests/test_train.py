@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-import trainer.train as train_mod
+import trainer.svqvae.train as train_mod
 from channel_sim import Constellation
 from conftest import train_tiny
 
@@ -63,7 +63,7 @@ def test_failed_training_leaves_no_run_folder(tmp_path, monkeypatch):
 
 def test_existing_run_is_not_overwritten_without_force(tiny_run):
     from conftest import tiny_dataset
-    from trainer.config import TrainConfig
+    from trainer.svqvae.config import TrainConfig
 
     with pytest.raises(FileExistsError, match="--force"):
         train_mod.train(tiny_dataset(), TrainConfig(order=16), tiny_run)

@@ -1,13 +1,15 @@
-"""The :class:`Dataset` container, :class:`DataError` and the :func:`load_dataset` dispatcher."""
+"""The :class:`Dataset` container, :class:`DataError`, the fixed splits and path checks shared by
+the loaders (the dispatcher is :mod:`trainer.data.load`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from semqam.errors import SemqamError
 
 DATASETS = ("mnist", "fashion-mnist", "fsdd")
 
@@ -19,7 +21,7 @@ SPLIT_SEED = 20_240_601
 TEST_FRACTION = 0.2
 
 
-class DataError(ValueError):
+class DataError(SemqamError, ValueError):
     """A data file or folder is missing or malformed; the message is one line with the fix."""
 
     def __init__(self, message: str) -> None:
@@ -134,38 +136,3 @@ def check_path(data: str | Path) -> Path:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder; check the --data path")
     return path
-
-
-def load_dataset(
-    name: str,
-    data: str | Path | None = None,
-    *,
-    all_test: bool = False,
-    test_speakers: Sequence[str] | None = None,
-    speakers: Sequence[str] | None = None,
-) -> Dataset:
-    """Load data set ``name`` from ``data`` (None: the embedded default, MNIST only).
-
-    ``all_test`` puts every sample in the test split (to evaluate a trained run on other data).
-    ``test_speakers`` / ``speakers`` apply to ``fsdd`` only: hold those speakers out as the
-    test set / load only those speakers.
-    """
-    key = str(name).strip().lower().replace("_", "-")
-    if key not in DATASETS:
-        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
-    if key == "fsdd":
-        from trainer.data.fsdd import load_fsdd
-
-        if data is None:
-            raise DataError(
-                "fsdd has no embedded copy; pass --data with the folder of FSDD recordings "
-                "({digit}_{speaker}_{index}.wav)"
-            )
-        return load_fsdd(
-            check_path(data), all_test=all_test, test_speakers=test_speakers, speakers=speakers
-        )
-    if test_speakers is not None or speakers is not None:
-        raise DataError(f"{key}: speakers / test_speakers only apply to fsdd; drop them")
-    from trainer.data.mnist import load_images
-
-    return load_images(key, None if data is None else check_path(data), all_test=all_test)

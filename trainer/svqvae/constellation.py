@@ -25,6 +25,7 @@ import numpy as np
 from keras import ops
 
 from channel_sim import Constellation
+from semqam.units import noise_variance
 
 
 @keras.saving.register_keras_serializable(package="semqam")
@@ -75,7 +76,7 @@ class SemanticMapper(keras.Model):
         x = ops.take(self.points, ops.reshape(ops.cast(y, "int32"), (-1,)), axis=0)  # [b, 2]
         lo, hi = self.snr_range_db
         snr_db = keras.random.uniform((), lo, hi, seed=self._seed_gen)
-        n0 = self.power / ops.power(10.0, snr_db / 10.0)
+        n0 = noise_variance(snr_db, self.power)
         noise = keras.random.normal(ops.shape(x), seed=self._seed_gen) * ops.sqrt(n0 / 2.0)
         y_hat = x + noise
         d2 = ops.sum(ops.square(y_hat[:, None, :] - self.points[None, :, :]), axis=-1)

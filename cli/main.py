@@ -72,9 +72,9 @@ def train(
 
     Example: semqam train --dataset mnist --order 256 --out runs/mnist-256
     """
-    from trainer.config import TrainConfig
     from trainer.data import load_dataset
-    from trainer.train import train as run_training
+    from trainer.svqvae.config import TrainConfig
+    from trainer.svqvae.train import train as run_training
 
     def split(s: str | None) -> list[str] | None:
         return [p.strip() for p in s.split(",") if p.strip()] if s else None
@@ -143,7 +143,7 @@ def evaluate(
     from evaluation.evaluate import resolve_test_set, write_outputs
     from evaluation.report import print_report
     from evaluation.snr import parse_snr
-    from trainer.run import load_run
+    from trainer.svqvae.run import load_run
 
     snr_db = _guard(parse_snr, snr)
     loaded = _guard(load_run, run)
@@ -216,8 +216,8 @@ def sweep(
     from evaluation.snr import parse_snr
     from evaluation.sweep import parse_orders
     from evaluation.sweep import sweep as run_sweep
-    from trainer.config import TrainConfig
     from trainer.data import load_dataset
+    from trainer.svqvae.config import TrainConfig
 
     snr_db = _guard(parse_snr, snr)
     order_list = _guard(parse_orders, orders)
@@ -255,12 +255,15 @@ def report(
 
 
 def _register_groups() -> None:
-    from semqam import cli_bench, cli_export
+    from cli import bench as cli_bench
+    from cli import export as cli_export
 
     cli_export.register(app)
     cli_bench.register(app)
     try:
-        from semqam import cli_hil, cli_link, cli_profile
+        from cli import hil as cli_hil
+        from cli import link as cli_link
+        from cli import profile as cli_profile
     except ImportError:  # the node runtime (./device_runtime) is not installed
         return
     cli_link.register(app)

@@ -10,7 +10,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from semqam.cli import _fail, _guard
+    from cli.main import _fail, _guard
 
     @app.command()
     def export(

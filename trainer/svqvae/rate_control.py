@@ -36,9 +36,9 @@ import keras
 import numpy as np
 
 from channel_sim import AWGN, Constellation
-from evaluation import bit_error_rate
+from metrics import bit_error_rate
 from semqam.fileio import savez, write_json
-from trainer.pipeline import SemanticPipeline, select_top_k, transmit
+from trainer.svqvae.pipeline import SemanticPipeline, select_top_k, transmit
 
 
 @dataclass(frozen=True)

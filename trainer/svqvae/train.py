@@ -28,22 +28,23 @@ import numpy as np
 from rich.progress import Progress
 
 from channel_sim import Constellation
-from evaluation import concept_usage, cooccurrence, mean_sci_per_concept
+from metrics import concept_usage, cooccurrence, mean_sci_per_concept
 from semqam.fileio import save_npy, savez, write_json
-from semqam.progress import KerasProgress, make_progress, step_callback
+from semqam.progress import make_progress, step_callback
 from semqam.seeding import environment_info, set_global_seed
-from trainer.config import TrainConfig
-from trainer.constellation import train_semantic_constellation
 from trainer.data import Dataset
-from trainer.models import (
+from trainer.progress import KerasProgress
+from trainer.svqvae.config import TrainConfig
+from trainer.svqvae.constellation import train_semantic_constellation
+from trainer.svqvae.models import (
     SVQVAE,
     VectorQuantizerEMA,
     build_classifier,
     build_decoder,
     build_encoder_sci,
 )
-from trainer.pipeline import SemanticPipeline, select_top_k
-from trainer.rate_control import (
+from trainer.svqvae.pipeline import SemanticPipeline, select_top_k
+from trainer.svqvae.rate_control import (
     RatePolicy,
     RewardParams,
     build_environment,

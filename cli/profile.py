@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from semqam.cli_link import BaudOpt, _fail, _guard
+from cli.link import BaudOpt, _fail, _guard
 
 DEFAULT_SAMPLES = 200  # distinct test samples cycled through the windows
 

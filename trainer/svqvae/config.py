@@ -123,8 +123,8 @@ class TrainConfig:
         return cls(profile=profile, **base)
 
     def dqn_settings(self):
-        """The DQN schedule of this configuration (``trainer.rate_control.DQNSettings``)."""
-        from trainer.rate_control import DQNSettings
+        """The DQN schedule of this configuration (``trainer.svqvae.rate_control.DQNSettings``)."""
+        from trainer.svqvae.rate_control import DQNSettings
 
         return DQNSettings(
             steps=self.dqn_steps, n_envs=self.dqn_envs, batch=self.dqn_batch,

@@ -1,15 +1,16 @@
-"""A trained run folder (written by :func:`trainer.train.train`) loaded back as one object.
+"""A trained run folder (written by :func:`trainer.svqvae.train.train`) loaded back as one object.
 
 The evaluator, the exporter and the edge side all read a run through :func:`load_run`, so the
 checks that a folder is complete and self-consistent live in one place.
 
-Files (see ``trainer/train.py``):
+Files (see ``trainer/svqvae/train.py``):
 
 * ``run.json``: data set, config, timings, training metrics;
 * ``encoder_sci.keras``, ``decoder.keras``, ``classifier.keras`` and ``codebook.npy`` [M, D]:
-  the :class:`~trainer.pipeline.SemanticPipeline`;
+  the :class:`~trainer.svqvae.pipeline.SemanticPipeline`;
 * ``constellation_semantic.npy`` / ``constellation_standard.npy``: complex [M] point tables;
-* ``policy.json``: the tabulated DQN policy SNR -> K (:class:`~trainer.rate_control.RatePolicy`);
+* ``policy.json``: the tabulated DQN policy SNR -> K
+  (:class:`~trainer.svqvae.rate_control.RatePolicy`);
 * optional for evaluation: ``constellation_history.npz`` (``steps`` [S], ``points`` [S, M]),
   ``concept_stats.npz`` (training-split ``mean_sci``, ``usage``, ``cooccurrence``),
   ``dqn.keras``, ``rate_env.npz``, ``history.json``.
@@ -25,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from channel_sim import Constellation
-from trainer.pipeline import SemanticPipeline
-from trainer.rate_control import RatePolicy
+from trainer.svqvae.pipeline import SemanticPipeline
+from trainer.svqvae.rate_control import RatePolicy
 
 #: Files a run must hold to be evaluated / deployed (what ``load_run`` reads).
 REQUIRED_FILES = (
@@ -138,7 +139,7 @@ def load_run(run_dir: str | Path) -> Run:
 
     import keras
 
-    import trainer.models  # noqa: F401  (registers the custom layers for deserialisation)
+    import trainer.svqvae.models  # noqa: F401  (registers the custom layers for deserialisation)
 
     def model(name: str):
         return keras.saving.load_model(run_dir / name, compile=False)

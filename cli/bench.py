@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from semqam.cli import _guard
+    from cli.main import _guard
 
     @app.command("bench-node")
     def bench_node(

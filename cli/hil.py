@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from semqam.cli_link import BaudOpt, _fail, _guard
+from cli.link import BaudOpt, _fail, _guard
 
 
 def hil(

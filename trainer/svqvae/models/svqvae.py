@@ -20,8 +20,8 @@ import math
 import keras
 from keras import ops
 
-from trainer.models.sci import soft_topk_mask
-from trainer.models.vq import VectorQuantizerEMA
+from trainer.svqvae.models.sci import soft_topk_mask
+from trainer.svqvae.models.vq import VectorQuantizerEMA
 
 
 def build_encoder_sci(
