@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from semqam.units import bits_per_symbol
+
 __all__ = ["Constellation"]
 
 # Upper bound on the number of float64 metric entries held per demapping block (~64 MB).
@@ -81,7 +83,7 @@ class Constellation:
     @property
     def bits_per_symbol(self) -> int:
         r""":math:`b = \log_2 M`."""
-        return self.order.bit_length() - 1
+        return bits_per_symbol(self.order)
 
     @property
     def points(self) -> np.ndarray:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from semqam.units import db_to_linear
+from semqam.units import bits_per_symbol, db_to_linear
 
 __all__ = ["ber_gray_square_qam_approx", "ser_square_qam"]
 
@@ -60,4 +60,4 @@ def ber_gray_square_qam_approx(order: int, snr_db: float | np.ndarray) -> np.nda
     point, i.e. one bit error); tight at high SNR, optimistic at low SNR. Not exact.
     """
     order = _check_square_order(order)
-    return ser_square_qam(order, snr_db) / math.log2(order)
+    return ser_square_qam(order, snr_db) / bits_per_symbol(order)

@@ -2,40 +2,45 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cli.options import BundleOpt
+
+
+def bench_node(
+    bundle: BundleOpt,
+    k: Annotated[int, typer.Option(min=1, help="Concepts sent per sample.")] = 32,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed windows (median over them).")] = 10,
+) -> None:
+    """Node latency per stage for both backends, bare invoke(), C vs NumPy nearest codeword,
+    peak memory (MLPerf Tiny windows).
+
+    Example: semqam bench-node --bundle build/mnist-1024 --k 32
+    """
+    from semqam_node.bench import format_table, run_node_benchmark
+
+    if not (bundle / "manifest.json").is_file():
+        raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
+    typer.echo(format_table(run_node_benchmark(bundle, k=k, repeats=repeats)))
+
+
+def bench_channel(
+    symbols: Annotated[int, typer.Option(
+        min=1, help="Complex symbols per timed call.")] = 10**7,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed calls (median over them).")] = 5,
+) -> None:
+    """Throughput of the channel models on one process.
+
+    Example: semqam bench-channel --symbols 10000000
+    """
+    from channel_sim.bench import format_table, run_channel_benchmark
+
+    typer.echo(format_table(run_channel_benchmark(symbols, repeats)))
+
 
 def register(app: typer.Typer) -> None:
-    from cli.main import _guard
-
-    @app.command("bench-node")
-    def bench_node(
-        bundle: Annotated[Path, typer.Option("--bundle", help="Bundle folder (semqam export).")],
-        k: Annotated[int, typer.Option(help="Concepts sent per sample.")] = 32,
-        repeats: Annotated[int, typer.Option(help="Timed windows (median over them).")] = 10,
-    ) -> None:
-        """Node latency per stage for both backends, bare invoke(), C vs NumPy nearest codeword,
-        peak memory (MLPerf Tiny windows).
-
-        Example: semqam bench-node --bundle build/mnist-1024 --k 32
-        """
-        from semqam_node.bench import format_table, run_node_benchmark
-
-        result = _guard(run_node_benchmark, bundle, k=k, repeats=repeats)
-        typer.echo(format_table(result))
-
-    @app.command("bench-channel")
-    def bench_channel(
-        symbols: Annotated[int, typer.Option(help="Complex symbols per timed call.")] = 10**7,
-        repeats: Annotated[int, typer.Option(help="Timed calls (median over them).")] = 5,
-    ) -> None:
-        """Throughput of the channel models on one process.
-
-        Example: semqam bench-channel --symbols 10000000
-        """
-        from channel_sim.bench import format_table, run_channel_benchmark
-
-        typer.echo(format_table(_guard(run_channel_benchmark, symbols, repeats)))
+    """Add ``bench-node`` and ``bench-channel`` to ``app``."""
+    app.command("bench-node")(bench_node)
+    app.command("bench-channel")(bench_channel)

@@ -8,34 +8,42 @@ from typing import Annotated
 
 import typer
 
-from cli.link import BaudOpt, _fail, _guard
+from cli.options import (
+    BackendOpt,
+    BaudOpt,
+    BundleOpt,
+    NodePortOpt,
+    PaceOpt,
+    SnrSweepOpt,
+    TestDataOpt,
+    TimeoutOpt,
+    TrustOpt,
+    out_option,
+)
+
+HilOut = out_option("Folder for hil_report.json and figures.")
 
 
 def hil(
-    bundle: Annotated[Path, typer.Option("--bundle", help="Bundle folder from `semqam export`.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for hil_report.json and figures.")],
-    port: Annotated[str, typer.Option(
-        "--port", help="virtual (semqam-node on a pty pair), a serial device, or a pyserial URL "
-                       "(socket://HOST:PORT).")] = "virtual",
-    snr: Annotated[str, typer.Option(
-        help="SNR points in dB: start:stop:step (inclusive) or a comma list.")] = "-10:20:5",
+    bundle: BundleOpt,
+    out: HilOut,
+    port: NodePortOpt = "virtual",
+    snr: SnrSweepOpt = "-10:20:5",
     channel: Annotated[str, typer.Option(help="awgn | rayleigh | rician.")] = "awgn",
     k_factor_db: Annotated[float | None, typer.Option(
         help="Rician K-factor in dB (rician only; default the block's own).")] = None,
     block_length: Annotated[int | None, typer.Option(
-        help="Fading: symbols per coherence block (default the block's own).")] = None,
+        min=1, help="Fading: symbols per coherence block (default the block's own).")] = None,
     constellation: Annotated[str, typer.Option(
         help="semantic | standard | both.")] = "both",
     feedback: Annotated[str, typer.Option(
         help="SNR fed back before each block: nominal, or estimated from pilots.")] = "nominal",
-    block: Annotated[int, typer.Option(help="Samples per SNR-feedback block.")] = 100,
-    window: Annotated[int, typer.Option(help="INPUT frames in flight on the link.")] = 8,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N test samples.")] = None,
-    data: Annotated[Path | None, typer.Option(
-        help="Test on this file/folder instead of the bundle's test split.")] = None,
-    trust: Annotated[Path | None, typer.Option(
-        help="Ed25519 .pub: the bundle must be signed by it (checked here and by a virtual "
-             "node, which then refuses anything else).")] = None,
+    block: Annotated[int, typer.Option(min=1, help="Samples per SNR-feedback block.")] = 100,
+    window: Annotated[int, typer.Option(min=1, help="INPUT frames in flight on the link.")] = 8,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Use only the first N test samples.")] = None,
+    data: TestDataOpt = None,
+    trust: TrustOpt = None,
     run: Annotated[Path | None, typer.Option(
         help="Run folder for the offline int8 reference (default: the one in the manifest).")
     ] = None,
@@ -44,12 +52,10 @@ def hil(
     scatter_snr: Annotated[str | None, typer.Option(
         help="Two SNRs of the sweep for the received-constellation plot (default min, max).")
     ] = None,
-    backend: Annotated[str, typer.Option(help="Virtual node backend: c | litert.")] = "c",
+    backend: BackendOpt = "c",
     baud: BaudOpt = 115200,
-    pace: Annotated[bool, typer.Option(
-        help="Deliver bytes at --baud (a real UART's speed) instead of as fast as a pty can.")
-    ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 2.0,
+    pace: PaceOpt = False,
+    timeout: TimeoutOpt = 2.0,
     seed: Annotated[int, typer.Option(help="Channel seed (noise of SNR point j: seed + j).")] = 0,
 ) -> None:
     """Hardware in the loop: node -> serial link -> channel -> edge decoder -> metrics.
@@ -70,43 +76,49 @@ def hil(
     from hil.report import print_table
     from hil.runner import CONSTELLATIONS, HilConfig
     from hil.session import hil as run_session
+    from semqam.fileio import check_writable
+    from semqam.progress import make_progress
 
-    snr_db = _guard(parse_snr, snr)
+    check_writable(out)
+    snr_db = parse_snr(snr)
     if constellation == "both":
         names = CONSTELLATIONS
     elif constellation in CONSTELLATIONS:
         names = (constellation,)
     else:
-        _fail(f"--constellation {constellation!r}; use semantic, standard or both")
+        raise ValueError(f"--constellation {constellation!r}; use semantic, standard or both")
     params: dict[str, float | int] = {}
     if k_factor_db is not None:
         if channel != "rician":
-            _fail("--k-factor-db applies to --channel rician only")
+            raise ValueError("--k-factor-db applies to --channel rician only")
         params["k_factor_db"] = k_factor_db
     if block_length is not None:
         if channel == "awgn":
-            _fail("--block-length applies to --channel rayleigh or rician")
+            raise ValueError("--block-length applies to --channel rayleigh or rician")
         params["block_length"] = block_length
-    scatter = tuple(_guard(parse_snr, scatter_snr)) if scatter_snr else ()
+    scatter = tuple(parse_snr(scatter_snr)) if scatter_snr else ()
+    if not (bundle / "manifest.json").is_file():
+        raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
     if trust is not None and not trust.is_file():
-        _fail(f"--trust {trust}: no such file; create a key pair with `semqam keygen`")
+        raise ValueError(f"--trust {trust}: no such file; create a key pair with `semqam keygen`")
     cfg = HilConfig(snr_db=snr_db, channel=channel.strip().lower(), channel_params=params,
                     constellations=names, seed=seed, block=block, feedback=feedback,
                     window=window, scatter_snr_db=scatter)
-    _guard(cfg.check)
-    from semqam.progress import make_progress
-
+    cfg.check()
     with make_progress() as progress:
-        report = _guard(run_session, bundle, cfg, out, port=port, trust=trust, baud=baud,
-                        pace=pace, timeout=timeout, backend=backend, data=data, limit=limit,
-                        run=run, offline=offline, progress=progress,
-                        say=lambda s: progress.console.print(s))
+        report = run_session(bundle, cfg, out, port=port, trust=trust, baud=baud, pace=pace,
+                             timeout=timeout, backend=backend, data=data, limit=limit, run=run,
+                             offline=offline, progress=progress,
+                             say=lambda s: progress.console.print(s))
     print_table(report, Console())
     typer.echo(f"report written to {out}: {', '.join(report['files'])} "
                f"({report['timing_s']['total']:.0f} s)")
     ag = report.get("agreement")
     if ag and not ag["holds"]:
-        _fail("HIL and offline int8 disagree beyond the tolerance; see hil_report.json")
+        from semqam.errors import SemqamError
+
+        raise SemqamError(f"HIL and offline int8 disagree beyond the tolerance; see "
+                          f"{out / 'hil_report.json'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,57 +1,27 @@
-"""``semqam flash`` and ``semqam node``: the serial link to a sensor node (docs/protocol.md).
-
-Wired into the top-level app by ``register(app)``. Errors the user can fix (no port, node
-refused the bundle, link timed out) are one line on stderr and exit status 2; set
-``SEMQAM_DEBUG=1`` for the traceback.
-"""
+"""``semqam flash`` and ``semqam node``: the serial link to a sensor node (docs/protocol.md)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-T = TypeVar("T")
+from cli.options import BaudOpt, BundleOpt, PaceOpt, PortOpt, TimeoutOpt, TrustOpt
 
-PortOpt = Annotated[str, typer.Option(
-    "--port", help="Serial device, pty path or pyserial URL (socket://HOST:PORT, loop://).")]
-BaudOpt = Annotated[int, typer.Option("--baud", help="Line rate in baud (8N1: 10 bits/byte).")]
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
-
-
-def _guard(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``fn``; map link, node and bundle errors to one-line messages."""
-    from semqam_node.bundle import BundleError
-    from semqam_node.host import LinkError
-    from semqam_node.slots import SlotError
-
-    try:
-        return fn(*args, **kwargs)
-    except (LinkError, BundleError, SlotError, ValueError, OSError) as exc:
-        if os.environ.get("SEMQAM_DEBUG"):
-            raise
-        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise AssertionError("unreachable") from None
+BACKENDS = ("c", "litert")
 
 
 def flash(
     port: PortOpt,
-    bundle: Annotated[Path, typer.Option("--bundle", help="Bundle folder from `semqam export`.")],
+    bundle: BundleOpt,
     baud: BaudOpt = 115200,
-    chunk_size: Annotated[int, typer.Option(help="Bytes per FLASH_CHUNK (1..4088).")] = 2048,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 1.0,
-    trust: Annotated[Path | None, typer.Option(
-        help="Check the bundle's signature with this .pub before sending.")] = None,
+    chunk_size: Annotated[int, typer.Option(
+        min=1, max=4088, help="Bytes per FLASH_CHUNK (1..4088).")] = 2048,
+    timeout: TimeoutOpt = 1.0,
+    trust: TrustOpt = None,
     force: Annotated[bool, typer.Option(help="Send even if the node already runs it.")] = False,
-    pace: Annotated[bool, typer.Option(
-        help="Hold writes to --baud (for a pty, which ignores baud).")] = False,
+    pace: PaceOpt = False,
 ) -> None:
     """Flash a bundle to a node over its serial link; resumes an interrupted transfer.
 
@@ -73,11 +43,11 @@ def flash(
     from semqam_node.bundle import load_public_key
     from semqam_node.host import NodeClient
 
-    key = _guard(load_public_key, trust) if trust else None
+    key = load_public_key(trust) if trust else None
     if not (bundle / "manifest.json").is_file():
-        _fail(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
-    client = _guard(NodeClient, port, baud=baud, timeout=timeout, pace=pace,
-                    open_timeout=min(timeout, 2.0))
+        raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
+    client = NodeClient(port, baud=baud, timeout=timeout, pace=pace,
+                        open_timeout=min(timeout, 2.0))
     with client, Progress(TextColumn("[bold]flash"), BarColumn(), DownloadColumn(),
                           TransferSpeedColumn(), TimeRemainingColumn(),
                           transient=True) as progress:
@@ -86,11 +56,11 @@ def flash(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        info = _guard(client.hello)
+        info = client.hello()
         typer.echo(f"node {info.node_id} (runtime {info.runtime_version}, boot "
                    f"{info.boot_id:08x}): {info.status}", err=True)
-        result = _guard(client.flash, bundle, progress_callback=advance, chunk_size=chunk_size,
-                        force=force, trust=key)
+        result = client.flash(bundle, progress_callback=advance, chunk_size=chunk_size,
+                              force=force, trust=key)
     typer.echo(result.line())
 
 
@@ -98,8 +68,7 @@ def node(
     port: PortOpt,
     bundle_dir: Annotated[Path, typer.Option(
         "--bundle-dir", help="Node state folder: slot_a/, slot_b/, active, staging/.")],
-    trust: Annotated[Path | None, typer.Option(
-        help="Ed25519 .pub; unsigned bundles are then refused.")] = None,
+    trust: TrustOpt = None,
     backend: Annotated[str, typer.Option(help="c | litert.")] = "c",
     baud: BaudOpt = 115200,
     node_id: Annotated[str | None, typer.Option(help="Name reported in INFO.")] = None,
@@ -113,6 +82,16 @@ def node(
     """
     from semqam_node.server import main as node_main
 
+    from semqam.fileio import check_writable
+
+    check_writable(bundle_dir)
+    if backend not in BACKENDS:
+        raise ValueError(f"--backend {backend!r}; use c or litert")
+    if trust is not None and not trust.is_file():
+        raise ValueError(f"--trust {trust}: no such file; create a key pair with `semqam keygen`")
+    if install is not None and not (install / "manifest.json").is_file():
+        raise ValueError(f"--install {install}: no manifest.json; pass a folder written by "
+                         "`semqam export`")
     argv = ["--port", port, "--bundle-dir", str(bundle_dir), "--backend", backend,
             "--baud", str(baud)]
     for flag, value in (("--trust", trust), ("--node-id", node_id), ("--install", install)):

@@ -1,9 +1,5 @@
 """``semqam profile``: latency per stage, end to end and streamed, CPU time and energy per sample
-of a node against sending the raw sample (docs/energy.md).
-
-Wired into the top-level app by ``register(app)``. Errors the user can fix are one line on
-stderr and exit status 2; set ``SEMQAM_DEBUG=1`` for the traceback.
-"""
+of a node against sending the raw sample (docs/energy.md)."""
 
 from __future__ import annotations
 
@@ -13,22 +9,31 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.link import BaudOpt, _fail, _guard
+from cli.options import (
+    BackendOpt,
+    BaudOpt,
+    BundleOpt,
+    NodePortOpt,
+    PaceOpt,
+    SnrPointOpt,
+    TestDataOpt,
+    TimeoutOpt,
+    TrustOpt,
+    out_option,
+)
 
 DEFAULT_SAMPLES = 200  # distinct test samples cycled through the windows
 
+ProfileOut = out_option("Folder for profile.json and latency.png.", required=False)
+
 
 def profile(
-    bundle: Annotated[Path, typer.Option("--bundle", help="Bundle folder (semqam export).")],
-    port: Annotated[str, typer.Option(
-        "--port", help="virtual (semqam-node on a pty), a serial device or a pyserial URL "
-        "(socket://HOST:PORT).")] = "virtual",
-    trust: Annotated[Path | None, typer.Option(
-        help="Ed25519 .pub: check the bundle before flashing (and the virtual node trusts it)."
-    )] = None,
-    snr: Annotated[float, typer.Option(help="SNR in dB reported to the node.")] = 10.0,
-    k: Annotated[int | None, typer.Option(help="Force K concepts (default: the policy's).")
-                 ] = None,
+    bundle: BundleOpt,
+    port: NodePortOpt = "virtual",
+    trust: TrustOpt = None,
+    snr: SnrPointOpt = 10.0,
+    k: Annotated[int | None, typer.Option(
+        min=1, help="Force K concepts (default: the policy's).")] = None,
     constellation: Annotated[str, typer.Option(help="semantic | standard.")] = "semantic",
     preset: Annotated[str, typer.Option(
         help="Node power preset: pi4 | pi5 | cortex-m7 | cortex-m4.")] = "pi4",
@@ -38,21 +43,17 @@ def profile(
         help="Radio symbol rate in Hz (default 1e6).")] = None,
     tx_power: Annotated[float | None, typer.Option(
         help="Radio power while transmitting in W (default 0.1).")] = None,
-    warmup: Annotated[int, typer.Option(help="Untimed warm-up inferences.")] = 20,
-    windows: Annotated[int, typer.Option(help="Timed windows (median over them).")] = 5,
-    per_window: Annotated[int, typer.Option(help="Inferences per timed window.")] = 50,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed warm-up inferences.")] = 20,
+    windows: Annotated[int, typer.Option(min=1, help="Timed windows (median over them).")] = 5,
+    per_window: Annotated[int, typer.Option(min=1, help="Inferences per timed window.")] = 50,
     stream_window: Annotated[int, typer.Option(
-        help="Requests in flight for the throughput windows.")] = 4,
-    data: Annotated[Path | None, typer.Option(
-        help="Samples from this file/folder (default: the bundle's test split).")] = None,
+        min=1, help="Requests in flight for the throughput windows.")] = 4,
+    data: TestDataOpt = None,
     baud: BaudOpt = 115200,
-    pace: Annotated[bool, typer.Option(
-        help="Deliver bytes at --baud (the virtual wire paces itself; a real port holds "
-        "host writes).")] = False,
-    backend: Annotated[str, typer.Option(help="Virtual node backend: c | litert.")] = "c",
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 2.0,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Folder for profile.json and latency.png.")] = None,
+    pace: PaceOpt = False,
+    backend: BackendOpt = "c",
+    timeout: TimeoutOpt = 2.0,
+    out: ProfileOut = None,
 ) -> None:
     """Profile a node: stage latency (median/p95), end-to-end latency over the link, throughput,
     CPU time and energy per sample, semantic vs sending the raw sample.
@@ -71,14 +72,17 @@ def profile(
     from hil.energy import Radio, node_power
     from hil.link import open_node
     from hil.profile import profile_node
+    from semqam.fileio import check_writable
 
-    power = _guard(node_power, preset, active_power)
-    radio = _guard(Radio.custom, symbol_rate, tx_power)
+    if out is not None:
+        check_writable(out)
+    power = node_power(preset, active_power)
+    radio = Radio.custom(symbol_rate, tx_power)
     if constellation not in ("semantic", "standard"):
-        _fail(f"constellation {constellation!r}; use semantic or standard")
+        raise ValueError(f"constellation {constellation!r}; use semantic or standard")
     if not (bundle / "manifest.json").is_file():
-        _fail(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
-    samples = _guard(_load_samples, bundle, data, warmup + windows * per_window)
+        raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
+    samples = _load_samples(bundle, data, warmup + windows * per_window)
     err = Console(stderr=True)
     with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
                   console=err, transient=True) as bar:
@@ -102,10 +106,10 @@ def profile(
                                     power=power, radio=radio, progress=advanced)
 
         run_task = None
-        result = _guard(measure)
+        result = measure()
     Console().print(_table(result))
     if out is not None:
-        written = _guard(_write_outputs, result, out)
+        written = _write_outputs(result, out)
         typer.echo(f"profile written to {out}: {', '.join(written)}")
 
 

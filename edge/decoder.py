@@ -16,16 +16,18 @@ distribution of Q_sem); ``classifier.onnx`` provides it.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from semqam_node.node import CONSTELLATIONS
 
 from channel_sim import Constellation
 from edge.onnx_runtime import OnnxClassifier, OnnxEdge
 from semqam.errors import SemqamError
-
-CONSTELLATIONS = ("semantic", "standard")
+from semqam.units import bits_per_symbol
+from trainer.scheme import Frame, Reception
 
 
 class MissingEdgeFile(SemqamError, FileNotFoundError):
@@ -64,7 +66,7 @@ class EdgeDecoder:
 
     @property
     def bits_per_symbol(self) -> int:
-        return int(np.log2(self.order))
+        return bits_per_symbol(self.order)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -115,3 +117,28 @@ class EdgeDecoder:
         indices = self.demap(y, constellation)
         _, probs = self.decode_classify(self.scatter(indices, positions))
         return indices, probs
+
+    def receiver(self, constellation: str) -> EdgeReceiver:
+        """This decoder as the :class:`~trainer.scheme.Receiver` of one constellation."""
+        self.constellation(constellation)  # names a bad one now
+        return EdgeReceiver(self, constellation)
+
+
+class EdgeReceiver:
+    """:class:`~trainer.scheme.Receiver` of the sweep loop: demap on the bundle's float points,
+    scatter by positional ID, ONNX decoder + T. Accumulates its demap and decode seconds."""
+
+    def __init__(self, edge: EdgeDecoder, constellation: str) -> None:
+        self.edge = edge
+        self.constellation = constellation
+        self.demap_s = 0.0
+        self.decode_s = 0.0
+
+    def receive(self, y: np.ndarray, frame: Frame) -> Reception:
+        t = time.perf_counter()
+        labels = self.edge.demap(y, self.constellation)
+        self.demap_s += time.perf_counter() - t
+        t = time.perf_counter()
+        _, probs = self.edge.decode_classify(self.edge.scatter(labels, frame.side["positions"]))
+        self.decode_s += time.perf_counter() - t
+        return Reception(labels, probs)

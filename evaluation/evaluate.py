@@ -1,17 +1,22 @@
-"""Evaluation of a trained run: semantic vs standard M-QAM over an SNR sweep (Section V).
+"""Evaluation of a trained run: its variants (semantic vs standard M-QAM) over an SNR sweep
+(Section V).
 
-Both schemes run the same chain (``trainer.svqvae.pipeline``) with the same trained encoder + SCI,
-codebook, decoder, classifier T, DQN policy and test samples; only the constellation differs:
+Both variants of the S-VQ-VAE scheme share the trained encoder + SCI, codebook, decoder,
+classifier T, DQN policy and test samples; only the constellation differs:
 ``constellation_semantic.npy`` (learned, eq. 3) or ``constellation_standard.npy`` (rectangular
-Gray M-QAM, index i at the point whose Gray label is i). The output format (``metrics.json``)
-is documented in ``docs/metrics.md``; bump :data:`METRICS_FORMAT` when it changes.
+Gray M-QAM, index i at the point whose Gray label is i). Each variant is a transmitter /
+receiver pair run through the one sweep loop (:mod:`trainer.sweep`); with ``--bundle`` the
+transmitter is the bundle's int8 model (the offline twin of a node). The output format
+(``metrics.json``) is documented in ``docs/metrics.md``; bump :data:`METRICS_FORMAT` when it
+changes.
 
-Pairing: at the j-th evaluated SNR both schemes draw their noise from a fresh
-``AWGN(seed + j)``, so they see the same noise samples and differ only by the constellation.
+Pairing: at the j-th evaluated SNR every variant draws its noise from a fresh AWGN block seeded
+``seed + j``, so they see the same noise samples and differ only by the constellation.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -20,22 +25,23 @@ from pathlib import Path
 
 import numpy as np
 from rich.progress import Progress
+from semqam_node.node import CONSTELLATIONS
 
-from channel_sim import AWGN, Constellation
-from metrics import (
-    bit_error_rate,
-    q_sem,
-    semantic_vulnerability_report,
-    symbol_vulnerability,
-)
+from channel_sim import Constellation, make_channel
+from metrics import pooled_concept_stats, q_sem, semantic_vulnerability_report, symbol_vulnerability
 from semqam.fileio import savez, write_json
 from semqam.progress import make_progress, step_callback
+from semqam.units import raw_symbols_per_sample
 from trainer.data import DATASETS, DataError, Dataset, load_dataset
-from trainer.svqvae.pipeline import select_top_k, transmit
+from trainer.scheme import Transmitter
 from trainer.svqvae.run import Run, load_run
+from trainer.svqvae.scheme import NAME, FloatTransmitter, Int8Transmitter, KerasReceiver
+from trainer.sweep import sweep
 
-METRICS_FORMAT = 1
-SCHEMES = ("semantic", "standard")
+#: 2: "schemes" (the two constellations) renamed "variants"; "scheme" names the system.
+METRICS_FORMAT = 2
+#: The per-point keys of every variant in metrics.json (docs/metrics.md).
+POINT_KEYS = ("q_sem", "accuracy", "p_c", "kl_similarity", "ber", "ser")
 POOLING = (
     "test split, transmitted sets pooled over the SNR sweep: for every evaluated SNR, the "
     "top-K(SNR) concept indices of every test sample with their SCI scores (K from the run's "
@@ -51,7 +57,8 @@ class Evaluation:
     mean_sci: np.ndarray  # [M], pooled test statistics
     usage: np.ndarray  # [M]
     cooc: np.ndarray  # [M, M]
-    vulnerability: dict[str, np.ndarray] = field(default_factory=dict)  # scheme -> S_i [M]
+    vulnerability: dict[str, np.ndarray] = field(default_factory=dict)  # variant -> S_i [M]
+    written: list[Path] = field(default_factory=list)  # files written by write_outputs
 
 
 # ------------------------------------------------------------------------------- test set
@@ -141,16 +148,13 @@ def evaluate(
     *,
     seed: int = 0,
     progress: Progress | None = None,
-    node_sets: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None,
-    tx_points: dict[str, np.ndarray] | None = None,
+    transmitters: Callable[[np.ndarray], dict[str, Transmitter]] | None = None,
 ) -> Evaluation:
-    """Run both schemes over ``snr_db`` on ``ds.x_test``; see ``docs/metrics.md``.
+    """Run both variants over ``snr_db`` on ``ds.x_test``; see ``docs/metrics.md``.
 
-    ``node_sets(K) -> (positions [n, K], indices [n, K])`` replaces the float node side
-    (top-K on the Keras SCI, float nearest codeword), e.g. with the int8 model's sets
-    (``firmware_export.validate``); the edge side is unchanged. ``tx_points[scheme]`` [M]
-    replaces the transmitted symbol of each index (a node's fixed-point table,
-    ``firmware_export.validate.bundle_tx_points``); the edge still demaps on the float points.
+    ``transmitters(x)`` replaces the float node side by other transmitters of the same sets
+    (e.g. :func:`int8_transmitters`: a bundle's int8 model and the node's fixed-point symbol
+    tables); the edge side (Keras decoder, demap on the float points) is unchanged.
     """
     snr_db = [float(s) for s in snr_db]
     if not snr_db:
@@ -171,48 +175,38 @@ def evaluate(
         all_k = sorted({*distinct_k, pipe.n_concepts})
         advance = step_callback(prog, "evaluate", 1 + len(all_k) + 2 * len(snr_db))
         p_clean = pipe.classify(x)
-        z, sci = pipe.encode(x)
+        encoded = pipe.encode(x)
+        z, sci = encoded
+        txs: dict[str, Transmitter]
+        if transmitters is None:
+            txs = {n: FloatTransmitter(pipe, c, x, run.policy.k_for, encoded)
+                   for n, c in constellations.items()}
+        else:
+            txs = transmitters(x)
         advance()
 
-        # Transmitted sets per K (identical at every SNR using that K) and the ideal channel.
-        tx: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # Transmitted sets per K (the same for both variants) and the ideal channel.
+        sets = txs["semantic"].sets
         ideal: dict[int, dict] = {}
         for k in all_k:
-            if node_sets is None:
-                pos = select_top_k(sci, k)
-                idx = pipe.quantize(z, pos)
-            else:
-                pos, idx = node_sets(k)
-            tx[k] = (pos, idx)
+            pos, idx = sets(k)
             _, p_hat = pipe.decode_classify(pipe.reconstruct(idx, pos))
             ideal[k] = q_sem(p_clean, p_hat, y)
             advance()
 
-        schemes = {name: {key: [] for key in ("q_sem", "accuracy", "p_c", "kl_similarity",
-                                              "ber", "ser")} for name in SCHEMES}
-        for j, (snr, k) in enumerate(zip(snr_db, ks, strict=True)):
-            pos, idx = tx[k]
-            for name in SCHEMES:
-                channel = AWGN(seed + j, signal_power=power)  # same noise for both schemes
-                if tx_points is None:
-                    rx = transmit(idx, constellations[name], channel, snr)
-                else:
-                    rx = constellations[name].demap(channel(tx_points[name][idx], snr))
-                _, p_hat = pipe.decode_classify(pipe.reconstruct(rx, pos))
-                q = q_sem(p_clean, p_hat, y)
-                out = schemes[name]
-                out["q_sem"].append(q["q_sem"])
-                out["accuracy"].append(q["q_task"])
-                out["p_c"].append(q["p_c"])
-                out["kl_similarity"].append(q["kl_similarity"])
-                out["ber"].append(bit_error_rate(idx, rx, bits))
-                out["ser"].append(float(np.mean(rx != idx)))
-                advance()
+        def channels(j: int):
+            return make_channel("awgn", seed + j, signal_power=power)
+
+        variants = {}
+        for name in CONSTELLATIONS:
+            points = sweep(txs[name], KerasReceiver(pipe, constellations[name]), channels,
+                           snr_db, p_clean, y, bits, on_point=lambda _p: advance())
+            variants[name] = {key: [p.record[key] for p in points] for key in POINT_KEYS}
 
     # Concept statistics of the transmitted test sets, pooled over the sweep (docs/metrics.md).
     mult = {k: ks.count(k) for k in distinct_k}
-    groups = [tx[k][1] for k in distinct_k]
-    group_scores = [np.take_along_axis(sci, tx[k][0], axis=1) for k in distinct_k]
+    groups = [sets(k)[1] for k in distinct_k]
+    group_scores = [np.take_along_axis(sci, sets(k)[0], axis=1) for k in distinct_k]
     mean_sci, usage, cooc = pooled_concept_stats(
         groups, group_scores, [mult[k] for k in distinct_k], order
     )
@@ -220,12 +214,12 @@ def evaluate(
                for n, c in constellations.items()}
     vulnerability = {n: symbol_vulnerability(c, cooc) for n, c in constellations.items()}
 
-    h, w = ds.input_shape
-    raw = h * w * 8 / bits
+    raw = raw_symbols_per_sample(int(np.prod(ds.input_shape)), order)
     symbols = [float(k) for k in ks]
     ratio = [raw / k for k in ks]
     metrics = {
         "format": METRICS_FORMAT,
+        "scheme": NAME,
         "run": str(run.path),
         "dataset": ds.name,
         "data_source": ds.source,
@@ -245,18 +239,18 @@ def evaluate(
             "accuracy": [ideal[k]["q_task"] for k in ks],
             "q_sem": [ideal[k]["q_sem"] for k in ks],
         },
-        "schemes": {
+        "variants": {
             name: {
                 "constellation": f"constellation_{name}.npy",
                 "snr_db": snr_db,
-                **schemes[name],
+                **variants[name],
                 "symbols_per_sample": symbols,
                 "compression_ratio": ratio,
             }
-            for name in SCHEMES
+            for name in CONSTELLATIONS
         },
-        "ssv": {n: float(reports[n]["ssv"]) for n in SCHEMES},
-        "spp": {n: _finite_or_none(reports[n]["spp"]) for n in SCHEMES},
+        "ssv": {n: float(reports[n]["ssv"]) for n in CONSTELLATIONS},
+        "spp": {n: _finite_or_none(reports[n]["spp"]) for n in CONSTELLATIONS},
         "concept_stats": {
             "pooled": POOLING,
             "k_multiplicity": {str(k): mult[k] for k in distinct_k},
@@ -273,6 +267,28 @@ def evaluate(
         "timing_s": {"evaluate": round(time.perf_counter() - t_start, 2)},
     }
     return Evaluation(metrics, mean_sci, usage, cooc, vulnerability)
+
+
+def int8_transmitters(run: Run, bundle: str | Path
+                      ) -> Callable[[np.ndarray], dict[str, Transmitter]]:
+    """The offline int8 twin of a node running ``bundle`` (exported from ``run``), for
+    :func:`evaluate`: LiteRT reference kernels + the node's Q-format symbol tables."""
+    check_bundle(bundle, run)
+    return lambda x: Int8Transmitter.for_bundle(bundle, x, run.policy.k_for, CONSTELLATIONS)
+
+
+def check_bundle(bundle: str | Path, run: Run) -> None:
+    """ValueError (one line) unless ``bundle`` is a bundle exported from a run like ``run``."""
+    bundle = Path(bundle)
+    manifest_path = bundle / "manifest.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
+    manifest = json.loads(manifest_path.read_text())
+    if int(manifest.get("order", -1)) != run.order or \
+            int(manifest.get("n_concepts", -1)) != run.pipeline.n_concepts:
+        raise ValueError(f"{bundle}: M = {manifest.get('order')}, N = "
+                         f"{manifest.get('n_concepts')} but run {run.path} has M = {run.order}; "
+                         "pass the bundle exported from this run")
 
 
 def write_outputs(ev: Evaluation, run: Run, out: str | Path) -> list[Path]:
@@ -317,16 +333,23 @@ def evaluate_run(
     dataset: str | None = None,
     data: str | Path | None = None,
     seed: int = 0,
+    bundle: str | Path | None = None,
     progress: Progress | None = None,
     out: str | Path | None = None,
-) -> dict:
-    """Load ``run_dir``, evaluate it over ``snr_db`` and return the ``metrics.json`` dict.
-
-    With ``out``, also write ``metrics.json``, ``concepts.npz`` and the PNG figures there.
-    """
+    say: Callable[[str], None] = lambda line: None,
+) -> Evaluation:
+    """Load ``run_dir``, evaluate it over ``snr_db`` (the int8 ``bundle`` as the node side when
+    given) and return the :class:`Evaluation`; with ``out``, also write ``metrics.json``,
+    ``concepts.npz`` and the PNG figures there (``ev.written``)."""
     run = load_run(run_dir)
     ds = resolve_test_set(run, dataset, data)
-    ev = evaluate(run, ds, snr_db, seed=seed, progress=progress)
+    txs = None if bundle is None else int8_transmitters(run, bundle)
+    say(f"data: {ds.source}: {ds.n_test} test samples, shape {ds.input_shape}, "
+        f"M = {run.order}, {len(snr_db)} SNR points")
+    ev = evaluate(run, ds, snr_db, seed=seed, progress=progress, transmitters=txs)
+    if bundle is not None:
+        ev.metrics["node"] = {"bundle": str(bundle), "model": "int8 (LiteRT reference kernels)",
+                              "symbols": "the node's Q-format constellation tables"}
     if out is not None:
-        write_outputs(ev, run, out)
-    return ev.metrics
+        ev.written = write_outputs(ev, run, out)
+    return ev

@@ -56,7 +56,7 @@ def plot_q_sem_vs_snr(m: dict, path: str | Path) -> Path:
         (axes[1], "accuracy", r"task accuracy $Q_{\mathrm{task}}$", "accuracy"),
     ):
         for name in ("semantic", "standard"):
-            s = m["schemes"][name]
+            s = m["variants"][name]
             ax.plot(snr, s[key], marker="o" if name == "semantic" else "s", ms=4,
                     ls="-" if name == "semantic" else "--", color=COLORS[name],
                     label=LABELS[name])
@@ -82,7 +82,7 @@ def plot_ber_vs_snr(m: dict, path: str | Path) -> Path:
     snr = np.asarray(m["snr_db"])
     floor = []
     for name in ("semantic", "standard"):
-        ber = np.asarray(m["schemes"][name]["ber"])
+        ber = np.asarray(m["variants"][name]["ber"])
         pos = ber > 0
         ax.semilogy(snr[pos], ber[pos], marker="o" if name == "semantic" else "s", ms=4,
                     ls="-" if name == "semantic" else "--", color=COLORS[name],
@@ -91,7 +91,7 @@ def plot_ber_vs_snr(m: dict, path: str | Path) -> Path:
             floor.append(f"{name}: 0 at {', '.join(f'{v:g}' for v in snr[~pos])} dB")
     # Resolution of the measurement: one bit error in all bits sent at the smallest K.
     n_bits = m["n_test"] * min(m["k"]) * m["bits_per_symbol"]
-    measured = [v for n in ("semantic", "standard") for v in m["schemes"][n]["ber"] if v > 0]
+    measured = [v for n in ("semantic", "standard") for v in m["variants"][n]["ber"] if v > 0]
     zeros = bool(floor)
     bottom = min([0.3 / n_bits, *measured]) if zeros or not measured else min(measured) / 3
     grid = np.linspace(snr.min(), snr.max(), 400) if len(snr) > 1 else snr
@@ -119,7 +119,7 @@ def plot_symbols_vs_snr(m: dict, path: str | Path) -> Path:
     fig = Figure(figsize=(6.5, 4.4), layout="constrained")
     ax = fig.subplots()
     snr = m["snr_db"]
-    k = m["schemes"]["semantic"]["symbols_per_sample"]
+    k = m["variants"]["semantic"]["symbols_per_sample"]
     raw = m["raw_symbols_per_sample"]
     ax.plot(snr, k, marker="o", color=COLORS["semantic"],
             label="semantic and standard M-QAM (same DQN policy)")
@@ -305,9 +305,9 @@ def plot_q_sem_all_orders(rows: list[dict], dataset: str, path: str | Path) -> P
     cmap = matplotlib.colormaps["viridis"]
     for i, r in enumerate(rows):
         c = cmap(i / max(1, len(rows) - 1) * 0.9)
-        ax.plot(r["snr_db"], r["schemes"]["semantic"]["q_sem"], color=c, marker="o", ms=3,
+        ax.plot(r["snr_db"], r["variants"]["semantic"]["q_sem"], color=c, marker="o", ms=3,
                 label=f"semantic {r['order']}-QAM")
-        ax.plot(r["snr_db"], r["schemes"]["standard"]["q_sem"], color=c, ls="--", marker="s",
+        ax.plot(r["snr_db"], r["variants"]["standard"]["q_sem"], color=c, ls="--", marker="s",
                 ms=3, label=f"standard {r['order']}-QAM")
     ax.set_xlabel("SNR (dB)")
     ax.set_ylabel(Q_SEM)

@@ -14,7 +14,7 @@ def _pct(v: float | None) -> str:
 def report_table(m: dict) -> Table:
     """One row per SNR: symbols per sample (K), Q_sem and accuracy of both schemes, BER and
     compression ratio. Fits in 80 columns (``make hil`` reads it from a pipe)."""
-    sem, std = m["schemes"]["semantic"], m["schemes"]["standard"]
+    sem, std = m["variants"]["semantic"], m["variants"]["standard"]
     table = Table(
         title=f"{m['dataset']}  M = {m['order']}  n_test = {m['n_test']}  seed = {m['seed']}"
         "  (sem/std: semantic/standard)",

@@ -90,7 +90,7 @@ def summary_row(m: dict, run, *, reused: bool, eval_s: float, results: Path) -> 
         "profile": run.config.get("profile"),
         "n_test": m["n_test"],
         "q_sem": {
-            name: {f"{s:g}": _at(m, ("schemes", name, "q_sem"), s) for s in table_snr}
+            name: {f"{s:g}": _at(m, ("variants", name, "q_sem"), s) for s in table_snr}
             for name in ("semantic", "standard")
         },
         "ssv": m["ssv"],

@@ -27,23 +27,19 @@ from semqam_node.bundle import (
     sha256_file,
     sign_manifest,
 )
+from semqam_node.node import CONSTELLATIONS
 
 from edge.onnx_runtime import OnnxEdge
 from firmware_export import c_arrays, tables
 from firmware_export.convert import INPUT_SCALE, INPUT_ZERO_POINT, representative_samples, to_tflite
 from firmware_export.onnx_export import export_classifier, export_decoder_classifier
 from firmware_export.tflite_params import extract_node_model, meta_array, run_graph
-from firmware_export.validate import (
-    TARGET_BUDGETS,
-    agreement,
-    cached_node_sets,
-    float_sets,
-    footprint,
-    interpreter_outputs,
-    to_int8_input,
-)
+from firmware_export.validate import TARGET_BUDGETS, agreement, float_sets, footprint
 from semqam.errors import SemqamError
 from semqam.fileio import replace_dir
+from trainer.svqvae.int8 import cached_node_sets, interpreter_outputs, to_int8_input
+from trainer.svqvae.scheme import NAME as SCHEME
+from trainer.svqvae.scheme import Int8Transmitter
 
 TARGETS = tuple(TARGET_BUDGETS)
 NODE_FILES = ("encoder_sci_int8.tflite", "node_model.npz")
@@ -230,6 +226,7 @@ def _manifest(run, folder: Path, meta: dict, target: str, seconds: float) -> dic
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "scheme": info.get("scheme", SCHEME),
         "bundle_id": bundle_id(files),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "run": {"path": str(run.path.resolve()), "config": info.get("config"),
@@ -276,13 +273,18 @@ def _validate(run, ds, tfl_int8: bytes, arrays: dict, meta: dict, folder: Path, 
 
     int8_sets = cached_node_sets(z_q, logit_q, cbq)
 
+    def int8_float_points(_x: np.ndarray) -> dict:
+        # int8 sets, float symbols: the loss of the model's quantization alone
+        return {v: Int8Transmitter(v, int8_sets, c.points, run.policy.k_for)
+                for v, c in (("semantic", run.semantic), ("standard", run.standard))}
+
     snrs = list(VALIDATION_SNR_DB)
     ev_f = evaluate(run, ds, snrs, seed=0).metrics
-    ev_q = evaluate(run, ds, snrs, seed=0, node_sets=int8_sets).metrics
+    ev_q = evaluate(run, ds, snrs, seed=0, transmitters=int8_float_points).metrics
     q_sem = {}
-    for scheme in ("semantic", "standard"):
-        f, i8 = ev_f["schemes"][scheme], ev_q["schemes"][scheme]
-        q_sem[scheme] = {"snr_db": snrs, "float": f["q_sem"], "int8": i8["q_sem"],
+    for variant in CONSTELLATIONS:
+        f, i8 = ev_f["variants"][variant], ev_q["variants"][variant]
+        q_sem[variant] = {"snr_db": snrs, "float": f["q_sem"], "int8": i8["q_sem"],
                          "loss": [a - b for a, b in zip(f["q_sem"], i8["q_sem"], strict=True)],
                          "accuracy_float": f["accuracy"], "accuracy_int8": i8["accuracy"]}
 

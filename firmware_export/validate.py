@@ -13,13 +13,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 from semqam_node.node import load_interpreter
 
-from firmware_export.reference import nearest_codewords_int8, node_indices
+from trainer.svqvae.int8 import nearest_codewords_int8, node_indices
 from trainer.svqvae.pipeline import select_top_k
 
 #: Named deployment budgets (bytes). Sources: Raspberry Pi 4 Model B 1 GB is the smallest Pi 4;
@@ -32,34 +29,6 @@ BUDGETS = {
                   "what": "Cortex-M7 MCU (2 MB flash, 512 KB RAM)"},
 }
 TARGET_BUDGETS = {"linux": ("raspberry-pi-4",), "cortex-m": ("cortex-m7",)}
-
-
-def interpreter_outputs(tflite: bytes, q: np.ndarray, meta: dict, kernels: str = "reference"
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the int8 model sample by sample in the LiteRT interpreter: (z_q, logit_q, s_q).
-    ``kernels``: ``reference`` (``BUILTIN_REF``) or ``default`` (XNNPACK)."""
-    it = load_interpreter(tflite, kernels)
-    inp = it.get_input_details()[0]["index"]
-    by_name = {d["name"]: d["index"] for d in it.get_output_details()}
-    names = meta["output_names"]
-    outs = [by_name[names[k]] for k in ("z", "sci_logit", "sci")]
-    n, d = meta["n_concepts"], meta["latent_dim"]
-    z = np.empty((len(q), n, d), np.int8)
-    lg = np.empty((len(q), n), np.int8)
-    s = np.empty((len(q), n), np.int8)
-    for i in range(len(q)):
-        it.set_tensor(inp, q[i:i + 1].reshape(1, *meta["input_shape"]))
-        it.invoke()
-        z[i] = it.get_tensor(outs[0]).reshape(n, d)
-        lg[i] = it.get_tensor(outs[1]).reshape(n)
-        s[i] = it.get_tensor(outs[2]).reshape(n)
-    return z, lg, s
-
-
-def to_int8_input(x: np.ndarray) -> np.ndarray:
-    """Float samples in [0, 1] -> the node's int8 input ``round(255 x) − 128`` [n, size]."""
-    u = np.clip(np.floor(np.asarray(x, np.float64) * 255.0 + 0.5), 0, 255)
-    return (u - 128).astype(np.int8).reshape(len(x), -1)
 
 
 def agreement(z_f: np.ndarray, sci_f: np.ndarray, codebook: np.ndarray, z_q: np.ndarray,
@@ -148,48 +117,3 @@ def _arena_upper_bound(tflite: bytes) -> int:
 def float_sets(pipe, z: np.ndarray, sci: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     pos = select_top_k(sci, k)
     return pos, pipe.quantize(z, pos)
-
-
-
-NodeSets = Callable[[int], tuple[np.ndarray, np.ndarray]]
-
-
-def cached_node_sets(z_q: np.ndarray, logit_q: np.ndarray, codebook_q: np.ndarray) -> NodeSets:
-    """``K -> (positions [n, K], indices [n, K])`` of the int8 node for the int8 outputs
-    ``z_q``, ``logit_q`` (:func:`~firmware_export.reference.node_indices`), cached per K."""
-    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def sets(k: int) -> tuple[np.ndarray, np.ndarray]:
-        if k not in cache:
-            cache[k] = node_indices(z_q, logit_q, codebook_q, k)
-        return cache[k]
-
-    return sets
-
-
-def bundle_node_sets(bundle: str | Path, x: np.ndarray) -> NodeSets:
-    """The int8 node sets of a bundle's model on float samples ``x`` in [0, 1], computed
-    independently of the device runtime: LiteRT reference kernels + the NumPy search."""
-    from firmware_export.tflite_params import extract_node_model
-
-    bundle = Path(bundle)
-    tflite = (bundle / "encoder_sci_int8.tflite").read_bytes()
-    _, meta = extract_node_model(tflite)
-    with np.load(bundle / "node_model.npz") as npz:
-        codebook_q = npz["codebook_int8"]
-    z_q, logit_q, _ = interpreter_outputs(tflite, to_int8_input(x), meta, "reference")
-    return cached_node_sets(z_q, logit_q, codebook_q)
-
-
-def bundle_tx_points(bundle: str | Path) -> dict[str, np.ndarray]:
-    """The complex symbol the node transmits for each concept index, per constellation: its
-    Q-format table ``const_<name>_q / 2^frac_bits`` (complex128 [M])."""
-    import json
-
-    with np.load(Path(bundle) / "node_model.npz") as npz:
-        meta = json.loads(str(npz["meta"]))
-        out = {}
-        for name in ("semantic", "standard"):
-            q = npz[f"const_{name}_q"].astype(np.float64)  # [M, 2] int16: I, Q
-            out[name] = (q[:, 0] + 1j * q[:, 1]) / float(1 << meta[f"const_{name}_frac_bits"])
-        return out

@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from semqam.units import bits_per_symbol, raw_symbols_per_sample
+
 POWERCAP = Path("/sys/class/powercap")
 
 
@@ -154,21 +156,6 @@ class Radio:
                 "joules_per_symbol": self.joules_per_symbol, "source": self.source}
 
 
-def bits_per_symbol(order: int) -> float:
-    """``log2 M`` for an M-QAM order ``M >= 2``."""
-    if not isinstance(order, int) or order < 2:
-        raise ValueError(f"QAM order {order!r}; use an integer >= 2")
-    return math.log2(order)
-
-
-def raw_symbols(input_bytes: int, order: int) -> float:
-    """M-QAM symbols to send ``input_bytes`` raw bytes: ``8 B / log2 M`` (627.2 for a 28x28
-    uint8 image at M = 1024). Fractional: the last symbol's spare bits are not counted."""
-    if input_bytes < 0:
-        raise ValueError(f"input_bytes {input_bytes}; use >= 0")
-    return 8 * input_bytes / bits_per_symbol(order)
-
-
 # --------------------------------------------------------------------------------------------
 # Energy per sample
 
@@ -192,7 +179,7 @@ def sample_energy(cpu_s: float, symbols: float, power: NodePower, radio: Radio, 
 
 def raw_energy(input_bytes: int, order: int, radio: Radio) -> dict[str, Any]:
     """Energy of sending the raw sample: radio only, ``S_raw = 8 B / log2 M`` symbols."""
-    s = raw_symbols(input_bytes, order)
+    s = raw_symbols_per_sample(input_bytes, order)
     radio_j = radio.energy_j(s)
     return {
         "cpu_s": 0.0, "cpu_j": 0.0, "symbols": s, "airtime_s": radio.airtime_s(s),

@@ -73,7 +73,7 @@ def plot_q_sem_hil_vs_offline(report: dict, path: str | Path) -> Path:
     off = report.get("offline_int8") or {}
     for ax, key, ylabel in ((axes[0], "q_sem", Q_SEM),
                             (axes[1], "accuracy", r"task accuracy $Q_{\mathrm{task}}$")):
-        for name, s in report["schemes"].items():
+        for name, s in report["variants"].items():
             ax.plot(s["snr_db"], s[key], marker="o", ms=4, color=COLORS[name],
                     label=f"HIL, {LABELS[name]}")
             if name in off:

@@ -10,7 +10,8 @@ import numpy as np
 
 from hil.runner import STAGES_NODE, HilConfig, PointResult
 
-REPORT_FORMAT = 1
+#: 2: "schemes" (the constellations) renamed "variants"; "scheme" names the system.
+REPORT_FORMAT = 2
 AGREEMENT_TOLERANCE = 0.005  # issue 7: HIL vs offline int8, Q_sem and accuracy, every SNR
 
 
@@ -61,9 +62,9 @@ def build_report(points: list[PointResult], cfg: HilConfig, *, node: dict[str, A
                  bundle: dict[str, Any], n_test: int, data_source: str,
                  raw_symbols: float, offline: dict[str, Any] | None, offline_note: str,
                  timing_s: dict[str, float]) -> dict[str, Any]:
-    schemes: dict[str, dict[str, list]] = {}
+    variants: dict[str, dict[str, list]] = {}
     for p in points:
-        s = schemes.setdefault(p.constellation, {k: [] for k in (
+        s = variants.setdefault(p.constellation, {k: [] for k in (
             "snr_db", "q_sem", "accuracy", "p_c", "kl_similarity", "ber", "ser",
             "symbols_per_sample", "k_histogram", "feedback", "node_total_us_median", "link")})
         m = p.metrics
@@ -88,7 +89,8 @@ def build_report(points: list[PointResult], cfg: HilConfig, *, node: dict[str, A
         "data_source": data_source,
         "snr_db": list(cfg.snr_db),
         "raw_symbols_per_sample": raw_symbols,
-        "schemes": schemes,
+        "scheme": bundle.get("scheme", "svqvae"),
+        "variants": variants,
         "link": {
             "samples": samples,
             "ok": sum(p.link["ok"] for p in points),
@@ -108,7 +110,7 @@ def build_report(points: list[PointResult], cfg: HilConfig, *, node: dict[str, A
     }
     if offline is not None:
         report["agreement"] = agreement(
-            {n: {"q_sem": s["q_sem"], "accuracy": s["accuracy"]} for n, s in schemes.items()},
+            {n: {"q_sem": s["q_sem"], "accuracy": s["accuracy"]} for n, s in variants.items()},
             offline)
     return report
 
@@ -120,9 +122,9 @@ def print_table(report: dict[str, Any], console: Any = None) -> None:
     from rich.table import Table
 
     console = console or Console()
-    schemes = report["schemes"]
+    variants = report["variants"]
     off = report.get("offline_int8") or {}
-    names = list(schemes)
+    names = list(variants)
     t = Table(title=f"HIL: {report['bundle']['path']} over {report['channel']['name']}, "
                     f"{report['n_test']} samples, node {report['node'].get('port')}",
               title_justify="left")
@@ -133,12 +135,12 @@ def print_table(report: dict[str, Any], console: Any = None) -> None:
         if n in off:
             t.add_column("offline", justify="right", style="dim")
     t.add_column("node µs", justify="right")
-    first = schemes[names[0]]
+    first = variants[names[0]]
     for j, snr in enumerate(first["snr_db"]):
         k = first["symbols_per_sample"][j]
         row = [f"{snr:g}", "—" if k is None else f"{k:.1f}".removesuffix(".0")]
         for n in names:
-            q = schemes[n]["q_sem"][j]
+            q = variants[n]["q_sem"][j]
             row.append("—" if q is None else f"{q:.4f}")
             if n in off:
                 row.append(f"{off[n]['q_sem'][j]:.4f}")

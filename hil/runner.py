@@ -13,6 +13,9 @@ For each constellation and each SNR point j of the sweep:
    sees the very same noise samples), the edge demaps, scatters, decodes and classifies;
 4. Q_sem, accuracy, BER, SER (docs/metrics.md) are computed on the samples that arrived.
 
+Steps 3-4 are the one sweep loop (:func:`trainer.sweep.run_point`) with the node over the link
+as the transmitter (:class:`NodeTransmitter`) and the edge decoder as the receiver.
+
 Samples lost on the link are counted (``link``) and left out of the metrics, never silently.
 """
 
@@ -25,10 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from semqam_node.node import CONSTELLATIONS
 
 from channel_sim import estimate_snr_pilot_db, make_channel
-from edge.decoder import CONSTELLATIONS, EdgeDecoder
-from metrics import bit_error_rate, q_sem
+from edge.decoder import EdgeDecoder
+from trainer.scheme import Frame
+from trainer.sweep import run_point as sweep_point
 
 FEEDBACK = ("nominal", "estimated")
 STAGES_NODE = ("neural", "select", "quantize", "map", "frame")
@@ -100,97 +105,105 @@ def _feedback_snr(cfg: HilConfig, snr: float, j: int, b: int, const, power: floa
     return float(np.clip(est, -327.0, 327.0))
 
 
+class NodeTransmitter:
+    """A node over the link as the :class:`~trainer.scheme.Transmitter` of the sweep loop.
+
+    ``transmit(snr)`` feeds the SNR back before every block (nominal or the pilot estimate of
+    point ``point``), streams every sample, and returns one frame per distinct K (first-seen
+    order) of the samples that arrived; labels are the edge's demap of the noiseless node
+    symbols. What the link did is kept in ``link``, ``feedback``, ``stage_us``, ``rtt_s``.
+    """
+
+    def __init__(self, client: Any, edge: EdgeDecoder, u8: np.ndarray, cfg: HilConfig,
+                 constellation: str, advance: Callable[[int], None] = lambda n: None) -> None:
+        self.client, self.edge, self.u8, self.cfg = client, edge, u8, cfg
+        self.variant = constellation
+        self.advance = advance
+        self.point = 0
+        self.link: dict[str, Any] = {}
+        self.feedback: list[dict[str, Any]] = []
+        self.stage_us: dict[str, list[int]] = {}
+        self.rtt_s: list[float] = []
+        self.elapsed_s = 0.0
+
+    def transmit(self, snr_db: float) -> list[Frame]:
+        cfg, client = self.cfg, self.client
+        const = self.edge.constellation(self.variant)
+        stats0 = client.stats()
+        self.feedback = []
+        results = []
+        report_tot: Counter[str] = Counter()
+        t0 = time.monotonic()
+        for b, start in enumerate(range(0, len(self.u8), cfg.block)):
+            fb = _feedback_snr(cfg, snr_db, self.point, b, const, self.edge.power)
+            ack = client.set_snr(fb)
+            self.feedback.append({"block": b, "snr_db": round(fb, 2), "k": int(ack.k)})
+            for r in client.stream(self.u8[start:start + cfg.block], window=cfg.window,
+                                   first_seq=start):
+                results.append(r)
+                self.advance(1)
+            rep = client.last_stream
+            for key in ("bytes_tx", "bytes_rx", "retransmits"):
+                report_tot[key] += getattr(rep, key)
+        elapsed = time.monotonic() - t0
+        stats1 = client.stats()
+        self.elapsed_s = elapsed
+
+        ok = [r for r in results if r.ok]
+        status = Counter(r.status for r in results)
+        node = _counter_delta(stats1, stats0)
+        self.link = {
+            "samples": len(results), "ok": len(ok), "errors": status["error"],
+            "timeouts": status["timeout"], "lost": status["lost"],
+            "failed_samples": [r.sample_seq for r in results if not r.ok][:50],
+            "frames_tx": int(node.get("requests", 0)), "frames_rx": int(node.get("frames_tx", 0)),
+            "retransmits": int(report_tot["retransmits"]),
+            "bytes_tx": int(report_tot["bytes_tx"]), "bytes_rx": int(report_tot["bytes_rx"]),
+            "node_counters": {k: v for k, v in stats1.items() if k != "timings"},
+            "elapsed_s": round(elapsed, 3),
+            "samples_per_s": round(len(results) / elapsed, 1) if elapsed > 0 else None,
+        }
+        self.stage_us = {s: [r.timings_us[s] for r in ok if s in r.timings_us]
+                         for s in STAGES_NODE}
+        self.rtt_s = [r.rtt_s for r in ok]
+        ks = np.array([r.k for r in ok], np.int64)
+        frames = []
+        for k in dict.fromkeys(ks.tolist()):  # distinct K, first-seen order
+            sel = [ok[i] for i in np.flatnonzero(ks == k)]
+            iq = np.stack([r.iq_float for r in sel])  # [n, K, 2]
+            x = iq[..., 0] + 1j * iq[..., 1]
+            frames.append(Frame(
+                symbols=x, samples=np.array([r.sample_seq for r in sel], np.int64),
+                labels=self.edge.demap(x, self.variant),
+                side={"positions": np.stack([r.positions for r in sel]).astype(np.int64)}))
+        return frames
+
+
 def run_point(client: Any, edge: EdgeDecoder, u8: np.ndarray, p_clean: np.ndarray,
               labels: np.ndarray, cfg: HilConfig, constellation: str, j: int,
               advance: Callable[[int], None] = lambda n: None) -> PointResult:
     """Stream every sample at SNR ``cfg.snr_db[j]`` through the node and decode at the edge."""
     snr = float(cfg.snr_db[j])
-    const = edge.constellation(constellation)
-    power = edge.power
-    stats0 = client.stats()
-    feedback: list[dict[str, Any]] = []
-    results = []
-    report_tot: Counter[str] = Counter()
-    t0 = time.monotonic()
-    for b, start in enumerate(range(0, len(u8), cfg.block)):
-        fb = _feedback_snr(cfg, snr, j, b, const, power)
-        ack = client.set_snr(fb)
-        feedback.append({"block": b, "snr_db": round(fb, 2), "k": int(ack.k)})
-        for r in client.stream(u8[start:start + cfg.block], window=cfg.window, first_seq=start):
-            results.append(r)
-            advance(1)
-        rep = client.last_stream
-        for key in ("bytes_tx", "bytes_rx", "retransmits"):
-            report_tot[key] += getattr(rep, key)
-    elapsed = time.monotonic() - t0
-    stats1 = client.stats()
-
-    ok = [r for r in results if r.ok]
-    status = Counter(r.status for r in results)
-    node = _counter_delta(stats1, stats0)
-    link = {
-        "samples": len(results), "ok": len(ok), "errors": status["error"],
-        "timeouts": status["timeout"], "lost": status["lost"],
-        "failed_samples": [r.sample_seq for r in results if not r.ok][:50],
-        "frames_tx": int(node.get("requests", 0)), "frames_rx": int(node.get("frames_tx", 0)),
-        "retransmits": int(report_tot["retransmits"]),
-        "bytes_tx": int(report_tot["bytes_tx"]), "bytes_rx": int(report_tot["bytes_rx"]),
-        "node_counters": {k: v for k, v in stats1.items() if k != "timings"},
-        "elapsed_s": round(elapsed, 3),
-        "samples_per_s": round(len(results) / elapsed, 1) if elapsed > 0 else None,
-    }
-    stage_us = {s: [r.timings_us[s] for r in ok if s in r.timings_us] for s in STAGES_NODE}
-    rtt = [r.rtt_s for r in ok]
-    if not ok:
-        return PointResult(constellation, snr, {"n": 0, "feedback": feedback}, link, stage_us,
-                           rtt, {})
-
+    tx = NodeTransmitter(client, edge, u8, cfg, constellation, advance)
+    tx.point = j
+    rx = edge.receiver(constellation)
     # The channel: one block seeded seed + j over every received symbol of the point.
-    idx_ok = np.array([r.sample_seq for r in ok])  # first_seq = block start: sample index
-    ks = np.array([r.k for r in ok])
     channel = make_channel(cfg.channel, cfg.seed + j,
-                           **{"signal_power": power, **cfg.channel_params})
-    t_edge = time.perf_counter()
-    groups = [ks == k for k in dict.fromkeys(ks.tolist())]  # distinct K, first-seen order
-    tx_all, rx_all, p_hat = [], [], np.empty((len(ok), p_clean.shape[1]), np.float32)
-    kept = []
-    demap_s = decode_s = 0.0
-    for g in groups:
-        sel = [ok[i] for i in np.flatnonzero(g)]
-        iq = np.stack([r.iq_float for r in sel])  # [n, K, 2]
-        x = iq[..., 0] + 1j * iq[..., 1]
-        pos = np.stack([r.positions for r in sel]).astype(np.int64)
-        y = channel(x, snr)
-        t = time.perf_counter()
-        tx = edge.demap(x, constellation)
-        rx = edge.demap(y, constellation)
-        demap_s += time.perf_counter() - t
-        t = time.perf_counter()
-        _, p_hat[g] = edge.decode_classify(edge.scatter(rx, pos))
-        decode_s += time.perf_counter() - t
-        tx_all.append(tx.reshape(-1))
-        rx_all.append(rx.reshape(-1))
-        kept.append(y.reshape(-1))
-    edge_total = time.perf_counter() - t_edge
-    tx_f, rx_f = np.concatenate(tx_all), np.concatenate(rx_all)
-    q = q_sem(p_clean[idx_ok], p_hat, labels[idx_ok])
-    received = np.concatenate(kept)
+                           **{"signal_power": edge.power, **cfg.channel_params})
+    t0 = time.perf_counter()
+    point = sweep_point(tx, rx, channel, snr, p_clean, labels, edge.bits_per_symbol, keep=True)
+    edge_total = time.perf_counter() - t0 - tx.elapsed_s
+    metrics = {**point.record, "feedback": tx.feedback}
+    n = point.record["n"]
+    if not n:
+        return PointResult(constellation, snr, metrics, tx.link, tx.stage_us, tx.rtt_s, {})
+    received = np.concatenate([y.reshape(-1) for y in point.received])
     if received.size > SCATTER_POINTS:
         pick = np.random.default_rng(j).choice(received.size, SCATTER_POINTS, replace=False)
         received = received[np.sort(pick)]
-    metrics = {
-        "n": len(ok),
-        "q_sem": q["q_sem"], "accuracy": q["q_task"], "p_c": q["p_c"],
-        "kl_similarity": q["kl_similarity"],
-        "ber": bit_error_rate(tx_f, rx_f, edge.bits_per_symbol) if tx_f.size else None,
-        "ser": float(np.mean(tx_f != rx_f)) if tx_f.size else None,
-        "symbols_per_sample": float(np.mean(ks)),
-        "k_histogram": {str(k): int(c) for k, c in sorted(Counter(ks.tolist()).items())},
-        "feedback": feedback,
-    }
-    n = len(ok)
-    edge_s = {"demap": demap_s / n, "decode": decode_s / n, "total": edge_total / n}
-    return PointResult(constellation, snr, metrics, link, stage_us, rtt, edge_s, received)
+    edge_s = {"demap": rx.demap_s / n, "decode": rx.decode_s / n, "total": edge_total / n}
+    return PointResult(constellation, snr, metrics, tx.link, tx.stage_us, tx.rtt_s, edge_s,
+                       received)
 
 
 def run_hil(client: Any, edge: EdgeDecoder, x: np.ndarray, labels: np.ndarray, cfg: HilConfig,

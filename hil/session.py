@@ -24,6 +24,7 @@ from hil.link import VIRTUAL, open_node
 from hil.report import build_report
 from hil.runner import HilConfig, run_hil
 from semqam.fileio import atomic_dir, write_json
+from semqam.units import raw_symbols_per_sample
 
 REPORT = "hil_report.json"
 FIGURES = ("received_constellations.png", "q_sem_hil_vs_offline.png", "latency_breakdown.png")
@@ -64,17 +65,16 @@ def offline_reason(cfg: HilConfig, run_dir: Path | None) -> str:
 
 
 def offline_int8(run_dir: Path, bundle: Path, ds: Any, snr_db: list[float], seed: int,
-                 schemes: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
-    """``semqam evaluate`` of the bundle's int8 model on ``ds``: per scheme Q_sem, accuracy."""
-    from evaluation.evaluate import evaluate
-    from firmware_export.validate import bundle_node_sets, bundle_tx_points
-    from trainer.svqvae.run import load_run
+                 variants: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
+    """``semqam evaluate --bundle`` of the bundle's int8 model on ``ds``: per variant Q_sem,
+    accuracy, BER."""
+    from evaluation.evaluate import evaluate, int8_transmitters
+    from trainer.scheme import load_run
 
     run = load_run(run_dir)
-    ev = evaluate(run, ds, snr_db, seed=seed, node_sets=bundle_node_sets(bundle, ds.x_test),
-                  tx_points=bundle_tx_points(bundle))
-    return {n: {k: list(ev.metrics["schemes"][n][k]) for k in ("q_sem", "accuracy", "ber")}
-            for n in schemes}
+    ev = evaluate(run, ds, snr_db, seed=seed, transmitters=int8_transmitters(run, bundle))
+    return {n: {k: list(ev.metrics["variants"][n][k]) for k in ("q_sem", "accuracy", "ber")}
+            for n in variants}
 
 
 def _run_dir(manifest: dict[str, Any], run: str | Path | None) -> Path | None:
@@ -140,10 +140,11 @@ def hil(bundle: str | Path, cfg: HilConfig, out: str | Path, *, port: str = VIRT
     report = build_report(
         points, cfg, node=node,
         bundle={"path": str(bundle), "bundle_id": m["bundle_id"], "dataset": m["dataset"],
+                "scheme": m.get("scheme", "svqvae"),
                 "order": edge.order, "n_concepts": edge.n_concepts,
                 "signed": "signature" in m, "signature_checked": key is not None},
         n_test=len(ds.x_test), data_source=ds.source,
-        raw_symbols=int(np.prod(ds.input_shape)) * 8 / edge.bits_per_symbol,
+        raw_symbols=raw_symbols_per_sample(int(np.prod(ds.input_shape)), edge.order),
         offline=ref, offline_note=note,
         timing_s={"link_and_edge": round(t_link, 2), "offline": round(t_off, 2),
                   "total": round(time.perf_counter() - t0, 2)})

@@ -39,21 +39,19 @@ def awgn_report(hil_target, tmp_path_factory):
 def test_hil_agrees_with_offline_int8(awgn_report, hil_target):
     """Issue 7: same samples, seed and channel -> HIL Q_sem and accuracy equal the offline
     int8 evaluation within 0.005 at every SNR. The reference is recomputed here with
-    ``evaluate(..., node_sets=bundle_node_sets)``, independently of the report."""
-    from evaluation.evaluate import evaluate
-    from firmware_export.validate import bundle_node_sets, bundle_tx_points
-    from trainer.svqvae.run import load_run
+    ``evaluate`` with the bundle's int8 transmitters, independently of the report."""
+    from evaluation.evaluate import evaluate, int8_transmitters
+    from trainer.scheme import load_run
 
     report, _ = awgn_report
     manifest = json.loads((hil_target.bundle / "manifest.json").read_text())
     ds = load_test_set(manifest, limit=hil_target.limit)
     run = load_run(manifest["run"]["path"])
-    ev = evaluate(run, ds, SNR, seed=0, node_sets=bundle_node_sets(hil_target.bundle, ds.x_test),
-                  tx_points=bundle_tx_points(hil_target.bundle))
+    ev = evaluate(run, ds, SNR, seed=0, transmitters=int8_transmitters(run, hil_target.bundle))
     assert report["link"]["failed"] == 0
     assert report["n_test"] == len(ds.x_test)
     for name in ("semantic", "standard"):
-        h, o = report["schemes"][name], ev.metrics["schemes"][name]
+        h, o = report["variants"][name], ev.metrics["variants"][name]
         assert h["snr_db"] == SNR
         np.testing.assert_allclose(h["q_sem"], o["q_sem"], atol=0.005, rtol=0)
         np.testing.assert_allclose(h["accuracy"], o["accuracy"], atol=0.005, rtol=0)
@@ -69,7 +67,7 @@ def test_report_contents(awgn_report, hil_target):
     assert json.loads((out / "hil_report.json").read_text()) == report
     for name in report["files"][1:]:
         assert (out / name).read_bytes()[:8] == PNG
-    for name, s in report["schemes"].items():
+    for name, s in report["variants"].items():
         for j, snr in enumerate(SNR):
             k = policy.k_for(snr)
             assert s["symbols_per_sample"][j] == k, (name, snr)
@@ -124,7 +122,7 @@ def test_link_faults_change_nothing(hil_target, tmp_path):
     assert noisy["link"]["retransmits"] > 0
     for name in ("semantic", "standard"):
         for key in ("q_sem", "accuracy", "ber", "symbols_per_sample"):
-            assert noisy["schemes"][name][key] == clean["schemes"][name][key], (name, key)
+            assert noisy["variants"][name][key] == clean["variants"][name][key], (name, key)
 
 
 def test_estimated_feedback_and_fading(hil_target, tmp_path):
@@ -133,7 +131,7 @@ def test_estimated_feedback_and_fading(hil_target, tmp_path):
                                      constellations=("semantic",)), tmp_path / "est", limit=50)
     assert est["agreement"] is None and "estimated" in est["offline_note"]
     for j, snr in enumerate([0.0, 20.0]):
-        fb = est["schemes"]["semantic"]["feedback"][j]
+        fb = est["variants"]["semantic"]["feedback"][j]
         assert len(fb) == 2  # 50 samples in blocks of 25
         for b in fb:
             assert abs(b["snr_db"] - snr) < 1.5  # 256 pilots: std of the estimate ~0.3 dB
@@ -143,7 +141,7 @@ def test_estimated_feedback_and_fading(hil_target, tmp_path):
                                      constellations=("semantic",)), tmp_path / "ray", limit=50)
     assert "AWGN only" in ray["offline_note"]
     assert ray["channel"]["params"] == {"block_length": 4}
-    assert ray["schemes"]["semantic"]["link"][0]["ok"] == 50
+    assert ray["variants"]["semantic"]["link"][0]["ok"] == 50
 
 
 def _cli(*args, timeout=300):

@@ -81,3 +81,35 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         replace_dir(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_writable(path: str | Path, *, folder: bool = True) -> Path:
+    """Fail fast, before any long work, unless ``path`` can be written.
+
+    An existing ``path`` must be a writable folder (``folder=True``, the default) or, with
+    ``folder=False``, may be anything in a writable folder; a new ``path`` needs its nearest
+    existing parent to be a writable folder (where it is created). Raises
+    :class:`~semqam.errors.SemqamError` with a one-line message naming the folder at fault;
+    returns ``path``.
+    """
+    from semqam.errors import SemqamError
+
+    path = Path(path)
+    target = path.absolute()
+    if target.is_dir() and folder:
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise SemqamError(f"{path}: folder is not writable; fix its permissions or choose "
+                              "another output folder")
+        return path
+    if target.exists() and folder:
+        raise SemqamError(f"{path}: is a file, not a folder; choose another output folder")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SemqamError(f"{parent}: is a file, not a folder, so {path} cannot be created there; "
+                          "choose another output path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SemqamError(f"{parent}: folder is not writable, so {path} cannot be written there; "
+                          "fix its permissions or choose another output path")
+    return path

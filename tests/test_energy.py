@@ -13,27 +13,14 @@ from hil.energy import (
     NodePower,
     Radio,
     Rapl,
-    bits_per_symbol,
     compare,
     node_power,
     position_side_info,
     raw_energy,
-    raw_symbols,
     sample_energy,
 )
 
 # ------------------------------------------------------------------------------ formulas
-
-
-def test_raw_symbols_mnist_at_1024():
-    assert raw_symbols(28 * 28, 1024) == pytest.approx(627.2)
-    assert raw_symbols(784, 16) == pytest.approx(1568.0)
-    assert raw_symbols(784, 2) == pytest.approx(6272.0)
-    assert bits_per_symbol(256) == 8
-    with pytest.raises(ValueError):
-        raw_symbols(784, 1)
-    with pytest.raises(ValueError):
-        raw_symbols(-1, 16)
 
 
 def test_radio_energy_by_hand():

@@ -146,8 +146,9 @@ def test_data_option_makes_every_sample_a_test_sample(run, small, tmp_path):
 @pytest.fixture(scope="module")
 def evaluated(tiny_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("results") / "mnist-16"
-    metrics = evaluate_run(tiny_run, [-10.0, 5.0, 100.0], seed=3, out=out)
-    return metrics, out
+    ev = evaluate_run(tiny_run, [-10.0, 5.0, 100.0], seed=3, out=out)
+    assert ev.written[0] == out / "metrics.json"
+    return ev.metrics, out
 
 
 def test_metrics_json_has_the_documented_shape(evaluated, run):
@@ -155,11 +156,12 @@ def test_metrics_json_has_the_documented_shape(evaluated, run):
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk == metrics
     for key in ("dataset", "order", "n_test", "clean_accuracy", "passthrough_accuracy",
-                "raw_symbols_per_sample", "schemes", "ssv", "spp"):
+                "raw_symbols_per_sample", "variants", "ssv", "spp"):
         assert key in metrics
+    assert metrics["format"] == 2 and metrics["scheme"] == "svqvae"
     assert metrics["dataset"] == "mnist" and metrics["order"] == 16
     assert metrics["raw_symbols_per_sample"] == pytest.approx(28 * 28 * 8 / 4)
-    sem, std = metrics["schemes"]["semantic"], metrics["schemes"]["standard"]
+    sem, std = metrics["variants"]["semantic"], metrics["variants"]["standard"]
     for scheme in (sem, std):
         assert set(scheme) >= SCHEME_KEYS
         for key in SCHEME_KEYS:
@@ -181,12 +183,12 @@ def test_metrics_json_has_the_documented_shape(evaluated, run):
 def test_error_free_channel_matches_no_channel_accuracy(evaluated):
     metrics, _ = evaluated
     for name in ("semantic", "standard"):
-        s = metrics["schemes"][name]
+        s = metrics["variants"][name]
         assert s["ber"][-1] == 0.0  # 100 dB
         assert s["accuracy"][-1] == metrics["no_channel"]["accuracy"][-1]
         assert s["q_sem"][-1] == pytest.approx(metrics["no_channel"]["q_sem"][-1])
     # At -10 dB the channel does corrupt 16-QAM symbols.
-    assert metrics["schemes"]["standard"]["ber"][0] > 0.01
+    assert metrics["variants"]["standard"]["ber"][0] > 0.01
 
 
 def test_figures_are_written(evaluated):
@@ -206,7 +208,7 @@ def test_same_seed_same_metrics(run, small):
     again = evaluate(run, small, [-10.0, 5.0], seed=3).metrics
     assert _comparable(again) == _comparable(first)
     other = evaluate(run, small, [-10.0], seed=4).metrics
-    assert other["schemes"]["standard"]["ber"][0] != first["schemes"]["standard"]["ber"][0]
+    assert other["variants"]["standard"]["ber"][0] != first["variants"]["standard"]["ber"][0]
 
 
 # ------------------------------------------------------------------------------------ sweep

@@ -748,9 +748,10 @@ def test_cli_flash_and_errors(vnode, bundles, keys):
     import typer
     from typer.testing import CliRunner
 
+    from cli.errors import SemqamGroup
     from cli.link import register
 
-    app = typer.Typer()
+    app = typer.Typer(cls=SemqamGroup)
     register(app)
 
     @app.command()

@@ -103,9 +103,10 @@ def test_profile_virtual_node(tiny_bundle, signing_keys, samples):
 
 
 def _app() -> typer.Typer:
+    from cli.errors import SemqamGroup
     from cli.profile import register
 
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app = typer.Typer(cls=SemqamGroup, add_completion=False, pretty_exceptions_enable=False)
 
     @app.callback()
     def _root() -> None:

@@ -3,8 +3,8 @@
 Node side: ``encode`` (encoder + SCI) -> ``select_top_k`` -> ``quantize`` (nearest codeword of
 the K selected embeddings only). Edge side: ``reconstruct`` (codebook lookup, scatter into the
 N-slot grid by positional ID, zero-fill) -> ``decoder`` -> frozen classifier T. The channel in
-between is ``channel_sim``. The DQN environment, the evaluation and the HIL edge use this one
-chain so their numbers are comparable.
+between is ``channel_sim``; the transmitters and receiver built on this chain are in
+:mod:`trainer.svqvae.scheme`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-
-from channel_sim import AWGN, Constellation
 
 
 def select_top_k(sci: np.ndarray, k: int) -> np.ndarray:
@@ -76,11 +74,3 @@ class SemanticPipeline:
 
     def classify(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.classifier.predict(x, batch_size=self.batch_size, verbose=0))
-
-
-def transmit(
-    indices: np.ndarray, constellation: Constellation, channel: AWGN, snr_db: float
-) -> np.ndarray:
-    """Map concept indices to symbols, pass them through ``channel``, demap (min distance)."""
-    y = channel(constellation.map(indices), snr_db)
-    return constellation.demap(y)

@@ -36,9 +36,11 @@ import keras
 import numpy as np
 
 from channel_sim import AWGN, Constellation
-from metrics import bit_error_rate
 from semqam.fileio import savez, write_json
-from trainer.svqvae.pipeline import SemanticPipeline, select_top_k, transmit
+from semqam.units import bits_per_symbol
+from trainer.svqvae.pipeline import SemanticPipeline
+from trainer.svqvae.scheme import FloatTransmitter, KerasReceiver
+from trainer.sweep import sweep
 
 
 @dataclass(frozen=True)
@@ -112,22 +114,26 @@ def build_environment(
     seed: int = 0,
     on_cell: Callable[[], None] | None = None,
 ) -> RateEnvironment:
-    """Run the real chain (top-K, quantise, AWGN, demap, decode, T) at every (SNR, K)."""
-    z, sci = pipeline.encode(x)
+    """Run the real chain (top-K, quantise, AWGN, demap, decode, T) at every (SNR, K) through
+    the one sweep loop (:mod:`trainer.sweep`), K fixed per action.
+
+    The cells draw their noise from one continuing ``AWGN(seed)`` stream, action by action and
+    SNR by SNR within an action (the order the run's ``rate_env.npz`` was always built in).
+    """
+    encoded = pipeline.encode(x)
+    p_clean = pipeline.classify(x)
     channel = AWGN(seed)
-    q = np.zeros((len(snr_grid_db), len(actions)))
+    receiver = KerasReceiver(pipeline, constellation)
+    grid = [float(s) for s in snr_grid_db]
+    q = np.zeros((len(grid), len(actions)))
     ber = np.zeros_like(q)
-    bits = constellation.bits_per_symbol
     for a, k in enumerate(actions):
-        pos = select_top_k(sci, k)
-        idx = pipeline.quantize(z, pos)
-        for s, snr in enumerate(snr_grid_db):
-            rx = transmit(idx, constellation, channel, float(snr))
-            _, probs = pipeline.decode_classify(pipeline.reconstruct(rx, pos))
-            q[s, a] = float(np.mean(probs.argmax(1) == y))
-            ber[s, a] = bit_error_rate(idx, rx, bits)
-            if on_cell is not None:
-                on_cell()
+        tx = FloatTransmitter(pipeline, constellation, x, lambda _snr, k=k: k, encoded)
+        points = sweep(tx, receiver, lambda _j: channel, grid, p_clean, y,
+                       constellation.bits_per_symbol,
+                       on_point=None if on_cell is None else lambda _p: on_cell())
+        q[:, a] = [p.record["accuracy"] for p in points]
+        ber[:, a] = [p.record["ber"] for p in points]
     return RateEnvironment(np.asarray(snr_grid_db, float), tuple(actions), q, ber, params)
 
 
@@ -146,7 +152,8 @@ def build_q_network(n_actions: int, hidden: tuple[int, ...] = (64, 64), lr: floa
 def state(snr_db, order: int, params: RewardParams) -> np.ndarray:
     """``[SNR_n, log2(M)/10]`` for scalar or array SNR -> [..., 2] float32."""
     sn = params.snr_norm(snr_db)
-    return np.stack([sn, np.full_like(sn, math.log2(order) / 10.0)], axis=-1).astype(np.float32)
+    b = np.full_like(sn, bits_per_symbol(order) / 10.0)
+    return np.stack([sn, b], axis=-1).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ Files (see ``trainer/svqvae/train.py``):
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from channel_sim import Constellation
+from semqam.units import bits_per_symbol
 from trainer.svqvae.pipeline import SemanticPipeline
 from trainer.svqvae.rate_control import RatePolicy
 
@@ -81,7 +81,7 @@ class Run:
 
     @property
     def bits_per_symbol(self) -> int:
-        return int(math.log2(self.order))
+        return bits_per_symbol(self.order)
 
     @property
     def n_concepts(self) -> int:

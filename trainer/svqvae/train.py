@@ -17,8 +17,6 @@ leaves a half-written run that later stages would trust.
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ from rich.progress import Progress
 
 from channel_sim import Constellation
 from metrics import concept_usage, cooccurrence, mean_sci_per_concept
-from semqam.fileio import save_npy, savez, write_json
+from semqam.fileio import atomic_dir, save_npy, savez, write_json
 from semqam.progress import make_progress, step_callback
 from semqam.seeding import environment_info, set_global_seed
 from trainer.data import Dataset
@@ -51,6 +49,7 @@ from trainer.svqvae.rate_control import (
     policy_regret,
     train_dqn,
 )
+from trainer.svqvae.scheme import NAME as SCHEME
 
 RUN_FORMAT = 1
 VALIDATION_FRACTION = 0.125  # of the training split, held out for the DQN environment
@@ -127,17 +126,8 @@ def train(
         raise FileExistsError(f"run folder {out} already exists; pass --force to replace it")
     if len(ds.x_train) < 50:
         raise ValueError(f"data set {ds.source} has only {len(ds.x_train)} training samples")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        with progress or make_progress() as prog:
-            summary = _train_into(ds, cfg, work, prog)
-        if out.exists():
-            shutil.rmtree(out)
-        work.rename(out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    with atomic_dir(out) as work, progress or make_progress() as prog:
+        summary = _train_into(ds, cfg, work, prog)
     return TrainResult(out, summary)
 
 
@@ -262,6 +252,7 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
     write_json(work / "history.json", _jsonable(history))
     summary = {
         "format": RUN_FORMAT,
+        "scheme": SCHEME,
         "dataset": {
             "name": ds.name, "source": ds.source, "input_shape": list(shape),
             "n_classes": ds.n_classes, "class_names": list(ds.class_names),
