@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from semqam_node.node import CONSTELLATIONS
 
 from cli.options import (
     BackendOpt,
@@ -78,7 +79,7 @@ def profile(
         check_writable(out)
     power = node_power(preset, active_power)
     radio = Radio.custom(symbol_rate, tx_power)
-    if constellation not in ("semantic", "standard"):
+    if constellation not in CONSTELLATIONS:
         raise ValueError(f"constellation {constellation!r}; use semantic or standard")
     if not (bundle / "manifest.json").is_file():
         raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")

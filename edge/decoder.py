@@ -28,6 +28,7 @@ from edge.onnx_runtime import OnnxClassifier, OnnxEdge
 from semqam.errors import SemqamError
 from semqam.units import bits_per_symbol
 from trainer.scheme import Frame, Reception
+from trainer.svqvae.pipeline import scatter_codewords
 
 
 class MissingEdgeFile(SemqamError, FileNotFoundError):
@@ -84,19 +85,8 @@ class EdgeDecoder:
 
     def scatter(self, indices: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """``Ẑ`` [n, N, D] float32: codeword ``e_{indices[n, k]}`` at slot ``positions[n, k]``,
-        zeros elsewhere. ``indices``, ``positions``: int [n, K] (K may be 0)."""
-        indices = np.asarray(indices)
-        positions = np.asarray(positions)
-        if indices.shape != positions.shape or indices.ndim != 2:
-            raise ValueError(f"indices {indices.shape} and positions {positions.shape} must "
-                             "both be [n, K]")
-        if positions.size and (positions.min() < 0 or positions.max() >= self.n_concepts):
-            raise ValueError(f"positional IDs must lie in 0..{self.n_concepts - 1}")
-        if indices.size and (indices.min() < 0 or indices.max() >= self.order):
-            raise ValueError(f"concept indices must lie in 0..{self.order - 1}")
-        z_hat = np.zeros((len(indices), self.n_concepts, self.codebook.shape[1]), np.float32)
-        z_hat[np.arange(len(indices))[:, None], positions] = self.codebook[indices]
-        return z_hat
+        zeros elsewhere (:func:`~trainer.svqvae.pipeline.scatter_codewords`)."""
+        return scatter_codewords(self.codebook, indices, positions, self.n_concepts)
 
     def decode_classify(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``Ẑ`` -> (``x̂``, ``T(x̂)`` probabilities) with onnxruntime."""

@@ -27,7 +27,7 @@ import numpy as np
 from rich.progress import Progress
 from semqam_node.node import CONSTELLATIONS
 
-from channel_sim import Constellation, make_channel
+from channel_sim import make_channel
 from metrics import pooled_concept_stats, q_sem, semantic_vulnerability_report, symbol_vulnerability
 from semqam.fileio import savez, write_json
 from semqam.progress import make_progress, step_callback
@@ -166,7 +166,7 @@ def evaluate(
     pipe = run.pipeline
     order, bits = run.order, run.bits_per_symbol
     power = float(run.config.get("power", 1.0))
-    constellations: dict[str, Constellation] = {"semantic": run.semantic, "standard": run.standard}
+    constellations = run.constellations
     x, y = ds.x_test, ds.y_test
     ks = [run.policy.k_for(s) for s in snr_db]
     distinct_k = sorted(set(ks))
@@ -310,7 +310,7 @@ def write_outputs(ev: Evaluation, run: Run, out: str | Path) -> list[Path]:
         plots.plot_ber_vs_snr(m, out / "ber_vs_snr.png"),
         plots.plot_symbols_vs_snr(m, out / "symbols_vs_snr.png"),
     ]
-    for name, const in (("semantic", run.semantic), ("standard", run.standard)):
+    for name, const in run.constellations.items():
         written.append(plots.plot_constellation_importance(
             const.points, ev.mean_sci, ev.vulnerability[name], ev.usage, m, name,
             out / f"constellation_{name}_sci.png"))

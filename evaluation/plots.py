@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+from semqam_node.node import CONSTELLATIONS
 
 matplotlib.use("Agg")
 
@@ -55,7 +56,7 @@ def plot_q_sem_vs_snr(m: dict, path: str | Path) -> Path:
         (axes[0], "q_sem", Q_SEM, "q_sem"),
         (axes[1], "accuracy", r"task accuracy $Q_{\mathrm{task}}$", "accuracy"),
     ):
-        for name in ("semantic", "standard"):
+        for name in CONSTELLATIONS:
             s = m["variants"][name]
             ax.plot(snr, s[key], marker="o" if name == "semantic" else "s", ms=4,
                     ls="-" if name == "semantic" else "--", color=COLORS[name],
@@ -81,7 +82,7 @@ def plot_ber_vs_snr(m: dict, path: str | Path) -> Path:
     ax = fig.subplots()
     snr = np.asarray(m["snr_db"])
     floor = []
-    for name in ("semantic", "standard"):
+    for name in CONSTELLATIONS:
         ber = np.asarray(m["variants"][name]["ber"])
         pos = ber > 0
         ax.semilogy(snr[pos], ber[pos], marker="o" if name == "semantic" else "s", ms=4,
@@ -91,7 +92,7 @@ def plot_ber_vs_snr(m: dict, path: str | Path) -> Path:
             floor.append(f"{name}: 0 at {', '.join(f'{v:g}' for v in snr[~pos])} dB")
     # Resolution of the measurement: one bit error in all bits sent at the smallest K.
     n_bits = m["n_test"] * min(m["k"]) * m["bits_per_symbol"]
-    measured = [v for n in ("semantic", "standard") for v in m["variants"][n]["ber"] if v > 0]
+    measured = [v for n in CONSTELLATIONS for v in m["variants"][n]["ber"] if v > 0]
     zeros = bool(floor)
     bottom = min([0.3 / n_bits, *measured]) if zeros or not measured else min(measured) / 3
     grid = np.linspace(snr.min(), snr.max(), 400) if len(snr) > 1 else snr
@@ -273,7 +274,7 @@ def plot_ssv_spp_vs_order(rows: list[dict], dataset: str, path: str | Path) -> P
     orders = [r["order"] for r in rows]
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax_s, ax_p = fig.subplots(1, 2)
-    for name in ("semantic", "standard"):
+    for name in CONSTELLATIONS:
         style = dict(marker="o" if name == "semantic" else "s",
                      ls="-" if name == "semantic" else "--", color=COLORS[name],
                      label=LABELS[name])

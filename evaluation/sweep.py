@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from semqam_node.node import CONSTELLATIONS
+
 from evaluation.evaluate import evaluate, write_outputs
 from semqam.fileio import write_json, write_text
 from trainer.data import Dataset
@@ -91,7 +93,7 @@ def summary_row(m: dict, run, *, reused: bool, eval_s: float, results: Path) -> 
         "n_test": m["n_test"],
         "q_sem": {
             name: {f"{s:g}": _at(m, ("variants", name, "q_sem"), s) for s in table_snr}
-            for name in ("semantic", "standard")
+            for name in CONSTELLATIONS
         },
         "ssv": m["ssv"],
         "spp": m["spp"],
@@ -132,7 +134,7 @@ def summary_markdown(summary: dict) -> str:
             str(r["order"]),
             *(pair(r["q_sem"]["semantic"][s], r["q_sem"]["standard"][s]) for s in snrs),
             " / ".join("n/a" if spp[n] is None else f"{spp[n]:.0%}"
-                       for n in ("semantic", "standard")),
+                       for n in CONSTELLATIONS),
             pair(r["ssv"]["semantic"], r["ssv"]["standard"], ".4g"),
             str(r["symbols_per_sample"]["-10"]),
             str(r["symbols_per_sample"]["20"]),

@@ -10,6 +10,7 @@ interpreter (docs/bundle.md). The output compiles with ``gcc -std=c99 -Wall -Wex
 from __future__ import annotations
 
 import numpy as np
+from semqam_node.node import CONSTELLATIONS
 
 PREFIX = "SEMQAM"
 _PER_LINE = 24
@@ -84,7 +85,7 @@ def generate(model_bytes: bytes, arrays: dict[str, np.ndarray], meta: dict,
     add("g_semqam_logistic_lut", arrays["logistic_lut"])
     add("g_semqam_codebook_int8", arrays["codebook_int8"])
     add("g_semqam_codebook_float", arrays["codebook"].astype(np.float32))
-    for kind in ("semantic", "standard"):
+    for kind in CONSTELLATIONS:
         add(f"g_semqam_const_{kind}_q", arrays[f"const_{kind}_q"])
         add(f"g_semqam_const_{kind}_float", arrays[f"const_{kind}_float"].astype(np.float32))
     add("g_semqam_policy_k", arrays["policy_k"])

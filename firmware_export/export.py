@@ -7,9 +7,7 @@ complete, so a failed export never leaves a half bundle.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
 import zipfile
 from datetime import UTC, datetime
@@ -36,7 +34,7 @@ from firmware_export.onnx_export import export_classifier, export_decoder_classi
 from firmware_export.tflite_params import extract_node_model, meta_array, run_graph
 from firmware_export.validate import TARGET_BUDGETS, agreement, float_sets, footprint
 from semqam.errors import SemqamError
-from semqam.fileio import replace_dir
+from semqam.fileio import atomic_dir
 from trainer.svqvae.int8 import cached_node_sets, interpreter_outputs, to_int8_input
 from trainer.svqvae.scheme import NAME as SCHEME
 from trainer.svqvae.scheme import Int8Transmitter
@@ -144,9 +142,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
     ds = run_dataset(run)
     pipe = run.pipeline
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
-    try:
+    with atomic_dir(out) as tmp:
         say("converting to TFLite (float and int8)")
         calib = representative_samples(ds.x_train, calibration_size, seed)
         tfl_float = to_tflite(pipe.encoder_sci)
@@ -165,7 +161,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
         arrays["codebook"] = cb
         arrays["codebook_int8"], clipped = tables.codebook_int8(cb, meta["z_scale"],
                                                                 meta["z_zero_point"])
-        for name, c in (("semantic", run.semantic), ("standard", run.standard)):
+        for name, c in run.constellations.items():
             arrays[f"const_{name}_q"], meta[f"const_{name}_frac_bits"] = \
                 tables.constellation_q(c.points)
             arrays[f"const_{name}_float"] = np.stack(
@@ -199,16 +195,10 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
         if private_key is not None:
             manifest = sign_manifest(manifest, private_key)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        for path in tmp.rglob("*"):
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
-        os.chmod(tmp, 0o755)
 
         if previous is not None and previous != manifest["bundle_id"] and not force:
             raise ExportError(f"{out}: holds a different bundle ({previous}); pass --force to "
                               "replace it or choose another --out")
-        replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     report["export_seconds"] = round(time.perf_counter() - t0, 1)
     report["bundle_id"] = manifest["bundle_id"]
     report["signed"] = private_key is not None
@@ -276,7 +266,7 @@ def _validate(run, ds, tfl_int8: bytes, arrays: dict, meta: dict, folder: Path, 
     def int8_float_points(_x: np.ndarray) -> dict:
         # int8 sets, float symbols: the loss of the model's quantization alone
         return {v: Int8Transmitter(v, int8_sets, c.points, run.policy.k_for)
-                for v, c in (("semantic", run.semantic), ("standard", run.standard))}
+                for v, c in run.constellations.items()}
 
     snrs = list(VALIDATION_SNR_DB)
     ev_f = evaluate(run, ds, snrs, seed=0).metrics

@@ -35,6 +35,26 @@ def nearest_codewords(vectors: np.ndarray, codebook: np.ndarray) -> np.ndarray:
     return d.argmin(1).reshape(vectors.shape[:-1])
 
 
+def scatter_codewords(codebook: np.ndarray, indices: np.ndarray, positions: np.ndarray,
+                      n_slots: int) -> np.ndarray:
+    """The receiver's grid ``Ẑ`` [n, N, D] float32: codeword ``e_{indices[n, k]}`` at slot
+    ``positions[n, k]``, zeros in the slots not sent. ``indices``, ``positions``: int [n, K]
+    (K may be 0); ValueError on a shape mismatch or an ID / index out of range."""
+    indices = np.asarray(indices)
+    positions = np.asarray(positions)
+    order = codebook.shape[0]
+    if indices.shape != positions.shape or indices.ndim != 2:
+        raise ValueError(f"indices {indices.shape} and positions {positions.shape} must "
+                         "both be [n, K]")
+    if positions.size and (positions.min() < 0 or positions.max() >= n_slots):
+        raise ValueError(f"positional IDs must lie in 0..{n_slots - 1}")
+    if indices.size and (indices.min() < 0 or indices.max() >= order):
+        raise ValueError(f"concept indices must lie in 0..{order - 1}")
+    z_hat = np.zeros((len(indices), n_slots, codebook.shape[1]), np.float32)
+    z_hat[np.arange(len(indices))[:, None], positions] = codebook[indices]
+    return z_hat
+
+
 @dataclass
 class SemanticPipeline:
     """Trained encoder + SCI, codebook, decoder and classifier of one run."""
@@ -61,11 +81,7 @@ class SemanticPipeline:
 
     def reconstruct(self, indices: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Zero-filled N-slot grid Z_hat [n, N, D] from received indices and positional IDs."""
-        n = indices.shape[0]
-        z_hat = np.zeros((n, self.n_concepts, self.codebook.shape[1]), np.float32)
-        rows = np.arange(n)[:, None]
-        z_hat[rows, positions] = self.codebook[indices]
-        return z_hat
+        return scatter_codewords(self.codebook, indices, positions, self.n_concepts)
 
     def decode_classify(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Z_hat -> (x_hat, T(x_hat) probabilities)."""

@@ -75,6 +75,11 @@ class Run:
     policy: RatePolicy
 
     @property
+    def constellations(self) -> dict[str, Constellation]:
+        """The variants' point tables by name: ``semantic`` (learned), ``standard`` (Gray)."""
+        return {"semantic": self.semantic, "standard": self.standard}
+
+    @property
     def order(self) -> int:
         """M: codebook size = constellation order."""
         return int(self.info["config"]["order"])
