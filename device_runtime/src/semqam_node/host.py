@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import protocol as P
-from .bundle import verify_bundle
+from .archive import pack_bundle
+from .bundle import bundle_dimensions, verify_bundle
+from .conventions import CONSTELLATIONS
 from .errors import BundleTooLarge, LinkError, LinkTimeout, NodeError, NodeStartError
 from .reports import FlashResult, SampleResult, StreamReport
 from .retransmission import Outcome, RequestEngine
-from .slots import bundle_dimensions, pack_bundle
 from .transport import SerialTransport
 
 if TYPE_CHECKING:
@@ -185,7 +186,8 @@ class NodeClient:
         try:
             c = P.Constellation[constellation.upper()]
         except KeyError:
-            raise ValueError(f"constellation {constellation!r}; use semantic or standard") from None
+            raise ValueError(f"constellation {constellation!r}; use "
+                             f"{' or '.join(CONSTELLATIONS)}") from None
         flags = P.CFG_INDICES if indices else 0
         ack = self.request(P.Config(c, flags))
         assert isinstance(ack, P.ConfigAck)
