@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SEMQAM := $(VENV)/bin/semqam
 STAMP := $(VENV)/.installed
 NODE_STAMP := $(VENV)/.node-installed
-NODE_SOURCES := $(shell find device_runtime -type f \( -name '*.py' -o -name '*.pyx' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) -not -path '*/build/*' 2>/dev/null)
+NODE_SOURCES := $(shell find device_runtime -type f \( -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) -not -path '*/build/*' 2>/dev/null)
 # CPU TensorFlow unless an NVIDIA driver is present.
 TF_EXTRA ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 
@@ -39,8 +39,11 @@ venv: $(STAMP) $(NODE_STAMP)
 lint: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check --no-cache .
 
+# Host suite, then the node package's own suite in a separate process (its guard fails the run
+# if it imports TensorFlow or a host package).
 test: lint
 	$(PY) -m pytest -q
+	cd device_runtime && $(abspath $(PY)) -m pytest -q
 
 # Train the quick profile on the embedded default data set (if no complete run exists yet).
 train: $(STAMP)
@@ -72,7 +75,7 @@ hil: export
 
 # Long link soak (200k frames through the corruption fuzzer), kept out of `make test`.
 soak: $(STAMP) $(NODE_STAMP)
-	$(PY) -m pytest -q -m soak tests/test_link.py
+	cd device_runtime && $(abspath $(PY)) -m pytest -q -m soak tests/test_link.py
 
 # Benchmarks (not tests): node latency on the M = 1024 bundle and channel throughput.
 bench: $(STAMP) $(NODE_STAMP)

@@ -18,93 +18,9 @@ requantization ``R`` either
   with ``-DSQ_DOUBLE_ROUNDING=1`` (``limits()["rounding"]``).
 """
 
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 import numpy as np
-
-
-cdef extern from "semqam_core.h" nogil:
-    ctypedef int32_t sq_status
-    enum:
-        SQ_OK
-        SQ_ERR_NULL
-        SQ_ERR_ARG
-        SQ_ERR_K_RANGE
-        SQ_ERR_LIMIT
-        SQ_ERR_QUANT
-        SQ_ERR_SHAPE
-        SQ_ERR_BUFFER
-        SQ_ERR_INDEX
-        SQ_MAX_N
-        SQ_MAX_D
-        SQ_MAX_M
-        SQ_MAX_LAYER_WIDTH
-        SQ_MAX_CHAIN_LAYERS
-        SQ_MAX_POLICY_LEN
-        SQ_GRAPH_SCRATCH_BYTES
-        SQ_ENCODE_SCRATCH_BYTES
-        SQ_DOUBLE_ROUNDING
-    const char *SQ_ROUNDING_NAME
-
-    ctypedef struct sq_fc_layer:
-        const int8_t *weights
-        const int32_t *bias
-        const double *scale
-        const int32_t *multiplier
-        const int32_t *shift
-        int32_t in_dim
-        int32_t out_dim
-        int32_t input_offset
-        int32_t output_offset
-        int32_t act_min
-        int32_t act_max
-
-    ctypedef struct sq_graph:
-        const sq_fc_layer *trunk
-        int32_t n_trunk
-        const sq_fc_layer *z_head
-        int32_t n_z
-        const sq_fc_layer *sci_head
-        int32_t n_sci
-        const int8_t *logistic_lut
-        int32_t input_size
-        int32_t n_concepts
-        int32_t latent_dim
-        int32_t rank_by_sci
-
-    ctypedef struct sq_policy:
-        const uint16_t *k
-        int32_t len
-        int32_t snr_min_cdb
-        int32_t step_cdb
-
-    const char *sq_status_name(sq_status status)
-    sq_status sq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift,
-                                                  int32_t *out)
-    sq_status sq_mbqm_single_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out)
-    sq_status sq_mbqm_double_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out)
-    sq_status sq_multiply_by_scale(int32_t x, double scale, int32_t *out)
-    sq_status sq_requantize(int32_t acc, int32_t multiplier, int32_t shift,
-                            int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out)
-    sq_status sq_fc_check(const sq_fc_layer *layer)
-    sq_status sq_fc_int8(const sq_fc_layer *layer, const int8_t *x, int8_t *y)
-    sq_status sq_logistic_lut(const int8_t *lut, const int8_t *x, int32_t n, int8_t *y)
-    sq_status sq_input_from_u8(const uint8_t *u, int32_t n, int8_t *q)
-    sq_status sq_graph_check(const sq_graph *graph, int32_t *scratch_bytes)
-    sq_status sq_graph_run(const sq_graph *graph, const int8_t *q, int8_t *scratch,
-                           int32_t scratch_bytes, int8_t *z, int8_t *logit, int8_t *s)
-    sq_status sq_top_k(const int8_t *scores, int32_t n, int32_t k, uint16_t *positions)
-    sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d,
-                                   const uint16_t *positions, int32_t k,
-                                   const int8_t *codebook, int32_t m, uint16_t *indices)
-    sq_status sq_map_symbols(const uint16_t *indices, int32_t k, const int16_t *table,
-                             int32_t m, int16_t *iq)
-    sq_status sq_policy_k(const sq_policy *policy, int16_t snr_cdb, int32_t n, uint16_t *k)
-    sq_status sq_position_bitmap(const uint16_t *positions, int32_t k, int32_t n,
-                                 uint8_t *bitmap, int32_t bitmap_bytes)
-    sq_status sq_bitmap_positions(const uint8_t *bitmap, int32_t bitmap_bytes, int32_t n,
-                                  uint16_t *positions, int32_t capacity, int32_t *k)
 
 
 _MEANING = {
@@ -365,22 +281,34 @@ def _check_nearest_args(z, positions, codebook):
     return za, pa, ca
 
 
+cdef int64_t _nearest(z, positions, codebook, idx, int64_t repeats, str where) except -1:
+    """``repeats`` C nearest-codeword searches into ``idx`` without the GIL; their total ns."""
+    cdef const int8_t[:, ::1] zv = z
+    cdef const uint16_t[::1] pv = positions
+    cdef const int8_t[:, ::1] cv = codebook
+    cdef uint16_t[::1] iv = idx
+    cdef int32_t n = <int32_t>zv.shape[0], d = <int32_t>zv.shape[1]
+    cdef int32_t k = <int32_t>pv.shape[0], m = <int32_t>cv.shape[0]
+    cdef sq_status st = SQ_OK
+    cdef int64_t i, t0, t1
+    with nogil:
+        t0 = _now_ns()
+        for i in range(repeats):
+            st = sq_nearest_codewords(&zv[0, 0], n, d, &pv[0], k, &cv[0, 0], m, &iv[0])
+            if st != SQ_OK:
+                break
+        t1 = _now_ns()
+    _check(st, where)
+    return t1 - t0
+
+
 def nearest_codewords(z, positions, codebook):
     """``argmin_m Σ_d (z[p, d] - codebook[m, d])²`` (int32, ties to the lower m) for each
     selected slot ``p`` of ``positions`` only. ``z`` int8 [N, D], ``positions`` uint16 [K],
     ``codebook`` int8 [M, D] -> uint16 [K]."""
     za, pa, ca = _check_nearest_args(z, positions, codebook)
     idx = np.empty(pa.shape[0], np.uint16)
-    cdef const int8_t[:, ::1] zv = za
-    cdef const uint16_t[::1] pv = pa
-    cdef const int8_t[:, ::1] cv = ca
-    cdef uint16_t[::1] iv = idx
-    cdef int32_t n = <int32_t>za.shape[0], d = <int32_t>za.shape[1]
-    cdef int32_t k = <int32_t>pa.shape[0], m = <int32_t>ca.shape[0]
-    cdef sq_status st
-    with nogil:
-        st = sq_nearest_codewords(&zv[0, 0], n, d, &pv[0], k, &cv[0, 0], m, &iv[0])
-    _check(st, "nearest_codewords")
+    _nearest(za, pa, ca, idx, 1, "nearest_codewords")
     return idx
 
 
@@ -390,23 +318,7 @@ def time_nearest_codewords(z, positions, codebook, repeats) -> int:
     za, pa, ca = _check_nearest_args(z, positions, codebook)
     cdef int64_t r = _int_in(repeats, "repeats", 1, 2**31 - 1)
     idx = np.empty(pa.shape[0], np.uint16)
-    cdef const int8_t[:, ::1] zv = za
-    cdef const uint16_t[::1] pv = pa
-    cdef const int8_t[:, ::1] cv = ca
-    cdef uint16_t[::1] iv = idx
-    cdef int32_t n = <int32_t>za.shape[0], d = <int32_t>za.shape[1]
-    cdef int32_t k = <int32_t>pa.shape[0], m = <int32_t>ca.shape[0]
-    cdef sq_status st = SQ_OK
-    cdef int64_t i, t0, t1
-    with nogil:
-        t0 = _now_ns()
-        for i in range(r):
-            st = sq_nearest_codewords(&zv[0, 0], n, d, &pv[0], k, &cv[0, 0], m, &iv[0])
-            if st != SQ_OK:
-                break
-        t1 = _now_ns()
-    _check(st, "time_nearest_codewords")
-    return t1 - t0
+    return _nearest(za, pa, ca, idx, r, "time_nearest_codewords")
 
 
 def map_symbols(indices, table):
@@ -635,6 +547,22 @@ cdef class CoreModel:
         _check(st, "neural")
         return z, logit, s
 
+    cdef sq_status _select_map(self, const int8_t *rank, const int8_t *z, int32_t k,
+                               uint16_t *positions, uint16_t *indices, int16_t *iq,
+                               int64_t *t) noexcept nogil:
+        """Top-K on ``rank``, nearest codeword of the K slots, I/Q map; ``t[1..3]`` get the
+        clock after each stage (``t[0]`` is the caller's start)."""
+        cdef sq_status st = sq_top_k(rank, self.n_concepts, k, positions)
+        t[1] = _now_ns()
+        if st == SQ_OK:
+            st = sq_nearest_codewords(z, self.n_concepts, self.latent_dim, positions, k,
+                                      self._codebook_p, self.order, indices)
+        t[2] = _now_ns()
+        if st == SQ_OK:
+            st = sq_map_symbols(indices, k, self._table_p, self.order, iq)
+        t[3] = _now_ns()
+        return st
+
     def encode_sample(self, const uint8_t[::1] u, int k):
         """The whole C path for one uint8 sample ``u`` [input_size]:
         ``q = u - 128`` -> graph -> top-K on ``rank_by`` -> nearest codeword -> I/Q.
@@ -644,39 +572,30 @@ cdef class CoreModel:
         """
         if u.shape[0] != self.input_size:
             raise ValueError(f"sample must have {self.input_size} bytes, got {u.shape[0]}")
-        self._check_k(k)
-        positions = np.empty(k, np.uint16)
-        indices = np.empty(k, np.uint16)
-        iq = np.empty((k, 2), np.int16)
+        positions, indices, iq = self._outputs(k)
         cdef uint16_t[::1] pv = positions
         cdef uint16_t[::1] iv = indices
         cdef int16_t[:, ::1] ov = iq
-        cdef int8_t *q = self._q_p
-        cdef int8_t *z = self._z_p
         cdef int8_t *logit = self._l_p
         cdef int8_t *s = self._s_p if self._graph.rank_by_sci else NULL
         cdef const int8_t *rank = s if self._graph.rank_by_sci else logit
-        cdef int32_t n = self.n_concepts, d = self.latent_dim, m = self.order
         cdef int32_t size = self.input_size, nbytes = self.scratch_bytes
-        cdef int64_t t0, t1, t2, t3, t4
+        cdef int64_t t0
+        cdef int64_t t[4]
         cdef sq_status st
         with nogil:
             t0 = _now_ns()
-            st = sq_input_from_u8(&u[0], size, q)
+            st = sq_input_from_u8(&u[0], size, self._q_p)
             if st == SQ_OK:
-                st = sq_graph_run(&self._graph, q, self._scratch_p, nbytes, z, logit, s)
-            t1 = _now_ns()
+                st = sq_graph_run(&self._graph, self._q_p, self._scratch_p, nbytes, self._z_p,
+                                  logit, s)
+            t[0] = _now_ns()
             if st == SQ_OK:
-                st = sq_top_k(rank, n, k, &pv[0])
-            t2 = _now_ns()
-            if st == SQ_OK:
-                st = sq_nearest_codewords(z, n, d, &pv[0], k, self._codebook_p, m, &iv[0])
-            t3 = _now_ns()
-            if st == SQ_OK:
-                st = sq_map_symbols(&iv[0], k, self._table_p, m, &ov[0, 0])
-            t4 = _now_ns()
+                st = self._select_map(rank, self._z_p, k, &pv[0], &iv[0], &ov[0, 0], t)
+            else:
+                t[1] = t[2] = t[3] = _now_ns()
         _check(st, "encode_sample")
-        return positions, indices, iq, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+        return positions, indices, iq, (t[0] - t0, t[1] - t[0], t[2] - t[1], t[3] - t[2])
 
     def encode_neural(self, z, scores, int k):
         """Select, quantize and map from graph outputs computed elsewhere (the LiteRT
@@ -693,27 +612,21 @@ cdef class CoreModel:
         if sa.size != self.n_concepts:
             raise ValueError(f"scores must hold N = {self.n_concepts} values, "
                              f"got shape {sa.shape}")
-        self._check_k(k)
-        positions = np.empty(k, np.uint16)
-        indices = np.empty(k, np.uint16)
-        iq = np.empty((k, 2), np.int16)
+        positions, indices, iq = self._outputs(k)
         cdef const int8_t[::1] zv = za.reshape(-1)
         cdef const int8_t[::1] sv = sa.reshape(-1)
         cdef uint16_t[::1] pv = positions
         cdef uint16_t[::1] iv = indices
         cdef int16_t[:, ::1] ov = iq
-        cdef int32_t n = self.n_concepts, d = self.latent_dim, m = self.order
-        cdef int64_t t0, t1, t2, t3
+        cdef int64_t t[4]
         cdef sq_status st
         with nogil:
-            t0 = _now_ns()
-            st = sq_top_k(&sv[0], n, k, &pv[0])
-            t1 = _now_ns()
-            if st == SQ_OK:
-                st = sq_nearest_codewords(&zv[0], n, d, &pv[0], k, self._codebook_p, m, &iv[0])
-            t2 = _now_ns()
-            if st == SQ_OK:
-                st = sq_map_symbols(&iv[0], k, self._table_p, m, &ov[0, 0])
-            t3 = _now_ns()
+            t[0] = _now_ns()
+            st = self._select_map(&sv[0], &zv[0], k, &pv[0], &iv[0], &ov[0, 0], t)
         _check(st, "encode_neural")
-        return positions, indices, iq, (t1 - t0, t2 - t1, t3 - t2)
+        return positions, indices, iq, (t[1] - t[0], t[2] - t[1], t[3] - t[2])
+
+    def _outputs(self, k):
+        """Checked K and fresh (positions uint16 [K], indices uint16 [K], iq int16 [K, 2])."""
+        self._check_k(k)
+        return np.empty(k, np.uint16), np.empty(k, np.uint16), np.empty((k, 2), np.int16)

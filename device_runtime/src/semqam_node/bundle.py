@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .errors import BundleError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "BundleError", "Dimensions", "bundle_dimensions",
+           "bundle_id", "canonical_bytes", "generate_keypair", "key_id", "load_private_key",
+           "load_public_key", "read_manifest", "sha256_file", "sign_manifest", "verify_bundle",
+           "verify_signature"]
+
 FORMAT = "semqam-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-
-
-class BundleError(Exception):
-    """A bundle or key that cannot be trusted or used; the message names the file and the fix."""
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -192,3 +197,26 @@ def verify_bundle(bundle: str | Path, public_key: Ed25519PublicKey | None = None
             raise BundleError(f"{path}: SHA-256 differs from the manifest; tampered or corrupt, "
                               "export or flash it again")
     return manifest
+
+
+@dataclass(frozen=True)
+class Dimensions:
+    """What a bundle needs of a node: M, N, D and the input size in bytes."""
+
+    order: int
+    n_concepts: int
+    latent_dim: int
+    input_size: int
+
+
+def bundle_dimensions(manifest: dict[str, Any], where: str = MANIFEST) -> Dimensions:
+    """M, N, D and input size from a manifest; :class:`BundleError` if absent or not ints."""
+    try:
+        shape = manifest["input"]["shape"]
+        vals = [manifest["order"], manifest["n_concepts"], manifest["latent_dim"]]
+        if not all(isinstance(v, int) and v > 0 for v in [*vals, *shape]):
+            raise TypeError("not positive integers")
+        return Dimensions(*vals, math.prod(shape))
+    except (KeyError, TypeError) as e:
+        raise BundleError(f"{where}: order / n_concepts / latent_dim / input.shape missing or "
+                          f"invalid ({e}); export the bundle again") from None

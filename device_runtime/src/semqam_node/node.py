@@ -32,10 +32,16 @@ import numpy as np
 
 from semqam_node import __version__, _core
 from semqam_node.bundle import MANIFEST, BundleError, key_id, load_public_key, verify_bundle
+from semqam_node.conventions import (
+    CONSTELLATIONS,
+    INPUT_SCALE,
+    INPUT_ZERO_POINT,
+    int8_input,
+    sample_bytes,
+)
+from semqam_node.conventions import ENCODE_STAGES as STAGES
 
-STAGES = ("neural", "select", "quantize", "map")
 BACKENDS = ("c", "litert")
-CONSTELLATIONS = ("semantic", "standard")
 #: LiteRT op resolvers: "reference" = BUILTIN_REF (bit-exact with the C core), "default" =
 #: the interpreter's default (optimized kernels + XNNPACK; faster, may differ by 1 LSB).
 LITERT_KERNELS = {"reference": "BUILTIN_REF", "default": "AUTO"}
@@ -250,9 +256,9 @@ class Node:
         return arrays, meta
 
     def _check_input_convention(self) -> None:
-        scale = float(self.meta.get("input_scale", 1 / 255))
-        zp = int(self.meta.get("input_zero_point", -128))
-        if abs(scale - 1 / 255) > 1e-9 or zp != -128:
+        scale = float(self.meta.get("input_scale", INPUT_SCALE))
+        zp = int(self.meta.get("input_zero_point", INPUT_ZERO_POINT))
+        if abs(scale - INPUT_SCALE) > 1e-9 or zp != INPUT_ZERO_POINT:
             raise BundleError(f"{self.bundle_dir / NODE_MODEL}: input quantization (scale "
                               f"{scale:.6g}, zero point {zp}) is not the node's 1/255, -128 "
                               "(q = u - 128); export the bundle again")
@@ -328,7 +334,7 @@ class Node:
                 if sample.size and (sample.min() < 0.0 or sample.max() > 1.0):
                     raise ValueError(f"float sample must lie in [0, 1], got "
                                      f"[{sample.min():.4g}, {sample.max():.4g}]")
-                u = np.floor(sample.reshape(-1).astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
+                u = sample_bytes(sample.reshape(-1))
             else:
                 raise ValueError(f"sample must be uint8 bytes/array or float32 in [0, 1], got "
                                  f"dtype {sample.dtype}")
@@ -361,7 +367,7 @@ class Node:
 
     def _litert_run(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         it = self._interp
-        q = (u.astype(np.int16) - 128).astype(np.int8).reshape(self._in_shape)
+        q = int8_input(u).reshape(self._in_shape)
         it.set_tensor(self._in_index, q)
         it.invoke()
         z = it.get_tensor(self._z_index).reshape(self.n_concepts, self.latent_dim)

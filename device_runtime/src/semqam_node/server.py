@@ -28,12 +28,13 @@ import numpy as np
 from . import __version__
 from . import protocol as P
 from .bundle import BundleError, load_public_key
+from .conventions import CONSTELLATIONS as CONSTELLATION_NAMES
 from .slots import ActiveBundle, Limits, SlotError, SlotStore
 
 log = logging.getLogger("semqam_node.server")
 
 BACKENDS = {"c": P.Backend.C, "litert": P.Backend.LITERT}
-CONSTELLATIONS = {P.Constellation.SEMANTIC: "semantic", P.Constellation.STANDARD: "standard"}
+CONSTELLATIONS = {P.Constellation[name.upper()]: name for name in CONSTELLATION_NAMES}
 READY_LINE = "serving"  # the log line virtual nodes wait for
 
 

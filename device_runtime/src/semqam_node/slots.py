@@ -6,22 +6,19 @@ Layout of ``--bundle-dir DIR`` (docs/protocol.md, "Flashing")::
     DIR/slot_a/, slot_b/    manifest.json + node_files of one bundle each
     DIR/staging/            transfer.bin + transfer.json of a transfer in progress
 
-The transfer is an uncompressed ustar archive of ``manifest.json`` followed by the manifest's
-``node_files`` (:func:`pack_bundle`). A commit checks the whole-transfer SHA-256, unpacks into the
-*inactive* slot, verifies it (hashes, signature when the node holds a key, dimensions, and an
-optional load check), and only then switches ``active``. Any failure leaves the previous bundle
+The transfer is the bundle's archive (:mod:`.archive`, :func:`pack_bundle`). A commit checks
+the whole-transfer SHA-256, unpacks into the *inactive* slot, verifies it (hashes, signature
+when the node holds a key, dimensions, and an optional load check), and only then switches
+``active``. Any failure leaves the previous bundle
 active; a crash at any point leaves either the old or the new bundle active and complete.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
-import math
 import os
-import re
 import shutil
 import signal
 import tarfile
@@ -29,12 +26,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .bundle import MANIFEST, BundleError, read_manifest, verify_bundle, verify_signature
+from .archive import pack_bundle, unpack_bundle
+from .bundle import (
+    MANIFEST,
+    Dimensions,
+    bundle_dimensions,
+    read_manifest,
+    verify_bundle,
+    verify_signature,
+)
+from .durable import fsync_dir, write_atomic
+from .errors import BundleError, SlotError
 from .protocol import ErrorCode
+
+__all__ = ["CRASH_POINTS", "ActiveBundle", "Dimensions", "Limits", "SlotError", "SlotStore",
+           "bundle_dimensions", "check_limits", "pack_bundle", "unpack_bundle"]
 
 log = logging.getLogger("semqam_node.slots")
 
@@ -45,15 +55,6 @@ DATA = "transfer.bin"
 META = "transfer.json"
 CRASH_ENV = "SEMQAM_NODE_CRASH_AT"
 CRASH_POINTS = ("chunk", "unpack", "unpacked", "verified", "pointer", "switched")
-_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-
-
-class SlotError(Exception):
-    """A refused flash operation; ``code`` is the ERROR code the node answers with."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,6 @@ class Limits:
     max_input: int = 4092  # INPUT payload = 4-byte seq + sample <= MAX_PAYLOAD
     max_bundle_bytes: int = 64 << 20
     max_files: int = 16
-
-
-@dataclass(frozen=True)
-class Dimensions:
-    order: int
-    n_concepts: int
-    latent_dim: int
-    input_size: int
 
 
 @dataclass(frozen=True)
@@ -96,46 +89,11 @@ class ActiveBundle:
 
 
 # --------------------------------------------------------------------------------------------
-# Durable file helpers
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` via a temp file, fsync, ``os.replace``, fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-# --------------------------------------------------------------------------------------------
-# Transfer archive
-
-
-def bundle_dimensions(manifest: dict[str, Any], where: str = MANIFEST) -> Dimensions:
-    """M, N, D and input size from a manifest; :class:`BundleError` if absent or not ints."""
-    try:
-        shape = manifest["input"]["shape"]
-        vals = [manifest["order"], manifest["n_concepts"], manifest["latent_dim"]]
-        if not all(isinstance(v, int) and v > 0 for v in [*vals, *shape]):
-            raise TypeError("not positive integers")
-        return Dimensions(*vals, math.prod(shape))
-    except (KeyError, TypeError) as e:
-        raise BundleError(f"{where}: order / n_concepts / latent_dim / input.shape missing or "
-                          f"invalid ({e}); export the bundle again") from None
+# Limits
 
 
 def check_limits(dims: Dimensions, limits: Limits, where: str = MANIFEST) -> None:
+    """:class:`SlotError` (DIMENSIONS) if ``dims`` exceed ``limits``."""
     bad = [f"{name} {got} > {lim}" for name, got, lim in (
         ("M (order)", dims.order, limits.max_order),
         ("N (n_concepts)", dims.n_concepts, limits.max_concepts),
@@ -144,104 +102,6 @@ def check_limits(dims: Dimensions, limits: Limits, where: str = MANIFEST) -> Non
     if bad:
         raise SlotError(ErrorCode.DIMENSIONS, f"{where}: {', '.join(bad)}: this runtime cannot "
                         "hold the bundle; export one within its limits")
-
-
-def pack_bundle(bundle_dir: str | Path) -> bytes:
-    """The transfer image of a bundle: a deterministic ustar of manifest.json + node_files."""
-    bundle_dir = Path(bundle_dir)
-    manifest = read_manifest(bundle_dir)
-    names = [MANIFEST, *sorted(set(manifest.get("node_files") or []))]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name in names:
-            _check_name(name)
-            data = (bundle_dir / name).read_bytes()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _check_name(name: str) -> None:
-    parts = name.split("/")
-    if (not name or name.startswith("/") or "\\" in name or len(parts) > 4
-            or any(p in (".", "..") or not _NAME.match(p) for p in parts)):
-        raise SlotError(ErrorCode.ARCHIVE, f"archive member name {name!r} is not a plain "
-                        "relative path; refusing it")
-
-
-def unpack_bundle(archive: Path, dest: Path, limits: Limits,
-                  crash: Callable[[str], None] = lambda _: None) -> None:
-    """Extract a transfer archive into the empty folder ``dest`` with strict checks.
-
-    Regular files only, safe relative names, ``manifest.json`` first, then exactly the
-    manifest's node_files, each no larger than the manifest says. Everything is fsynced.
-    """
-    written: list[str] = []
-    expected: set[str] = set()
-    sizes: dict[str, int] = {}
-    total = 0
-    try:
-        tar = tarfile.open(archive, mode="r:")  # noqa: SIM115 - closed by the with below
-    except tarfile.TarError as e:
-        raise SlotError(ErrorCode.ARCHIVE, f"transfer is not an uncompressed tar ({e})") from None
-    with tar:
-        try:
-            for member in tar:
-                name = member.name
-                _check_name(name)
-                if not member.isreg():
-                    raise SlotError(ErrorCode.ARCHIVE,
-                                    f"archive member {name!r} is not a regular file")
-                if name in written:
-                    raise SlotError(ErrorCode.ARCHIVE, f"archive member {name!r} appears twice")
-                if not written and name != MANIFEST:
-                    raise SlotError(ErrorCode.ARCHIVE,
-                                    f"first archive member is {name!r}, not {MANIFEST}")
-                if written and name not in expected:
-                    raise SlotError(ErrorCode.ARCHIVE,
-                                    f"archive member {name!r} is not a node file of the manifest")
-                if len(written) >= limits.max_files:
-                    raise SlotError(ErrorCode.ARCHIVE, f"more than {limits.max_files} files")
-                if name in sizes and member.size > sizes[name]:
-                    raise SlotError(ErrorCode.BUNDLE, f"{name}: {member.size} bytes in the "
-                                    f"archive, manifest says {sizes[name]}")
-                total += member.size
-                if total > limits.max_bundle_bytes:
-                    raise SlotError(ErrorCode.ARCHIVE,
-                                    f"archive unpacks to more than {limits.max_bundle_bytes} bytes")
-                src = tar.extractfile(member)
-                assert src is not None
-                target = dest / name
-                if dest.resolve() not in target.resolve().parents:
-                    raise SlotError(ErrorCode.ARCHIVE, f"archive member {name!r} escapes the slot")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with src, open(target, "xb") as out:
-                    shutil.copyfileobj(src, out, 1 << 16)
-                    out.flush()
-                    os.fsync(out.fileno())
-                written.append(name)
-                if name == MANIFEST:
-                    manifest = read_manifest(dest)
-                    expected = set(manifest.get("node_files") or [])
-                    files = manifest["files"]
-                    sizes = {n: int(files[n]["size"]) for n in expected
-                             if isinstance(files.get(n), dict) and "size" in files[n]}
-                crash("unpack")
-        except tarfile.TarError as e:
-            raise SlotError(ErrorCode.ARCHIVE, f"transfer archive is corrupt ({e})") from None
-        except BundleError as e:
-            raise SlotError(ErrorCode.BUNDLE, str(e)) from None
-    if not written:
-        raise SlotError(ErrorCode.ARCHIVE, "transfer archive is empty")
-    missing = sorted(expected - set(written))
-    if missing:
-        raise SlotError(ErrorCode.ARCHIVE, f"archive lacks node files {missing}")
-    for d in {(dest / n).parent for n in written}:
-        fsync_dir(d)
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +138,7 @@ class SlotStore:
         self.active: ActiveBundle | None = None
         self.problem = "no bundle flashed yet"  # why nothing is active
         self._transfer: _Transfer | None = None
-        self._data: Any = None
+        self._data: BinaryIO | None = None
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / STAGING).mkdir(exist_ok=True)
 
@@ -399,7 +259,7 @@ class SlotStore:
             self._data.close()
             self._data = None
 
-    def _data_file(self) -> Any:
+    def _data_file(self) -> BinaryIO:
         if self._data is None:
             self._data = open(self.root / STAGING / DATA, "r+b")  # noqa: SIM115 - kept open
         return self._data
@@ -541,7 +401,8 @@ class SlotStore:
                 shutil.rmtree(path)
             path.mkdir()
             fsync_dir(self.root)
-            unpack_bundle(data_path, path, self.limits, self._crash)
+            unpack_bundle(data_path, path, self.limits.max_files,
+                          self.limits.max_bundle_bytes, self._crash)
             self._crash("unpacked")
             bundle = self._verify(path, slot, check)
         except SlotError:

@@ -1,0 +1,86 @@
+# C declarations of the semqam C99 core (``csrc/semqam_core.h``) for the ``_core`` binding.
+# Cython reads this file before ``_core.pyx``; keep it in step with the header.
+
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t
+
+cdef extern from "semqam_core.h" nogil:
+    ctypedef int32_t sq_status
+    enum:
+        SQ_OK
+        SQ_ERR_NULL
+        SQ_ERR_ARG
+        SQ_ERR_K_RANGE
+        SQ_ERR_LIMIT
+        SQ_ERR_QUANT
+        SQ_ERR_SHAPE
+        SQ_ERR_BUFFER
+        SQ_ERR_INDEX
+        SQ_MAX_N
+        SQ_MAX_D
+        SQ_MAX_M
+        SQ_MAX_LAYER_WIDTH
+        SQ_MAX_CHAIN_LAYERS
+        SQ_MAX_POLICY_LEN
+        SQ_GRAPH_SCRATCH_BYTES
+        SQ_ENCODE_SCRATCH_BYTES
+        SQ_DOUBLE_ROUNDING
+    const char *SQ_ROUNDING_NAME
+
+    ctypedef struct sq_fc_layer:
+        const int8_t *weights
+        const int32_t *bias
+        const double *scale
+        const int32_t *multiplier
+        const int32_t *shift
+        int32_t in_dim
+        int32_t out_dim
+        int32_t input_offset
+        int32_t output_offset
+        int32_t act_min
+        int32_t act_max
+
+    ctypedef struct sq_graph:
+        const sq_fc_layer *trunk
+        int32_t n_trunk
+        const sq_fc_layer *z_head
+        int32_t n_z
+        const sq_fc_layer *sci_head
+        int32_t n_sci
+        const int8_t *logistic_lut
+        int32_t input_size
+        int32_t n_concepts
+        int32_t latent_dim
+        int32_t rank_by_sci
+
+    ctypedef struct sq_policy:
+        const uint16_t *k
+        int32_t len
+        int32_t snr_min_cdb
+        int32_t step_cdb
+
+    const char *sq_status_name(sq_status status)
+    sq_status sq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift,
+                                                  int32_t *out)
+    sq_status sq_mbqm_single_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out)
+    sq_status sq_mbqm_double_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t *out)
+    sq_status sq_multiply_by_scale(int32_t x, double scale, int32_t *out)
+    sq_status sq_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+                            int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out)
+    sq_status sq_fc_check(const sq_fc_layer *layer)
+    sq_status sq_fc_int8(const sq_fc_layer *layer, const int8_t *x, int8_t *y)
+    sq_status sq_logistic_lut(const int8_t *lut, const int8_t *x, int32_t n, int8_t *y)
+    sq_status sq_input_from_u8(const uint8_t *u, int32_t n, int8_t *q)
+    sq_status sq_graph_check(const sq_graph *graph, int32_t *scratch_bytes)
+    sq_status sq_graph_run(const sq_graph *graph, const int8_t *q, int8_t *scratch,
+                           int32_t scratch_bytes, int8_t *z, int8_t *logit, int8_t *s)
+    sq_status sq_top_k(const int8_t *scores, int32_t n, int32_t k, uint16_t *positions)
+    sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d,
+                                   const uint16_t *positions, int32_t k,
+                                   const int8_t *codebook, int32_t m, uint16_t *indices)
+    sq_status sq_map_symbols(const uint16_t *indices, int32_t k, const int16_t *table,
+                             int32_t m, int16_t *iq)
+    sq_status sq_policy_k(const sq_policy *policy, int16_t snr_cdb, int32_t n, uint16_t *k)
+    sq_status sq_position_bitmap(const uint16_t *positions, int32_t k, int32_t n,
+                                 uint8_t *bitmap, int32_t bitmap_bytes)
+    sq_status sq_bitmap_positions(const uint8_t *bitmap, int32_t bitmap_bytes, int32_t n,
+                                  uint16_t *positions, int32_t capacity, int32_t *k)

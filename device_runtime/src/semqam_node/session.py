@@ -1,0 +1,108 @@
+"""One way to open a node: :func:`open_node` gives a :class:`NodeSession` whose node runs the
+bundle under test, whether the node is ``virtual`` (``semqam-node`` on a pty pair, the same
+program a Pi runs) or behind a real port (flashed over the link if it does not run it yet).
+
+    with open_node("virtual", "build/mnist-256", trust="build/keys/lab.pub") as s:
+        s.client.set_snr(10.0)
+        results = list(s.client.stream(samples))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .bundle import MANIFEST, load_public_key
+from .host import NodeClient
+from .reports import FlashResult
+from .virtual import VirtualNode
+from .wire import FaultConfig
+
+VIRTUAL = "virtual"
+#: Encoder backends a virtual node can run.
+BACKENDS = ("c", "litert")
+
+
+@dataclass
+class NodeSession:
+    """A connected node: ``client``, the virtual node behind it if any, and what flashing
+    did."""
+
+    client: NodeClient
+    port: str
+    virtual: VirtualNode | None
+    flash: FlashResult
+
+    @property
+    def node_pid(self) -> int | None:
+        """PID of the virtual node's process (its CPU time is measurable), else None."""
+        v = self.virtual
+        return v.proc.pid if v is not None and v.alive and v.proc is not None else None
+
+    @property
+    def link_note(self) -> str:
+        return self.client.link_note
+
+    def describe(self) -> dict[str, Any]:
+        """Port, node identity, link and flash, for a run's record."""
+        info = self.client.info
+        return {
+            "port": self.port,
+            "virtual": self.virtual is not None,
+            "node_id": info.node_id if info else None,
+            "runtime_version": info.runtime_version if info else None,
+            "backend": info.backend if info else None,
+            "baud": self.client.baud,
+            "link": self.link_note,
+            "bundle_id": self.flash.bundle_id,
+            "flash_skipped": self.flash.skipped,
+            "flash_s": round(self.flash.elapsed_s, 3),
+        }
+
+
+@contextlib.contextmanager
+def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
+              baud: int = 115200, pace: bool = False, timeout: float = 2.0,
+              backend: str = "c", state_dir: str | Path | None = None,
+              faults: FaultConfig | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Iterator[NodeSession]:
+    """Connect to ``port`` and flash ``bundle`` unless the node already runs it.
+
+    ``port == "virtual"`` starts ``semqam-node`` (``backend``, trusting ``trust``) on a pty
+    pair with an empty state folder (``state_dir`` or a temporary one) and flashes the bundle
+    over the link like a real board. ``pace`` makes the virtual wire deliver bytes at ``baud``
+    (a real UART's speed); on a real port it holds host writes to ``baud``.
+    ``trust`` (a ``.pub``) is also checked on the host before flashing. ``faults`` corrupts the
+    virtual wire once the bundle is flashed. ``ValueError`` for an unknown backend, a folder
+    that is not a bundle, or faults on a real port (all before anything starts).
+    """
+    if port == VIRTUAL and backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}; the node runs c or litert")
+    bundle = Path(bundle)
+    if not (bundle / MANIFEST).is_file():
+        raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
+    key = load_public_key(trust) if trust else None
+    if port != VIRTUAL and faults is not None:
+        raise ValueError("fault injection needs --port virtual")
+    with contextlib.ExitStack() as stack:
+        virtual = None
+        if port == VIRTUAL:
+            if state_dir is None:
+                state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="semqam-hil-"))
+            virtual = VirtualNode(state_dir, trust=trust, backend=backend, baud=baud, pace=pace)
+            stack.callback(virtual.close)
+            virtual.start()
+            client = NodeClient(virtual.port, baud=baud, timeout=timeout,
+                                link_note=virtual.paced)
+        else:
+            client = NodeClient(port, baud=baud, timeout=timeout, pace=pace)
+        stack.callback(client.close)
+        client.hello()
+        result = client.flash(bundle, progress_callback=progress, trust=key)
+        if virtual is not None and faults is not None:
+            virtual.wire.set_faults(faults)
+        yield NodeSession(client, virtual.port if virtual else port, virtual, result)
