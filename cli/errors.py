@@ -5,9 +5,9 @@
 every command, so the same handling applies through the console entry point and through
 ``typer.testing.CliRunner().invoke(app, ...)``:
 
-* :class:`semqam.errors.SemqamError` (and, while they do not derive from it yet, the node
-  runtime's ``LinkError``/``BundleError``/``SlotError``), ``ValueError``, ``OSError`` and
-  ``MemoryError`` -> ``error: <message>``, exit status 2;
+* :class:`semqam.errors.SemqamError` (the node runtime's ``LinkError``, ``BundleError``,
+  ``SlotError`` included), ``ValueError``, ``OSError`` and ``MemoryError`` ->
+  ``error: <message>``, exit status 2;
 * click usage errors (bad option value, missing option, unknown option or command) ->
   ``error: <message> (see `semqam CMD --help`)``, exit status 2, instead of the usage block;
 * ``KeyboardInterrupt`` -> ``interrupted``, exit status 130.
@@ -47,16 +47,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     """The exception classes whose message is shown as one line (no traceback)."""
     from semqam.errors import SemqamError
 
-    types: list[type[BaseException]] = [SemqamError, ValueError, OSError, MemoryError]
-    try:  # the node runtime's errors, until they derive from SemqamError
-        from semqam_node.bundle import BundleError
-        from semqam_node.host import LinkError
-        from semqam_node.slots import SlotError
-    except ImportError:
-        pass
-    else:
-        types += [LinkError, BundleError, SlotError]
-    return tuple(types)
+    return (SemqamError, ValueError, OSError, MemoryError)
 
 
 def one_line(text: str) -> str:

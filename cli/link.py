@@ -40,27 +40,23 @@ def flash(
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
-    from semqam_node.bundle import load_public_key
-    from semqam_node.host import NodeClient
+    from semqam_node.session import open_node
 
-    key = load_public_key(trust) if trust else None
-    if not (bundle / "manifest.json").is_file():
-        raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
-    client = NodeClient(port, baud=baud, timeout=timeout, pace=pace,
-                        open_timeout=min(timeout, 2.0))
-    with client, Progress(TextColumn("[bold]flash"), BarColumn(), DownloadColumn(),
-                          TransferSpeedColumn(), TimeRemainingColumn(),
-                          transient=True) as progress:
+    with Progress(TextColumn("[bold]flash"), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(), transient=True) as progress:
         task = progress.add_task("flash", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        info = client.hello()
-        typer.echo(f"node {info.node_id} (runtime {info.runtime_version}, boot "
-                   f"{info.boot_id:08x}): {info.status}", err=True)
-        result = client.flash(bundle, progress_callback=advance, chunk_size=chunk_size,
-                              force=force, trust=key)
+        def hello(info) -> None:
+            typer.echo(f"node {info.node_id} (runtime {info.runtime_version}, boot "
+                       f"{info.boot_id:08x}): {info.status}", err=True)
+
+        with open_node(port, bundle, trust=trust, baud=baud, pace=pace, timeout=timeout,
+                       progress=advance, force=force, chunk_size=chunk_size,
+                       open_timeout=min(timeout, 2.0), on_hello=hello) as session:
+            result = session.flash
     typer.echo(result.line())
 
 

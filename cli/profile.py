@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from semqam_node.node import CONSTELLATIONS
+from semqam_node.conventions import CONSTELLATIONS
 
 from cli.options import (
     BackendOpt,
@@ -69,9 +69,9 @@ def profile(
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from semqam_node.session import open_node
 
     from hil.energy import Radio, node_power
-    from hil.link import open_node
     from hil.profile import profile_node
     from semqam.fileio import check_writable
 
@@ -117,12 +117,13 @@ def profile(
 def _load_samples(bundle: Path, data: Path | None, n: int) -> Any:
     """Raw bytes of the bundle's test split (``--data``: that file/folder instead), first
     ``min(n, DEFAULT_SAMPLES)`` of them."""
-    from hil.runner import sample_bytes
+    from semqam_node.conventions import sample_rows
+
     from hil.session import load_test_set
 
     manifest = json.loads((bundle / "manifest.json").read_text())
     ds = load_test_set(manifest, data, limit=max(1, min(n, DEFAULT_SAMPLES)))
-    return sample_bytes(ds.x_test)
+    return sample_rows(ds.x_test)
 
 
 def _fmt_us(v: float | None) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from semqam_node.node import CONSTELLATIONS
+from semqam_node.conventions import CONSTELLATIONS
 
 from channel_sim import Constellation
 from edge.onnx_runtime import OnnxClassifier, OnnxEdge

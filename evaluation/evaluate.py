@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.progress import Progress
-from semqam_node.node import CONSTELLATIONS
+from semqam_node.conventions import CONSTELLATIONS
 
 from channel_sim import make_channel
 from metrics import pooled_concept_stats, q_sem, semantic_vulnerability_report, symbol_vulnerability

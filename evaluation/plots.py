@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-from semqam_node.node import CONSTELLATIONS
+from semqam_node.conventions import CONSTELLATIONS
 
 matplotlib.use("Agg")
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from semqam_node.node import CONSTELLATIONS
+from semqam_node.conventions import CONSTELLATIONS
 
 from evaluation.evaluate import evaluate, write_outputs
 from semqam.fileio import write_json, write_text

@@ -10,7 +10,7 @@ interpreter (docs/bundle.md). The output compiles with ``gcc -std=c99 -Wall -Wex
 from __future__ import annotations
 
 import numpy as np
-from semqam_node.node import CONSTELLATIONS
+from semqam_node.conventions import CONSTELLATIONS
 
 PREFIX = "SEMQAM"
 _PER_LINE = 24

@@ -13,10 +13,6 @@ from collections.abc import Iterator
 import keras
 import numpy as np
 
-#: The node's input convention (docs/bundle.md): float x = u / 255, int8 q = u - 128.
-INPUT_SCALE = 1.0 / 255.0
-INPUT_ZERO_POINT = -128
-
 
 def deployable(model: keras.Model) -> keras.Model:
     """The encoder + SCI behind a batch-1 input with three outputs ``(z, sci_logit, sci)``.

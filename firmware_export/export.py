@@ -25,11 +25,11 @@ from semqam_node.bundle import (
     sha256_file,
     sign_manifest,
 )
-from semqam_node.node import CONSTELLATIONS
+from semqam_node.conventions import CONSTELLATIONS, INPUT_SCALE, INPUT_ZERO_POINT
 
 from edge.onnx_runtime import OnnxEdge
 from firmware_export import c_arrays, tables
-from firmware_export.convert import INPUT_SCALE, INPUT_ZERO_POINT, representative_samples, to_tflite
+from firmware_export.convert import representative_samples, to_tflite
 from firmware_export.onnx_export import export_classifier, export_decoder_classifier
 from firmware_export.tflite_params import extract_node_model, meta_array, run_graph
 from firmware_export.validate import TARGET_BUDGETS, agreement, float_sets, footprint

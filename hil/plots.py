@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from semqam_node.conventions import TIMING_STAGES
 
 from evaluation.plots import COLORS, DPI, LABELS, Q_SEM, save_figure  # noqa: F401 (DPI re-used)
-from hil.runner import STAGES_NODE, PointResult
+from hil.runner import PointResult
 
 
 def _tag(r: dict[str, Any]) -> str:
@@ -96,7 +97,7 @@ def plot_latency(report: dict, path: str | Path) -> Path:
     lat = report["latency"]
     stages = lat["node_stages_us"]
     names, med, p95 = [], [], []
-    for s in STAGES_NODE:
+    for s in TIMING_STAGES:
         if stages[s]["median"] is not None:
             names.append(f"node: {s}")
             med.append(stages[s]["median"])

@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from semqam_node.conventions import ENCODE_STAGES
+from semqam_node.stats import summarize
 
 from hil.energy import (
     NodePower,
@@ -44,7 +46,6 @@ from hil.energy import (
 )
 
 SCHEMA = "semqam-profile/1"
-COMPUTE_STAGES = ("neural", "select", "quantize", "map")
 BITS_PER_BYTE = 10  # UART 8N1: start, 8 data, stop
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total) over the whole run
@@ -56,7 +57,7 @@ def profile_node(node: Any, samples: Sequence[bytes] | np.ndarray, *, snr_db: fl
                  node_pid: int | None = None, power: NodePower | None = None,
                  radio: Radio | None = None, rapl: Rapl | None = None,
                  progress: Progress | None = None) -> dict[str, Any]:
-    """Profile ``node`` (a :class:`hil.link.NodeSession` or a bare ``NodeClient``) on
+    """Profile ``node`` (a :class:`semqam_node.session.NodeSession` or a bare ``NodeClient``) on
     ``samples`` (uint8 ``[n, ...]`` or a list of bytes, each the bundle's input size; used
     cyclically) at ``snr_db`` (the node's policy picks K) or a forced ``k``.
 
@@ -125,12 +126,12 @@ def profile_node(node: Any, samples: Sequence[bytes] | np.ndarray, *, snr_db: fl
         rates.append(client.last_stream.samples_per_s)
 
     stages = {s: _summary(timed.stage(s)) for s in timed.stage_names}
-    compute = _summary(timed.per_sample(COMPUTE_STAGES))
+    compute = _summary(timed.per_sample(ENCODE_STAGES))
     node_total = _summary(timed.per_sample(tuple(timed.stage_names)))
     e2e = _summary(timed.rtt_us)
     k_values = sorted({kk for w in timed.k for kk in w})
     symbols = float(np.mean([kk for w in timed.k for kk in w]))
-    cpu_compute_s = _median([np.mean(w) for w in timed.per_sample(COMPUTE_STAGES)]) / 1e6
+    cpu_compute_s = _median([np.mean(w) for w in timed.per_sample(ENCODE_STAGES)]) / 1e6
     cpu_total_s = _median([np.mean(w) for w in timed.per_sample(tuple(timed.stage_names))]) / 1e6
     process_s = (_median(timed.process_s) if timed.process_s else None)
     virtual = bool(getattr(node, "virtual", None))
@@ -236,11 +237,8 @@ class _Timed:
 
 def _summary(per_window: list[list[float]]) -> dict[str, Any]:
     """Median / p95 / mean over all values, each window's median, and their median."""
-    flat = np.asarray([v for w in per_window for v in w], dtype=np.float64)
     medians = [float(np.median(w)) for w in per_window if len(w)]
-    return {"median": float(np.median(flat)), "p95": float(np.percentile(flat, 95)),
-            "mean": float(flat.mean()), "min": float(flat.min()), "max": float(flat.max()),
-            "n": int(flat.size), "window_medians": medians,
+    return {**summarize(v for w in per_window for v in w), "window_medians": medians,
             "median_of_windows": _median(medians)}
 
 
@@ -252,7 +250,7 @@ def _as_bytes(samples: Sequence[bytes] | np.ndarray, input_size: int) -> list[by
     if isinstance(samples, np.ndarray):
         if samples.dtype != np.uint8:
             raise ValueError(f"samples are {samples.dtype}; pass uint8 bytes "
-                             "(hil.runner.sample_bytes turns [0, 1] floats into them)")
+                             "(semqam_node.conventions.sample_rows turns [0, 1] floats into them)")
         out = [s.tobytes() for s in samples.reshape(len(samples), -1)]
     else:
         out = [s.tobytes() if isinstance(s, np.ndarray) else bytes(s) for s in samples]

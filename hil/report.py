@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from semqam_node.conventions import TIMING_STAGES
+from semqam_node.stats import summarize
 
-from hil.runner import STAGES_NODE, HilConfig, PointResult
+from hil.runner import HilConfig, PointResult
 
 #: 2: "schemes" (the constellations) renamed "variants"; "scheme" names the system.
 REPORT_FORMAT = 2
@@ -16,18 +18,17 @@ AGREEMENT_TOLERANCE = 0.005  # issue 7: HIL vs offline int8, Q_sem and accuracy,
 
 
 def _summary(values: list[float], scale: float = 1.0, ndigits: int = 1) -> dict[str, Any]:
-    if not values:
+    s = summarize(values, scale)
+    if not s["n"]:
         return {"n": 0, "median": None, "p95": None}
-    a = np.asarray(values, np.float64) * scale
-    return {"n": int(a.size), "median": round(float(np.median(a)), ndigits),
-            "p95": round(float(np.percentile(a, 95)), ndigits)}
+    return {"n": s["n"], "median": round(s["median"], ndigits), "p95": round(s["p95"], ndigits)}
 
 
 def latency_summary(points: list[PointResult]) -> dict[str, Any]:
     """Per node stage and end to end: median / p95 over every sample that arrived."""
-    stages = {s: [v for p in points for v in p.stage_us.get(s, [])] for s in STAGES_NODE}
+    stages = {s: [v for p in points for v in p.stage_us.get(s, [])] for s in TIMING_STAGES}
     totals = [sum(vals) for p in points
-              for vals in zip(*(p.stage_us.get(s, []) for s in STAGES_NODE), strict=False)]
+              for vals in zip(*(p.stage_us.get(s, []) for s in TIMING_STAGES), strict=False)]
     n = sum(p.metrics.get("n", 0) for p in points) or 1
     edge = {k: sum(p.edge_s.get(k, 0.0) * p.metrics.get("n", 0) for p in points) / n
             for k in ("demap", "decode", "total")}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from semqam_node.node import CONSTELLATIONS
+from semqam_node.conventions import CONSTELLATIONS, TIMING_STAGES, sample_rows
 
 from channel_sim import estimate_snr_pilot_db, make_channel
 from edge.decoder import EdgeDecoder
@@ -36,7 +36,6 @@ from trainer.scheme import Frame
 from trainer.sweep import run_point as sweep_point
 
 FEEDBACK = ("nominal", "estimated")
-STAGES_NODE = ("neural", "select", "quantize", "map", "frame")
 SCATTER_POINTS = 3000  # received symbols kept per scatter panel
 
 
@@ -83,11 +82,6 @@ class PointResult:
     edge_s: dict[str, float]
     received: np.ndarray | None = None  # a subsample of received symbols for the scatter
 
-
-def sample_bytes(x: np.ndarray) -> np.ndarray:
-    """Float samples in [0, 1] -> the node's raw bytes ``u = round(255 x)`` [n, size]."""
-    u = np.clip(np.floor(np.asarray(x, np.float64) * 255.0 + 0.5), 0, 255)
-    return u.astype(np.uint8).reshape(len(x), -1)
 
 
 def _counter_delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, int]:
@@ -164,7 +158,7 @@ class NodeTransmitter:
             "samples_per_s": round(len(results) / elapsed, 1) if elapsed > 0 else None,
         }
         self.stage_us = {s: [r.timings_us[s] for r in ok if s in r.timings_us]
-                         for s in STAGES_NODE}
+                         for s in TIMING_STAGES}
         self.rtt_s = [r.rtt_s for r in ok]
         ks = np.array([r.k for r in ok], np.int64)
         frames = []
@@ -212,7 +206,7 @@ def run_hil(client: Any, edge: EdgeDecoder, x: np.ndarray, labels: np.ndarray, c
     cfg.check()
     if len(x) == 0:
         raise ValueError("no test samples to stream")
-    u8 = sample_bytes(x)
+    u8 = sample_rows(x)
     size = int(np.prod(edge.input_shape))
     if u8.shape[1] != size:
         raise ValueError(f"samples have {u8.shape[1]} values but the bundle's input is "

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from semqam_node.session import VIRTUAL, open_node
 
 from edge.decoder import EdgeDecoder
-from hil.link import VIRTUAL, open_node
 from hil.report import build_report
 from hil.runner import HilConfig, run_hil
 from semqam.fileio import atomic_dir, write_json

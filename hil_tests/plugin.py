@@ -1,5 +1,6 @@
 """pytest plugin of the HIL suite: ``--port`` / ``--bundle`` / ``--trust`` / ``--baud`` /
-``--hil-limit``, the ``hil`` marker, and the :class:`HilTarget` fixture.
+``--hil-limit``, the ``hil`` marker, the :class:`HilTarget` fixture and the ``node`` fixture (a
+connected node running the bundle under test, opened by :func:`semqam_node.session.open_node`).
 
 Without options every ``hil`` test runs against a virtual node (``semqam-node`` on a pty pair)
 and the tiny signed test bundle, so ``make test`` exercises the whole loop. With a board:
@@ -54,6 +55,18 @@ class HilTarget:
     def require_virtual(self, why: str) -> None:
         if not self.virtual:
             pytest.skip(f"needs the virtual node ({why}); --port is {self.port}")
+
+
+@pytest.fixture
+def node(hil_target: HilTarget):
+    """The device under test: a :class:`~semqam_node.session.NodeSession` whose ``client`` is
+    connected to ``--port`` (a fresh virtual node by default) and runs ``--bundle``, flashed
+    if it did not already. Closed (and a virtual node stopped) after the test."""
+    from semqam_node.session import open_node
+
+    with open_node(hil_target.port, hil_target.bundle, trust=hil_target.trust,
+                   baud=hil_target.baud) as session:
+        yield session
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from semqam_node.conventions import CONSTELLATIONS
 
 from hil.runner import HilConfig
 from hil.session import hil, load_test_set
@@ -82,30 +83,29 @@ def test_report_contents(awgn_report, hil_target):
     assert report["bundle"]["signature_checked"] is True
 
 
-def test_node_k_follows_snr_feedback(hil_target):
+def test_node_k_follows_snr_feedback(hil_target, node):
     """SNR_FEEDBACK before a block: the node uses its policy LUT's K for that SNR; and the
     edge's demap of the node's noiseless symbols is the index the node sent (CFG_INDICES)."""
+    from semqam_node.conventions import sample_rows
+
     from edge.decoder import EdgeDecoder
-    from hil.link import open_node
-    from hil.runner import sample_bytes
 
     policy = _policy(hil_target.bundle)
     manifest = json.loads((hil_target.bundle / "manifest.json").read_text())
     x = load_test_set(manifest, limit=3).x_test
-    with open_node(hil_target.port, hil_target.bundle, trust=hil_target.trust,
-                   baud=hil_target.baud) as session:
-        c = session.client
-        for snr in (-10.0, -3.3, 0.0, 7.77, 14.0, 20.0):
-            ack = c.set_snr(snr)
-            assert ack.k == policy.k_for(snr), snr
-            assert [r.k for r in c.stream(sample_bytes(x))] == [ack.k] * 3
-        edge = EdgeDecoder(hil_target.bundle)
-        for name in ("semantic", "standard"):
-            c.configure(name, indices=True)
-            for r in c.stream(sample_bytes(x)):
-                iq = r.iq_float
-                sent = edge.demap(iq[:, 0] + 1j * iq[:, 1], name)
-                np.testing.assert_array_equal(sent, r.symbols.indices)
+    c = node.client
+    assert node.flash.bundle_id == manifest["bundle_id"]
+    for snr in (-10.0, -3.3, 0.0, 7.77, 14.0, 20.0):
+        ack = c.set_snr(snr)
+        assert ack.k == policy.k_for(snr), snr
+        assert [r.k for r in c.stream(sample_rows(x))] == [ack.k] * 3
+    edge = EdgeDecoder(hil_target.bundle)
+    for name in CONSTELLATIONS:
+        c.configure(name, indices=True)
+        for r in c.stream(sample_rows(x)):
+            iq = r.iq_float
+            sent = edge.demap(iq[:, 0] + 1j * iq[:, 1], name)
+            np.testing.assert_array_equal(sent, r.symbols.indices)
 
 
 def test_link_faults_change_nothing(hil_target, tmp_path):

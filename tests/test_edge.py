@@ -7,10 +7,11 @@ import shutil
 
 import numpy as np
 import pytest
+from semqam_node.conventions import sample_rows
 
 from edge.decoder import EdgeDecoder, MissingEdgeFile
 from hil.report import agreement
-from hil.runner import HilConfig, sample_bytes
+from hil.runner import HilConfig
 from semqam.fileio import atomic_dir
 
 
@@ -134,7 +135,7 @@ def test_hil_config_rejects_bad_input(kw, says):
 
 def test_samples_are_the_nodes_raw_bytes():
     x = np.array([[[0.0, 1.0], [0.5, 0.2]]])
-    np.testing.assert_array_equal(sample_bytes(x), [[0, 255, 128, 51]])
+    np.testing.assert_array_equal(sample_rows(x), [[0, 255, 128, 51]])
 
 
 def test_atomic_dir_keeps_the_old_folder_on_failure(tmp_path):

@@ -24,7 +24,7 @@ from semqam_node.bundle import MANIFEST  # noqa: E402
 def ref(tiny_run, tiny_bundle):
     """Every test sample of the run, as bytes, and the interpreter's reference-kernel outputs."""
     from evaluation.evaluate import run_dataset
-    from firmware_export.validate import interpreter_outputs, to_int8_input
+    from trainer.svqvae.int8 import interpreter_outputs, to_int8_input
     from trainer.svqvae.run import load_run
 
     x = run_dataset(load_run(tiny_run)).x_test
@@ -86,7 +86,7 @@ def test_integer_only_path_matches_a_q31_numpy_graph(tiny_bundle, ref):
 
 @pytest.mark.parametrize("backend", ["c", "litert"])
 def test_indices_match_the_exporter_reference_for_every_sample(tiny_bundle, ref, backend):
-    from firmware_export.reference import node_indices
+    from trainer.svqvae.int8 import node_indices
 
     node = Node(tiny_bundle, backend=backend)
     for k in sorted({1, 7, node.set_snr(0), node.n_concepts}):

@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 import typer
+from semqam_node.conventions import ENCODE_STAGES, sample_rows
+from semqam_node.session import open_node
 from typer.testing import CliRunner
 
 from hil.energy import PRESETS, Radio, node_power
-from hil.link import open_node
-from hil.profile import COMPUTE_STAGES, SCHEMA, profile_node
-from hil.runner import sample_bytes
+from hil.profile import SCHEMA, profile_node
 
 pytestmark = pytest.mark.timeout(180, func_only=True)
 
@@ -25,7 +25,7 @@ SMALL = dict(warmup=3, windows=2, per_window=6, stream_window=2)
 def samples() -> np.ndarray:
     from trainer.data import load_dataset
 
-    return sample_bytes(load_dataset("mnist").x_test[:16])
+    return sample_rows(load_dataset("mnist").x_test[:16])
 
 
 def _check(p: dict, power, radio, k_expected: int) -> None:
@@ -35,7 +35,7 @@ def _check(p: dict, power, radio, k_expected: int) -> None:
     n = SMALL["windows"] * SMALL["per_window"]
     assert p["samples"] == {"timed": n, "ok": n, "failed": 0, "retransmits": 0}
     # stage latencies: every stage reported, whole µs, the encoder's work takes time
-    assert set(COMPUTE_STAGES) <= set(p["stages_us"]) and "frame" in p["stages_us"]
+    assert set(ENCODE_STAGES) <= set(p["stages_us"]) and "frame" in p["stages_us"]
     for st in p["stages_us"].values():
         assert st["n"] == n and 0 <= st["median"] <= st["p95"] <= st["max"]
         assert len(st["window_medians"]) == SMALL["windows"]

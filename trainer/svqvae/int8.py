@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from semqam_node.node import CONSTELLATIONS, load_interpreter
+from semqam_node.conventions import CONSTELLATIONS, int8_input, sample_rows
+from semqam_node.node import load_interpreter
 
 
 def top_k_slots(rank_scores: np.ndarray, k: int) -> np.ndarray:
@@ -70,9 +71,9 @@ def interpreter_outputs(tflite: bytes, q: np.ndarray, meta: dict, kernels: str =
 
 
 def to_int8_input(x: np.ndarray) -> np.ndarray:
-    """Float samples in [0, 1] -> the node's int8 input ``round(255 x) − 128`` [n, size]."""
-    u = np.clip(np.floor(np.asarray(x, np.float64) * 255.0 + 0.5), 0, 255)
-    return (u - 128).astype(np.int8).reshape(len(x), -1)
+    """Float samples in [0, 1] -> the node's int8 input [n, size] (the byte rule of
+    :mod:`semqam_node.conventions`)."""
+    return int8_input(sample_rows(x))
 
 
 NodeSets = Callable[[int], tuple[np.ndarray, np.ndarray]]

@@ -30,6 +30,7 @@ import numpy as np
 
 from semqam_node import _core
 from semqam_node.node import Node, load_interpreter
+from semqam_node.stats import summarize
 
 NEAREST_TARGET_RATIO = 5.0
 
@@ -46,9 +47,9 @@ def _windows(step: Callable[[int], Any], n_items: int, repeats: int, per_window:
         for i in range(per_window):
             step((w * per_window + i) % n_items)
         per_call.append((time.perf_counter_ns() - t0) / per_window / 1e3)
-    a = np.asarray(per_call)
-    return {"median_us": float(np.median(a)), "min_us": float(a.min()),
-            "max_us": float(a.max()), "windows": repeats, "per_window": per_window}
+    s = summarize(per_call)
+    return {"median_us": s["median"], "min_us": s["min"], "max_us": s["max"],
+            "windows": repeats, "per_window": per_window}
 
 
 def numpy_nearest(z: np.ndarray, positions: np.ndarray, codebook32: np.ndarray) -> np.ndarray:

@@ -37,6 +37,12 @@ def sample_bytes(x: np.ndarray) -> np.ndarray:
     return u.astype(np.uint8)
 
 
+def sample_rows(x: np.ndarray) -> np.ndarray:
+    """Float samples ``x`` [n, ...] -> :func:`sample_bytes`, one row per sample: uint8 [n, size]
+    (what a host streams to a node)."""
+    return sample_bytes(x).reshape(len(x), -1)
+
+
 def int8_input(u: np.ndarray) -> np.ndarray:
     """Raw sample bytes ``u`` (uint8) -> the encoder's int8 input ``q = u - 128`` (same shape)."""
     return (np.asarray(u, np.uint8).astype(np.int16) - 128).astype(np.int8)

@@ -41,6 +41,8 @@ from semqam_node.conventions import (
 )
 from semqam_node.conventions import ENCODE_STAGES as STAGES
 
+from .stats import summarize
+
 BACKENDS = ("c", "litert")
 #: LiteRT op resolvers: "reference" = BUILTIN_REF (bit-exact with the C core), "default" =
 #: the interpreter's default (optimized kernels + XNNPACK; faster, may differ by 1 LSB).
@@ -415,10 +417,9 @@ class Node:
             sorted(s for s in self._rings if s not in STAGES)
         for name in order:
             ring = self._rings[name]
-            w = ring.window()
-            out[name] = {"count": ring.count, "window": int(w.size),
-                         "median_us": float(np.median(w)) / 1e3,
-                         "p95_us": float(np.percentile(w, 95)) / 1e3}
+            s = summarize(ring.window(), 1e-3)
+            out[name] = {"count": ring.count, "window": s["n"],
+                         "median_us": s["median"], "p95_us": s["p95"]}
         return out
 
     # ---- description --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from . import protocol as P
 from .bundle import BundleError, load_public_key
 from .conventions import CONSTELLATIONS as CONSTELLATION_NAMES
 from .slots import ActiveBundle, Limits, SlotError, SlotStore
+from .stats import summarize
 
 log = logging.getLogger("semqam_node.server")
 
@@ -82,9 +83,9 @@ class _Timing:
     def summary(self, name: str) -> P.StageTiming:
         if not self.count:
             return P.StageTiming(name, 0, 0, 0, 0, 0)
-        arr = np.fromiter(self.recent, dtype=np.int64)
+        s = summarize(self.recent, percentiles=(99,))
         return P.StageTiming(name, self.count, self.total // self.count,
-                             int(np.percentile(arr, 50)), int(np.percentile(arr, 99)), self.max)
+                             int(s["median"]), int(s["p99"]), self.max)
 
 
 SERVER_COUNTERS = ("frames_tx", "bytes_tx", "requests", "samples_encoded", "errors_sent",

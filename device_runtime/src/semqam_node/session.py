@@ -69,7 +69,9 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
               baud: int = 115200, pace: bool = False, timeout: float = 2.0,
               backend: str = "c", state_dir: str | Path | None = None,
               faults: FaultConfig | None = None,
-              progress: Callable[[int, int], None] | None = None) -> Iterator[NodeSession]:
+              progress: Callable[[int, int], None] | None = None,
+              force: bool = False, chunk_size: int | None = None, open_timeout: float = 5.0,
+              on_hello: Callable[[Any], None] | None = None) -> Iterator[NodeSession]:
     """Connect to ``port`` and flash ``bundle`` unless the node already runs it.
 
     ``port == "virtual"`` starts ``semqam-node`` (``backend``, trusting ``trust``) on a pty
@@ -77,8 +79,10 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
     over the link like a real board. ``pace`` makes the virtual wire deliver bytes at ``baud``
     (a real UART's speed); on a real port it holds host writes to ``baud``.
     ``trust`` (a ``.pub``) is also checked on the host before flashing. ``faults`` corrupts the
-    virtual wire once the bundle is flashed. ``ValueError`` for an unknown backend, a folder
-    that is not a bundle, or faults on a real port (all before anything starts).
+    virtual wire once the bundle is flashed. ``force`` sends the bundle even if the node runs
+    it; ``chunk_size`` sets the FLASH_CHUNK size; ``on_hello(info)`` sees the node's INFO before
+    flashing; ``open_timeout`` bounds opening a real port. ``ValueError`` for an unknown backend, a folder that is not a bundle, or faults on
+    a real port (all before anything starts).
     """
     if port == VIRTUAL and backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}; the node runs c or litert")
@@ -99,10 +103,15 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
             client = NodeClient(virtual.port, baud=baud, timeout=timeout,
                                 link_note=virtual.paced)
         else:
-            client = NodeClient(port, baud=baud, timeout=timeout, pace=pace)
+            client = NodeClient(port, baud=baud, timeout=timeout, pace=pace,
+                                open_timeout=open_timeout)
         stack.callback(client.close)
-        client.hello()
-        result = client.flash(bundle, progress_callback=progress, trust=key)
+        info = client.hello()
+        if on_hello is not None:
+            on_hello(info)
+        flash_opts = {} if chunk_size is None else {"chunk_size": chunk_size}
+        result = client.flash(bundle, progress_callback=progress, trust=key, force=force,
+                              **flash_opts)
         if virtual is not None and faults is not None:
             virtual.wire.set_faults(faults)
         yield NodeSession(client, virtual.port if virtual else port, virtual, result)
