@@ -81,8 +81,9 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
     ``trust`` (a ``.pub``) is also checked on the host before flashing. ``faults`` corrupts the
     virtual wire once the bundle is flashed. ``force`` sends the bundle even if the node runs
     it; ``chunk_size`` sets the FLASH_CHUNK size; ``on_hello(info)`` sees the node's INFO before
-    flashing; ``open_timeout`` bounds opening a real port. ``ValueError`` for an unknown backend, a folder that is not a bundle, or faults on
-    a real port (all before anything starts).
+    flashing; ``open_timeout`` bounds opening a real port. ``ValueError`` for an unknown
+    backend, a folder that is not a bundle, or faults on a real port (all before anything
+    starts).
     """
     if port == VIRTUAL and backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}; the node runs c or litert")
