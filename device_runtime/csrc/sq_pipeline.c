@@ -365,23 +365,35 @@ static void sq_nearest_norms_reference(const int8_t *z, int32_t d, const uint16_
                                        const int32_t *norms, uint16_t *indices)
 {
     int32_t j;
+    /* As sq_nearest_reference: int16 products (|z e| <= 2^14), four codewords share v. */
     for (j = 0; j < k; ++j) {
         const int8_t *v = z + (size_t)positions[j] * (size_t)d;
         int32_t best = INT32_MAX;
         int32_t best_m = 0;
-        int32_t c;
-        for (c = 0; c < m; ++c) {
-            const int8_t *e = codebook + (size_t)c * (size_t)d;
-            int32_t dot = 0;
-            int32_t score;
+        int32_t c = 0;
+        for (; c < m; c += 4) {
+            const int32_t nc = m - c < 4 ? m - c : 4;
+            const int8_t *e0 = codebook + (size_t)c * (size_t)d;
+            /* past the end, repeat a valid codeword (keeps reads in bounds; its dot is unused) */
+            const int8_t *e1 = nc > 1 ? e0 + d : e0;
+            const int8_t *e2 = nc > 2 ? e0 + 2 * d : e1;
+            const int8_t *e3 = nc > 3 ? e0 + 3 * d : e2;
+            int32_t dot[4] = {0, 0, 0, 0};
             int32_t i;
+            int32_t t;
             for (i = 0; i < d; ++i) {
-                dot += (int32_t)v[i] * e[i];
+                const int16_t x = (int16_t)v[i];
+                dot[0] += (int32_t)(int16_t)(x * (int16_t)e0[i]);
+                dot[1] += (int32_t)(int16_t)(x * (int16_t)e1[i]);
+                dot[2] += (int32_t)(int16_t)(x * (int16_t)e2[i]);
+                dot[3] += (int32_t)(int16_t)(x * (int16_t)e3[i]);
             }
-            score = norms[c] - 2 * dot;
-            if (score < best) {
-                best = score;
-                best_m = c;
+            for (t = 0; t < nc; ++t) {
+                const int32_t score = norms[c + t] - 2 * dot[t];
+                if (score < best) {
+                    best = score;
+                    best_m = c + t;
+                }
             }
         }
         indices[j] = (uint16_t)best_m;
