@@ -315,8 +315,9 @@ typedef struct {
 sq_status sq_codebook_prepare(const int8_t *codebook, int32_t m, int32_t d, int32_t *norms,
                               int32_t norms_len, sq_codebook *out);
 
-/* sq_nearest_codewords on a prepared codebook: the same indices, computed as
- * argmin_m ||e_m||^2 - 2 z.e_m (||z||^2 is constant per slot), ties to the lower m. */
+/* sq_nearest_codewords on a prepared codebook: the same indices. The ports compute them as
+ * argmin_m ||e_m||^2 - 2 z.e_m (||z||^2 is constant per slot: the same order and ties, lower m
+ * wins) from the stored norms; the reference keeps its squared-distance loop (its fastest). */
 sq_status sq_nearest_codewords_prepared(const sq_codebook *codebook, const int8_t *z, int32_t n,
                                         const uint16_t *positions, int32_t k,
                                         uint16_t *indices);

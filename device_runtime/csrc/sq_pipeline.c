@@ -357,49 +357,6 @@ static int32_t sq_norm(const int8_t *e, int32_t d)
     return sum;
 }
 
-/* The reference search on precomputed norms: argmin ||e||^2 - 2 z.e. With ||z||^2 added this is
- * the squared distance exactly, so the argmin and its ties are those of sq_nearest_reference.
- * |2 z.e| <= 2 * 256 * 128^2 = 2^23: int32. */
-static void sq_nearest_norms_reference(const int8_t *z, int32_t d, const uint16_t *positions,
-                                       int32_t k, const int8_t *codebook, int32_t m,
-                                       const int32_t *norms, uint16_t *indices)
-{
-    int32_t j;
-    /* As sq_nearest_reference: int16 products (|z e| <= 2^14), four codewords share v. */
-    for (j = 0; j < k; ++j) {
-        const int8_t *v = z + (size_t)positions[j] * (size_t)d;
-        int32_t best = INT32_MAX;
-        int32_t best_m = 0;
-        int32_t c = 0;
-        for (; c < m; c += 4) {
-            const int32_t nc = m - c < 4 ? m - c : 4;
-            const int8_t *e0 = codebook + (size_t)c * (size_t)d;
-            /* past the end, repeat a valid codeword (keeps reads in bounds; its dot is unused) */
-            const int8_t *e1 = nc > 1 ? e0 + d : e0;
-            const int8_t *e2 = nc > 2 ? e0 + 2 * d : e1;
-            const int8_t *e3 = nc > 3 ? e0 + 3 * d : e2;
-            int32_t dot[4] = {0, 0, 0, 0};
-            int32_t i;
-            int32_t t;
-            for (i = 0; i < d; ++i) {
-                const int16_t x = (int16_t)v[i];
-                dot[0] += (int32_t)(int16_t)(x * (int16_t)e0[i]);
-                dot[1] += (int32_t)(int16_t)(x * (int16_t)e1[i]);
-                dot[2] += (int32_t)(int16_t)(x * (int16_t)e2[i]);
-                dot[3] += (int32_t)(int16_t)(x * (int16_t)e3[i]);
-            }
-            for (t = 0; t < nc; ++t) {
-                const int32_t score = norms[c + t] - 2 * dot[t];
-                if (score < best) {
-                    best = score;
-                    best_m = c + t;
-                }
-            }
-        }
-        indices[j] = (uint16_t)best_m;
-    }
-}
-
 sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d, const uint16_t *positions,
                                int32_t k, const int8_t *codebook, int32_t m,
                                uint16_t *indices)
@@ -597,9 +554,7 @@ static void sq_encode_exec(const sq_graph *graph, int32_t need, const int8_t *co
     (void)sq_top_k(rank, n, k, positions); /* n, k validated: cannot fail */
     if (ops->nearest != NULL) {
         ops->nearest(z, d, positions, k, codebook, order, norms, indices);
-    } else if (norms != NULL) {
-        sq_nearest_norms_reference(z, d, positions, k, codebook, order, norms, indices);
-    } else {
+    } else { /* the reference's distance form is its fastest: norms are for the ports */
         sq_nearest_reference(z, d, positions, k, codebook, order, indices);
     }
     for (i = 0; i < k; ++i) {
@@ -759,9 +714,9 @@ sq_status sq_nearest_codewords_prepared(const sq_codebook *codebook, const int8_
     if (ops->nearest != NULL) {
         ops->nearest(z, codebook->latent_dim, positions, k, codebook->codebook, codebook->order,
                      codebook->norms, indices);
-    } else {
-        sq_nearest_norms_reference(z, codebook->latent_dim, positions, k, codebook->codebook,
-                                   codebook->order, codebook->norms, indices);
+    } else { /* the reference's distance form is its fastest: norms are for the ports */
+        sq_nearest_reference(z, codebook->latent_dim, positions, k, codebook->codebook,
+                             codebook->order, indices);
     }
     return SQ_OK;
 }

@@ -1347,7 +1347,7 @@ static void test_ports(void)
             test_diff_requant(p);
             test_diff_nearest(p);
             test_diff_encode(p);
-        } else { /* the norms form of the reference against the distance form */
+        } else { /* the reference search against the plain argmin, ties included */
             test_diff_nearest(p);
         }
         printf("port %-16s ran: %d checks, %d failures%s\n", sq_port_name(p),
