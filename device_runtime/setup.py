@@ -13,7 +13,18 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-CORE_SOURCES = ["csrc/sq_kernels.c", "csrc/sq_pipeline.c"]  # not csrc/tests
+# Not csrc/tests. The port files compile on every target: their kernels carry per-function
+# target attributes (no -mavx2 / -march here), code for other architectures compiles to nothing,
+# and csrc/sq_dispatch.c picks the best port the CPU runs when the module loads, so one wheel
+# serves plain x86-64, AVX2 and AVX-512 VNNI machines, and a Raspberry Pi (NEON, sdot on Pi 5).
+CORE_SOURCES = [
+    "csrc/sq_kernels.c",
+    "csrc/sq_pipeline.c",
+    "csrc/sq_dispatch.c",
+    "csrc/ports/x86_avx2.c",
+    "csrc/ports/x86_avx512_vnni.c",
+    "csrc/ports/aarch64_neon.c",
+]
 # -ffp-contract=off: no fused multiply-add, so the double-precision requantization rounds exactly
 # like the interpreter's (aarch64 would otherwise fuse).
 CFLAGS = [] if sys.platform == "win32" else ["-std=c99", "-O3", "-ffp-contract=off"]
@@ -21,7 +32,7 @@ CFLAGS = [] if sys.platform == "win32" else ["-std=c99", "-O3", "-ffp-contract=o
 core = Extension(
     "semqam_node._core",
     sources=["src/semqam_node/_core.pyx", *CORE_SOURCES],
-    depends=["csrc/semqam_core.h"],
+    depends=["csrc/semqam_core.h", "csrc/sq_internal.h"],
     include_dirs=["csrc", np.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=CFLAGS,

@@ -9,6 +9,10 @@
  *   reference math   sq_fc_int8, sq_logistic_lut, sq_requantize   (sq_kernels.c)
  *   glue             sq_graph_check / sq_graph_run / sq_encode    (sq_pipeline.c)
  *   selection, codes sq_top_k, sq_nearest_codewords, sq_map_symbols, sq_policy_k, bitmaps
+ *   optimized ports  FC accumulation, requantization, nearest codeword (sq_dispatch.c picks
+ *                    one by CPU feature at load: ports/x86_avx2.c, ports/x86_avx512_vnni.c,
+ *                    ports/aarch64_neon.c; -DSQ_PORTABLE_ONLY keeps the reference kernels)
+ *   validate once    sq_graph_prepare / sq_codebook_prepare, then the *_prepared entries
  *
  * Rules: no dynamic allocation, no libc beyond string.h / stdint.h / stddef.h, memory only from
  * caller-provided buffers, every function returns an sq_status (0 = OK, negative = error; the
@@ -91,6 +95,7 @@ typedef int32_t sq_status;
 #define SQ_ERR_SHAPE (-6)   /* layer widths or quantization do not chain */
 #define SQ_ERR_BUFFER (-7)  /* a caller buffer is too small */
 #define SQ_ERR_INDEX (-8)   /* a position >= N or a codeword index >= M */
+#define SQ_ERR_STATE (-9)   /* a handle its prepare step did not make, or a port not runnable */
 
 /* Short constant name of a status ("SQ_ERR_LIMIT"); "SQ_UNKNOWN" for other values. */
 const char *sq_status_name(sq_status status);
@@ -250,6 +255,79 @@ sq_status sq_encode_scratch_bytes(const sq_graph *graph, int32_t *bytes);
 sq_status sq_encode(const sq_graph *graph, const sq_tables *tables, const uint8_t *u, int32_t k,
                     int8_t *scratch, int32_t scratch_bytes, uint16_t *positions,
                     uint16_t *indices, int16_t *iq);
+
+/* ---- optimized ports (sq_dispatch.c, ports/) -------------------------------------------- */
+/* Every port computes the reference kernels' integers exactly (byte-identical outputs); they
+ * differ only in speed. The best port this CPU runs is selected when the library loads. */
+#define SQ_PORT_REFERENCE 0        /* portable C99 (sq_kernels.c, sq_pipeline.c), the MCU path */
+#define SQ_PORT_X86_AVX2 1         /* vpmaddwd int16 multiply-add */
+#define SQ_PORT_X86_AVX512_VNNI 2  /* vpdpbusd u8 x s8 dot products, AVX-512BW masked tails */
+#define SQ_PORT_AARCH64_NEON 3     /* smlal int16 multiply-accumulate */
+#define SQ_PORT_AARCH64_DOTPROD 4  /* sdot (Armv8.2 dot product) */
+#define SQ_PORT_COUNT 5
+
+/* Short name of a port id ("x86_avx2"); "unknown" outside [0, SQ_PORT_COUNT). */
+const char *sq_port_name(int32_t port);
+
+/* SQ_OK if the port is compiled in and this CPU runs it; otherwise SQ_ERR_STATE (SQ_ERR_ARG
+ * for an unknown id) and *why (may be NULL) says why not. */
+sq_status sq_port_available(int32_t port, const char **why);
+
+/* Use `port` from now on (SQ_ERR_STATE if unavailable; nothing changes then). Process-wide:
+ * call it before kernels run on other threads (tests, benchmarks). */
+sq_status sq_port_select(int32_t port);
+
+/* The id of the port in use. */
+int32_t sq_port_active(void);
+
+/* ---- validate once (sq_pipeline.c) ------------------------------------------------------- */
+
+/* A graph checked once by sq_graph_prepare. It holds copies of the graph and its layer
+ * structs; the arrays they point to (weights, bias, scale, multiplier, shift, LUT) stay
+ * borrowed and must not change afterwards (the check covered their values). Treat as opaque
+ * and do not copy it: the chains point into the struct itself (prepare it where it lives). */
+typedef struct {
+    sq_graph graph; /* chains point into layers[] */
+    sq_fc_layer layers[3 * SQ_MAX_CHAIN_LAYERS];
+    int32_t graph_scratch_bytes;  /* what sq_graph_run_prepared needs */
+    int32_t encode_scratch_bytes; /* what sq_encode_prepared needs */
+    uint32_t magic;
+} sq_graph_prepared;
+
+/* sq_graph_check once and fill *prepared; on error *prepared is marked unusable. */
+sq_status sq_graph_prepare(const sq_graph *graph, sq_graph_prepared *prepared);
+
+/* sq_graph_run without re-validating the graph (checks only the per-call arguments). */
+sq_status sq_graph_run_prepared(const sq_graph_prepared *prepared, const int8_t *q,
+                                int8_t *scratch, int32_t scratch_bytes, int8_t *z,
+                                int8_t *logit, int8_t *s);
+
+/* A codebook with its squared norms ||e_m||^2, computed once into caller memory. */
+typedef struct {
+    const int8_t *codebook; /* [order][latent_dim], borrowed, must not change */
+    const int32_t *norms;   /* [order], caller memory filled by sq_codebook_prepare */
+    int32_t order;
+    int32_t latent_dim;
+    uint32_t magic;
+} sq_codebook;
+
+/* norms: int32 [norms_len >= m] the caller keeps alive with *out. */
+sq_status sq_codebook_prepare(const int8_t *codebook, int32_t m, int32_t d, int32_t *norms,
+                              int32_t norms_len, sq_codebook *out);
+
+/* sq_nearest_codewords on a prepared codebook: the same indices. The ports compute them as
+ * argmin_m ||e_m||^2 - 2 z.e_m (||z||^2 is constant per slot: the same order and ties, lower m
+ * wins) from the stored norms; the reference keeps its squared-distance loop (its fastest). */
+sq_status sq_nearest_codewords_prepared(const sq_codebook *codebook, const int8_t *z, int32_t n,
+                                        const uint16_t *positions, int32_t k,
+                                        uint16_t *indices);
+
+/* sq_encode on prepared handles: the per-sample path validates only u, k, the buffers and that
+ * codebook->latent_dim matches. constellation: int16 [codebook->order][2]. */
+sq_status sq_encode_prepared(const sq_graph_prepared *graph, const sq_codebook *codebook,
+                             const int16_t *constellation, const uint8_t *u, int32_t k,
+                             int8_t *scratch, int32_t scratch_bytes, uint16_t *positions,
+                             uint16_t *indices, int16_t *iq);
 
 #ifdef __cplusplus
 }

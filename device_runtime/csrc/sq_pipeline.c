@@ -2,10 +2,14 @@
  * sq_pipeline.c - the node's per-sample glue (docs/bundle.md "Node per-sample computation"):
  * the MLP graph from caller scratch, top-K by SCI, nearest codeword of the selected slots,
  * I/Q mapping, the SNR -> K policy lookup and positional-ID bitmaps.
+ *
+ * Validation happens once per call of a public entry (sq_encode checks the graph once, not per
+ * layer), or once per bundle with sq_graph_prepare / sq_codebook_prepare and the *_prepared
+ * entries, which then check only the per-sample arguments.
  */
 #include <string.h>
 
-#include "semqam_core.h"
+#include "sq_internal.h"
 
 /* ---- graph ------------------------------------------------------------------------------ */
 
@@ -97,24 +101,68 @@ sq_status sq_graph_check(const sq_graph *graph, int32_t *scratch_bytes)
 }
 
 /* Run one head from h (held in buffer `h_slot` of 3) into `out`, ping-ponging in the others. */
-static sq_status sq_head_run(const sq_fc_layer *layers, int32_t n_layers, const int8_t *h,
-                             int8_t *bufs[3], int h_slot, int8_t *out)
+static void sq_head_run(const sq_fc_layer *layers, int32_t n_layers, const int8_t *h,
+                        int8_t *bufs[3], int h_slot, int8_t *out)
 {
     const int8_t *in = h;
     int next = (h_slot + 1) % 3;
     int32_t j;
-    sq_status st;
     for (j = 0; j < n_layers; ++j) {
         int8_t *dst = (j == n_layers - 1) ? out : bufs[next];
-        st = sq_fc_int8(&layers[j], in, dst);
-        if (st != SQ_OK) {
-            return st;
-        }
+        sq_fc_run(&layers[j], in, dst);
         in = dst;
         next = (next + 1) % 3;
         if (next == h_slot) {
             next = (next + 1) % 3;
         }
+    }
+}
+
+/* Run a validated graph; `need` = its scratch bytes (3 x widest hidden), scratch holds them. */
+static void sq_graph_exec(const sq_graph *graph, int32_t need, const int8_t *q, int8_t *scratch,
+                          int8_t *z, int8_t *logit, int8_t *s)
+{
+    const int32_t stride = need / 3;
+    int8_t *bufs[3];
+    const int8_t *h = q;
+    int h_slot = 2; /* h = q lives outside scratch: any slot index is free to skip */
+    int32_t j;
+    bufs[0] = scratch;
+    bufs[1] = (scratch != NULL) ? scratch + stride : NULL;
+    bufs[2] = (scratch != NULL) ? scratch + 2 * stride : NULL;
+    for (j = 0; j < graph->n_trunk; ++j) {
+        int8_t *dst = bufs[j % 2];
+        sq_fc_run(&graph->trunk[j], h, dst);
+        h = dst;
+        h_slot = (int)(j % 2);
+    }
+    sq_head_run(graph->z_head, graph->n_z, h, bufs, h_slot, z);
+    sq_head_run(graph->sci_head, graph->n_sci, h, bufs, h_slot, logit);
+    if (s == NULL) {
+        return;
+    }
+    if (graph->logistic_lut != NULL) {
+        int32_t i;
+        for (i = 0; i < graph->n_concepts; ++i) {
+            s[i] = graph->logistic_lut[(int32_t)logit[i] + 128];
+        }
+        return;
+    }
+    memcpy(s, logit, (size_t)graph->n_concepts);
+}
+
+/* The per-call arguments of a graph run on a validated graph needing `need` scratch bytes. */
+static sq_status sq_graph_run_args(int32_t need, const int8_t *q, const int8_t *scratch,
+                                   int32_t scratch_bytes, const int8_t *z, const int8_t *logit)
+{
+    if (q == NULL || z == NULL || logit == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (need > 0 && scratch == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (scratch_bytes < need) {
+        return SQ_ERR_BUFFER;
     }
     return SQ_OK;
 }
@@ -123,51 +171,18 @@ sq_status sq_graph_run(const sq_graph *graph, const int8_t *q, int8_t *scratch,
                        int32_t scratch_bytes, int8_t *z, int8_t *logit, int8_t *s)
 {
     int32_t need = 0;
-    int32_t stride;
-    int8_t *bufs[3];
-    const int8_t *h = q;
-    int h_slot = 2; /* h = q lives outside scratch: any slot index is free to skip */
-    int32_t j;
     sq_status st;
     if (q == NULL || z == NULL || logit == NULL) {
         return SQ_ERR_NULL;
     }
     st = sq_graph_check(graph, &need);
-    if (st != SQ_OK) {
-        return st;
+    if (st == SQ_OK) {
+        st = sq_graph_run_args(need, q, scratch, scratch_bytes, z, logit);
     }
-    if (need > 0 && scratch == NULL) {
-        return SQ_ERR_NULL;
+    if (st == SQ_OK) {
+        sq_graph_exec(graph, need, q, scratch, z, logit, s);
     }
-    if (scratch_bytes < need) {
-        return SQ_ERR_BUFFER;
-    }
-    stride = need / 3;
-    bufs[0] = scratch;
-    bufs[1] = (scratch != NULL) ? scratch + stride : NULL;
-    bufs[2] = (scratch != NULL) ? scratch + 2 * stride : NULL;
-    for (j = 0; j < graph->n_trunk; ++j) {
-        int8_t *dst = bufs[j % 2];
-        st = sq_fc_int8(&graph->trunk[j], h, dst);
-        if (st != SQ_OK) {
-            return st;
-        }
-        h = dst;
-        h_slot = (int)(j % 2);
-    }
-    st = sq_head_run(graph->z_head, graph->n_z, h, bufs, h_slot, z);
-    if (st != SQ_OK) {
-        return st;
-    }
-    st = sq_head_run(graph->sci_head, graph->n_sci, h, bufs, h_slot, logit);
-    if (st != SQ_OK || s == NULL) {
-        return st;
-    }
-    if (graph->logistic_lut != NULL) {
-        return sq_logistic_lut(graph->logistic_lut, logit, graph->n_concepts, s);
-    }
-    memcpy(s, logit, (size_t)graph->n_concepts);
-    return SQ_OK;
+    return st;
 }
 
 /* ---- selection -------------------------------------------------------------------------- */
@@ -245,11 +260,11 @@ static int32_t sq_dist(const int8_t *v, const int8_t *e, int32_t d)
     return dist;
 }
 
-sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d, const uint16_t *positions,
-                               int32_t k, const int8_t *codebook, int32_t m,
-                               uint16_t *indices)
+/* The arguments every nearest-codeword entry shares. */
+static sq_status sq_nearest_args(const int8_t *z, int32_t n, int32_t d, const uint16_t *positions,
+                                 int32_t k, const int8_t *codebook, int32_t m,
+                                 const uint16_t *indices)
 {
-    int32_t j;
     if (z == NULL || positions == NULL || codebook == NULL || indices == NULL) {
         return SQ_ERR_NULL;
     }
@@ -265,6 +280,15 @@ sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d, const uint
     if (sq_check_positions(positions, k, n) != SQ_OK) {
         return SQ_ERR_INDEX;
     }
+    return SQ_OK;
+}
+
+/* The reference search (squared distances) on validated arguments. */
+static void sq_nearest_reference(const int8_t *z, int32_t d, const uint16_t *positions,
+                                 int32_t k, const int8_t *codebook, int32_t m,
+                                 uint16_t *indices)
+{
+    int32_t j;
     /* Four codewords per pass share the loads of v and vectorize (int16 multiply-add); no
      * early exit, so the time does not depend on the data. Candidates are compared in index
      * order with a strict '<', so ties keep the lower index. */
@@ -319,6 +343,34 @@ sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d, const uint
             }
         }
         indices[j] = (uint16_t)best_m;
+    }
+}
+
+/* ||e||^2 of one codeword: at most 256 * 128^2 = 2^22. */
+static int32_t sq_norm(const int8_t *e, int32_t d)
+{
+    int32_t sum = 0;
+    int32_t i;
+    for (i = 0; i < d; ++i) {
+        sum += (int32_t)e[i] * e[i];
+    }
+    return sum;
+}
+
+sq_status sq_nearest_codewords(const int8_t *z, int32_t n, int32_t d, const uint16_t *positions,
+                               int32_t k, const int8_t *codebook, int32_t m,
+                               uint16_t *indices)
+{
+    const sq_port_ops *ops;
+    const sq_status st = sq_nearest_args(z, n, d, positions, k, codebook, m, indices);
+    if (st != SQ_OK) {
+        return st;
+    }
+    ops = sq_port_ops_active();
+    if (ops->nearest != NULL) {
+        ops->nearest(z, d, positions, k, codebook, m, NULL, indices);
+    } else {
+        sq_nearest_reference(z, d, positions, k, codebook, m, indices);
     }
     return SQ_OK;
 }
@@ -457,6 +509,13 @@ sq_status sq_bitmap_positions(const uint8_t *bitmap, int32_t bitmap_bytes, int32
 
 /* ---- whole sample ----------------------------------------------------------------------- */
 
+/* Encode scratch = graph scratch + q [input_size] + z [N*D] + logit [N] + s [N]. */
+static int32_t sq_encode_bytes(const sq_graph *graph, int32_t graph_bytes)
+{
+    return graph_bytes + graph->input_size + graph->n_concepts * graph->latent_dim +
+           2 * graph->n_concepts;
+}
+
 sq_status sq_encode_scratch_bytes(const sq_graph *graph, int32_t *bytes)
 {
     int32_t need = 0;
@@ -468,9 +527,40 @@ sq_status sq_encode_scratch_bytes(const sq_graph *graph, int32_t *bytes)
     if (st != SQ_OK) {
         return st;
     }
-    *bytes = need + graph->input_size + graph->n_concepts * graph->latent_dim +
-             2 * graph->n_concepts;
+    *bytes = sq_encode_bytes(graph, need);
     return SQ_OK;
+}
+
+/* The per-sample path on a validated graph (graph scratch `need`), a validated codebook and
+ * validated per-sample arguments; norms may be NULL. Nothing here can fail. */
+static void sq_encode_exec(const sq_graph *graph, int32_t need, const int8_t *codebook,
+                           const int32_t *norms, int32_t order, const int16_t *constellation,
+                           const uint8_t *u, int32_t k, int8_t *scratch, uint16_t *positions,
+                           uint16_t *indices, int16_t *iq)
+{
+    const sq_port_ops *ops = sq_port_ops_active();
+    const int32_t n = graph->n_concepts;
+    const int32_t d = graph->latent_dim;
+    int8_t *q = scratch + need;
+    int8_t *z = q + graph->input_size;
+    int8_t *logit = z + n * d;
+    int8_t *s = logit + n;
+    const int8_t *rank = graph->rank_by_sci ? s : logit;
+    int32_t i;
+    for (i = 0; i < graph->input_size; ++i) {
+        q[i] = (int8_t)((int32_t)u[i] - 128);
+    }
+    sq_graph_exec(graph, need, q, scratch, z, logit, graph->rank_by_sci ? s : NULL);
+    (void)sq_top_k(rank, n, k, positions); /* n, k validated: cannot fail */
+    if (ops->nearest != NULL) {
+        ops->nearest(z, d, positions, k, codebook, order, norms, indices);
+    } else { /* the reference's distance form is its fastest: norms are for the ports */
+        sq_nearest_reference(z, d, positions, k, codebook, order, indices);
+    }
+    for (i = 0; i < k; ++i) {
+        iq[2 * i] = constellation[2 * (size_t)indices[i]];
+        iq[2 * i + 1] = constellation[2 * (size_t)indices[i] + 1];
+    }
 }
 
 sq_status sq_encode(const sq_graph *graph, const sq_tables *tables, const uint8_t *u, int32_t k,
@@ -478,48 +568,187 @@ sq_status sq_encode(const sq_graph *graph, const sq_tables *tables, const uint8_
                     uint16_t *indices, int16_t *iq)
 {
     int32_t need = 0;
-    int32_t total = 0;
-    int8_t *q;
-    int8_t *z;
-    int8_t *logit;
-    int8_t *s;
     sq_status st;
     if (tables == NULL || u == NULL || scratch == NULL || positions == NULL || indices == NULL ||
         iq == NULL || tables->codebook == NULL || tables->constellation == NULL) {
         return SQ_ERR_NULL;
     }
-    st = sq_encode_scratch_bytes(graph, &total);
+    st = sq_graph_check(graph, &need); /* once per sample, not once per layer */
     if (st != SQ_OK) {
         return st;
     }
     if (tables->latent_dim != graph->latent_dim) {
         return SQ_ERR_SHAPE;
     }
+    if (tables->order < 1) {
+        return SQ_ERR_ARG;
+    }
+    if (tables->order > SQ_MAX_M) {
+        return SQ_ERR_LIMIT;
+    }
     if (k < 1 || k > graph->n_concepts) {
         return SQ_ERR_K_RANGE;
     }
-    if (scratch_bytes < total) {
+    if (scratch_bytes < sq_encode_bytes(graph, need)) {
         return SQ_ERR_BUFFER;
     }
-    need = total - graph->input_size - graph->n_concepts * graph->latent_dim -
-           2 * graph->n_concepts;
-    q = scratch + need;
-    z = q + graph->input_size;
-    logit = z + graph->n_concepts * graph->latent_dim;
-    s = logit + graph->n_concepts;
-    st = sq_input_from_u8(u, graph->input_size, q);
-    if (st == SQ_OK) {
-        st = sq_graph_run(graph, q, scratch, need, z, logit, graph->rank_by_sci ? s : NULL);
+    sq_encode_exec(graph, need, tables->codebook, NULL, tables->order, tables->constellation, u,
+                   k, scratch, positions, indices, iq);
+    return SQ_OK;
+}
+
+/* ---- validate once ---------------------------------------------------------------------- */
+
+#define SQ_GRAPH_MAGIC 0x53514770u    /* "SQGp" */
+#define SQ_CODEBOOK_MAGIC 0x53514370u /* "SQCp" */
+
+/* Copy one chain's layer structs into the handle; returns the copy's start. */
+static const sq_fc_layer *sq_copy_chain(sq_fc_layer *dst, int32_t *used, const sq_fc_layer *src,
+                                        int32_t n_layers)
+{
+    sq_fc_layer *start = dst + *used;
+    if (n_layers > 0) {
+        memcpy(start, src, (size_t)n_layers * sizeof(*src));
     }
-    if (st == SQ_OK) {
-        st = sq_top_k(graph->rank_by_sci ? s : logit, graph->n_concepts, k, positions);
+    *used += n_layers;
+    return start;
+}
+
+sq_status sq_graph_prepare(const sq_graph *graph, sq_graph_prepared *prepared)
+{
+    int32_t need = 0;
+    int32_t used = 0;
+    sq_status st;
+    if (prepared == NULL) {
+        return SQ_ERR_NULL;
     }
-    if (st == SQ_OK) {
-        st = sq_nearest_codewords(z, graph->n_concepts, graph->latent_dim, positions, k,
-                                  tables->codebook, tables->order, indices);
+    prepared->magic = 0;
+    st = sq_graph_check(graph, &need);
+    if (st != SQ_OK) {
+        return st;
     }
+    /* The check bounded every chain by SQ_MAX_CHAIN_LAYERS, so the copies fit layers[]. */
+    prepared->graph = *graph;
+    prepared->graph.trunk = sq_copy_chain(prepared->layers, &used, graph->trunk, graph->n_trunk);
+    prepared->graph.z_head = sq_copy_chain(prepared->layers, &used, graph->z_head, graph->n_z);
+    prepared->graph.sci_head =
+        sq_copy_chain(prepared->layers, &used, graph->sci_head, graph->n_sci);
+    prepared->graph_scratch_bytes = need;
+    prepared->encode_scratch_bytes = sq_encode_bytes(graph, need);
+    prepared->magic = SQ_GRAPH_MAGIC;
+    return SQ_OK;
+}
+
+sq_status sq_graph_run_prepared(const sq_graph_prepared *prepared, const int8_t *q,
+                                int8_t *scratch, int32_t scratch_bytes, int8_t *z,
+                                int8_t *logit, int8_t *s)
+{
+    sq_status st;
+    if (prepared == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (prepared->magic != SQ_GRAPH_MAGIC) {
+        return SQ_ERR_STATE;
+    }
+    st = sq_graph_run_args(prepared->graph_scratch_bytes, q, scratch, scratch_bytes, z, logit);
     if (st == SQ_OK) {
-        st = sq_map_symbols(indices, k, tables->constellation, tables->order, iq);
+        sq_graph_exec(&prepared->graph, prepared->graph_scratch_bytes, q, scratch, z, logit, s);
     }
     return st;
+}
+
+sq_status sq_codebook_prepare(const int8_t *codebook, int32_t m, int32_t d, int32_t *norms,
+                              int32_t norms_len, sq_codebook *out)
+{
+    int32_t c;
+    if (out == NULL) {
+        return SQ_ERR_NULL;
+    }
+    out->magic = 0;
+    if (codebook == NULL || norms == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (m < 1 || d < 1) {
+        return SQ_ERR_ARG;
+    }
+    if (m > SQ_MAX_M || d > SQ_MAX_D) {
+        return SQ_ERR_LIMIT;
+    }
+    if (norms_len < m) {
+        return SQ_ERR_BUFFER;
+    }
+    for (c = 0; c < m; ++c) {
+        norms[c] = sq_norm(codebook + (size_t)c * (size_t)d, d);
+    }
+    out->codebook = codebook;
+    out->norms = norms;
+    out->order = m;
+    out->latent_dim = d;
+    out->magic = SQ_CODEBOOK_MAGIC;
+    return SQ_OK;
+}
+
+static sq_status sq_codebook_ok(const sq_codebook *codebook)
+{
+    if (codebook == NULL) {
+        return SQ_ERR_NULL;
+    }
+    return codebook->magic == SQ_CODEBOOK_MAGIC ? SQ_OK : SQ_ERR_STATE;
+}
+
+sq_status sq_nearest_codewords_prepared(const sq_codebook *codebook, const int8_t *z, int32_t n,
+                                        const uint16_t *positions, int32_t k,
+                                        uint16_t *indices)
+{
+    const sq_port_ops *ops;
+    sq_status st = sq_codebook_ok(codebook);
+    if (st != SQ_OK) {
+        return st;
+    }
+    st = sq_nearest_args(z, n, codebook->latent_dim, positions, k, codebook->codebook,
+                         codebook->order, indices);
+    if (st != SQ_OK) {
+        return st;
+    }
+    ops = sq_port_ops_active();
+    if (ops->nearest != NULL) {
+        ops->nearest(z, codebook->latent_dim, positions, k, codebook->codebook, codebook->order,
+                     codebook->norms, indices);
+    } else { /* the reference's distance form is its fastest: norms are for the ports */
+        sq_nearest_reference(z, codebook->latent_dim, positions, k, codebook->codebook,
+                             codebook->order, indices);
+    }
+    return SQ_OK;
+}
+
+sq_status sq_encode_prepared(const sq_graph_prepared *graph, const sq_codebook *codebook,
+                             const int16_t *constellation, const uint8_t *u, int32_t k,
+                             int8_t *scratch, int32_t scratch_bytes, uint16_t *positions,
+                             uint16_t *indices, int16_t *iq)
+{
+    sq_status st;
+    if (graph == NULL || constellation == NULL || u == NULL || scratch == NULL ||
+        positions == NULL || indices == NULL || iq == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (graph->magic != SQ_GRAPH_MAGIC) {
+        return SQ_ERR_STATE;
+    }
+    st = sq_codebook_ok(codebook);
+    if (st != SQ_OK) {
+        return st;
+    }
+    if (codebook->latent_dim != graph->graph.latent_dim) {
+        return SQ_ERR_SHAPE;
+    }
+    if (k < 1 || k > graph->graph.n_concepts) {
+        return SQ_ERR_K_RANGE;
+    }
+    if (scratch_bytes < graph->encode_scratch_bytes) {
+        return SQ_ERR_BUFFER;
+    }
+    sq_encode_exec(&graph->graph, graph->graph_scratch_bytes, codebook->codebook,
+                   codebook->norms, codebook->order, constellation, u, k, scratch, positions,
+                   indices, iq);
+    return SQ_OK;
 }

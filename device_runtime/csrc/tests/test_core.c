@@ -9,11 +9,17 @@
  *   1 - 2^30, so -3 * 0.5 = -1.5 -> -1, then RoundingDivideByPOT rounds ties away from zero:
  *   -3 / 2 -> -2, and 5 * 0.5 / 2 = 1.25 -> 2 through 2.5 -> 3 -> 1.5 -> 2 (single gives 1).
  * The FC, graph and encode cases use values on which both roundings agree.
+ *
+ * Ports: every exact-match test of the FC, nearest-codeword, graph and encode kernels runs once
+ * per port this machine can execute (the others are listed as skipped, with the reason), and
+ * randomized differential tests compare each port's integers with the reference's over many
+ * shapes (odd sizes, offsets and values at the int8 extremes, exact ties in the search).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "semqam_core.h"
+#include "sq_internal.h" /* the ports' kernel tables, to compare raw int32 accumulators */
 
 static int g_checks = 0;
 static int g_failures = 0;
@@ -820,7 +826,534 @@ static void test_status_names(void)
 {
     CHECK(strcmp(sq_status_name(SQ_OK), "SQ_OK") == 0);
     CHECK(strcmp(sq_status_name(SQ_ERR_INDEX), "SQ_ERR_INDEX") == 0);
+    CHECK(strcmp(sq_status_name(SQ_ERR_STATE), "SQ_ERR_STATE") == 0);
     CHECK(strcmp(sq_status_name(-99), "SQ_UNKNOWN") == 0);
+}
+
+/* ---- validate once ---------------------------------------------------------------------- */
+
+static void test_prepared(void)
+{
+    sq_fc_layer layers[3];
+    int8_t lut[256];
+    sq_graph g;
+    sq_graph_prepared gp;
+    sq_codebook cb;
+    int32_t norms[4] = {-1, -1, -1, -1};
+    const int8_t q[2] = {-125, 72};
+    const uint8_t u[2] = {3, 200};
+    int8_t scratch[SQ_ENCODE_SCRATCH_BYTES];
+    int8_t z[4];
+    int8_t l[2];
+    int8_t s[2];
+    uint16_t pos[2] = {9, 9};
+    uint16_t idx[2] = {9, 9};
+    int16_t iq[4] = {0, 0, 0, 0};
+    const uint16_t sel[2] = {1, 0};
+    small_graph(layers, lut, &g);
+    CHECK_ST(sq_graph_prepare(&g, &gp), SQ_OK);
+    CHECK(gp.graph_scratch_bytes == 9 && gp.encode_scratch_bytes == 19);
+    /* the handle holds its own copy of the layer structs: later edits do not reach it */
+    layers[1].shift = NULL;
+    CHECK_ST(sq_graph_run_prepared(&gp, q, scratch, 9, z, l, s), SQ_OK);
+    CHECK(z[0] == 0 && z[1] == 100 && z[2] == 100 && z[3] == 100);
+    CHECK(l[0] == 72 && l[1] == -128 && s[0] == -73 && s[1] == 127);
+    layers[1].shift = g_s0;
+    CHECK_ST(sq_graph_run_prepared(&gp, q, scratch, 8, z, l, s), SQ_ERR_BUFFER);
+    CHECK_ST(sq_graph_run_prepared(&gp, NULL, scratch, 9, z, l, s), SQ_ERR_NULL);
+    CHECK_ST(sq_graph_run_prepared(&gp, q, NULL, 9, z, l, s), SQ_ERR_NULL);
+    CHECK_ST(sq_graph_run_prepared(&gp, q, scratch, 9, z, NULL, s), SQ_ERR_NULL);
+    CHECK_ST(sq_graph_run_prepared(NULL, q, scratch, 9, z, l, s), SQ_ERR_NULL);
+    /* codebook {(0,0), (0,99), (0,101), (99,100)}: norms 0, 9801, 10201, 19801 */
+    CHECK_ST(sq_codebook_prepare(g_cb, 4, 2, norms, 4, &cb), SQ_OK);
+    CHECK(norms[0] == 0 && norms[1] == 9801 && norms[2] == 10201 && norms[3] == 19801);
+    CHECK_ST(sq_nearest_codewords_prepared(&cb, z, 2, sel, 2, idx), SQ_OK);
+    CHECK(idx[0] == 3 && idx[1] == 1); /* slot 1 (100,100) -> 3; slot 0 (0,100): tie -> 1 */
+    CHECK_ST(sq_encode_prepared(&gp, &cb, g_const, u, 2, scratch, 19, pos, idx, iq), SQ_OK);
+    CHECK(pos[0] == 0 && pos[1] == 1 && idx[0] == 1 && idx[1] == 3);
+    CHECK(iq[0] == 2000 && iq[1] == -2000 && iq[2] == -4000 && iq[3] == -4000);
+    /* per-sample arguments are still checked */
+    CHECK_ST(sq_encode_prepared(&gp, &cb, g_const, u, 3, scratch, 19, pos, idx, iq),
+             SQ_ERR_K_RANGE);
+    CHECK_ST(sq_encode_prepared(&gp, &cb, g_const, u, 0, scratch, 19, pos, idx, iq),
+             SQ_ERR_K_RANGE);
+    CHECK_ST(sq_encode_prepared(&gp, &cb, g_const, u, 1, scratch, 18, pos, idx, iq),
+             SQ_ERR_BUFFER);
+    CHECK_ST(sq_encode_prepared(&gp, &cb, g_const, NULL, 1, scratch, 19, pos, idx, iq),
+             SQ_ERR_NULL);
+    CHECK_ST(sq_encode_prepared(&gp, &cb, NULL, u, 1, scratch, 19, pos, idx, iq), SQ_ERR_NULL);
+    CHECK_ST(sq_encode_prepared(&gp, NULL, g_const, u, 1, scratch, 19, pos, idx, iq),
+             SQ_ERR_NULL);
+    CHECK_ST(sq_nearest_codewords_prepared(&cb, z, 2, sel, 3, idx), SQ_ERR_K_RANGE);
+    CHECK_ST(sq_nearest_codewords_prepared(NULL, z, 2, sel, 2, idx), SQ_ERR_NULL);
+    CHECK_ST(sq_codebook_prepare(g_cb, 4, 2, norms, 3, &cb), SQ_ERR_BUFFER);
+    CHECK_ST(sq_codebook_prepare(g_cb, 0, 2, norms, 4, &cb), SQ_ERR_ARG);
+    CHECK_ST(sq_codebook_prepare(g_cb, SQ_MAX_M + 1, 2, norms, 4, &cb), SQ_ERR_LIMIT);
+    CHECK_ST(sq_codebook_prepare(NULL, 4, 2, norms, 4, &cb), SQ_ERR_NULL);
+    /* a failed prepare leaves an unusable handle, never a half-valid one */
+    CHECK_ST(sq_nearest_codewords_prepared(&cb, z, 2, sel, 2, idx), SQ_ERR_STATE);
+    CHECK_ST(sq_codebook_prepare(g_cb, 4, 2, norms, 4, &cb), SQ_OK);
+    cb.latent_dim = 3;
+    CHECK_ST(sq_encode_prepared(&gp, &cb, g_const, u, 1, scratch, 19, pos, idx, iq),
+             SQ_ERR_SHAPE);
+    g.latent_dim = 3; /* invalid graph */
+    CHECK_ST(sq_graph_prepare(&g, &gp), SQ_ERR_SHAPE);
+    CHECK_ST(sq_graph_run_prepared(&gp, q, scratch, 9, z, l, s), SQ_ERR_STATE);
+    CHECK_ST(sq_encode_prepared(&gp, &cb, g_const, u, 1, scratch, 19, pos, idx, iq),
+             SQ_ERR_STATE);
+    CHECK_ST(sq_graph_prepare(&g, NULL), SQ_ERR_NULL);
+    CHECK_ST(sq_graph_prepare(NULL, &gp), SQ_ERR_NULL);
+}
+
+/* ---- ports: API, then randomized differential tests against the reference ----------- */
+
+static uint32_t g_rng = 0x12345678u;
+
+static uint32_t rnd(void) /* xorshift32: the same sequence on every machine */
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 17;
+    g_rng ^= g_rng << 5;
+    return g_rng;
+}
+
+static int32_t rnd_in(int32_t lo, int32_t hi) /* uniform-ish in [lo, hi] */
+{
+    return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1));
+}
+
+/* int8 values with the extremes -128 / 127 over-represented (1 in 4 each `extreme` mode). */
+static void fill_i8(int8_t *v, int32_t n, int extreme)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const uint32_t r = rnd();
+        if (extreme && (r & 7u) == 0) {
+            v[i] = -128;
+        } else if (extreme && (r & 7u) == 1) {
+            v[i] = 127;
+        } else {
+            v[i] = (int8_t)(int32_t)((r >> 8) % 256u - 128u);
+        }
+    }
+}
+
+static void test_port_api(void)
+{
+    const char *why = NULL;
+    const int32_t active = sq_port_active();
+    int32_t p;
+    CHECK(active >= 0 && active < SQ_PORT_COUNT);
+    CHECK_ST(sq_port_available(active, &why), SQ_OK);
+    CHECK(why != NULL && strcmp(why, "available") == 0);
+    CHECK_ST(sq_port_available(SQ_PORT_REFERENCE, NULL), SQ_OK);
+    CHECK_ST(sq_port_available(-1, &why), SQ_ERR_ARG);
+    CHECK_ST(sq_port_available(SQ_PORT_COUNT, &why), SQ_ERR_ARG);
+    CHECK_ST(sq_port_select(SQ_PORT_COUNT), SQ_ERR_ARG);
+    CHECK(sq_port_active() == active);
+    CHECK(strcmp(sq_port_name(SQ_PORT_REFERENCE), "reference") == 0);
+    CHECK(strcmp(sq_port_name(SQ_PORT_X86_AVX512_VNNI), "x86_avx512_vnni") == 0);
+    CHECK(strcmp(sq_port_name(-1), "unknown") == 0);
+    for (p = 0; p < SQ_PORT_COUNT; ++p) {
+        if (sq_port_available(p, NULL) != SQ_OK) {
+            CHECK_ST(sq_port_select(p), SQ_ERR_STATE); /* refused, nothing changes */
+            CHECK(sq_port_active() == active);
+        } else {
+            CHECK(sq_port_ops_of(p) != NULL && strcmp(sq_port_ops_of(p)->name,
+                                                      sq_port_name(p)) == 0);
+        }
+    }
+#if defined(SQ_PORTABLE_ONLY)
+    CHECK(active == SQ_PORT_REFERENCE);
+#endif
+}
+
+#define DIFF_MAX_IN 1100
+#define DIFF_MAX_OUT 300
+
+/* Raw accumulators of one port against an int64 sum, then whole layers (both requantization
+ * paths) under the port against the reference. */
+static void diff_fc(int32_t port, int32_t in_dim, int32_t out_dim, int32_t off, int extreme)
+{
+    static int8_t w[DIFF_MAX_OUT * DIFF_MAX_IN];
+    static int8_t x[DIFF_MAX_IN];
+    static int32_t bias[DIFF_MAX_OUT];
+    static double scale[DIFF_MAX_OUT];
+    static int32_t mult[DIFF_MAX_OUT];
+    static int32_t shift[DIFF_MAX_OUT];
+    static int8_t y_ref[DIFF_MAX_OUT];
+    static int8_t y_port[DIFF_MAX_OUT];
+    const sq_port_ops *ops = sq_port_ops_of(port);
+    int32_t acc[SQ_FC_BLOCK];
+    int32_t c0;
+    int32_t c;
+    int32_t bad = 0;
+    int64_t maxabs = 1;
+    int pow2 = 1;
+    sq_fc_layer l;
+    fill_i8(w, in_dim * out_dim, extreme);
+    fill_i8(x, in_dim, extreme);
+    for (c = 0; c < out_dim; ++c) {
+        bias[c] = (int32_t)(rnd() % 2001u) - 1000;
+    }
+    /* raw int32 sums; |acc + bias| bounds the scales below */
+    for (c0 = 0; c0 < out_dim; c0 += SQ_FC_BLOCK) {
+        const int32_t rows = out_dim - c0 < SQ_FC_BLOCK ? out_dim - c0 : SQ_FC_BLOCK;
+        if (ops->fc_acc != NULL) {
+            ops->fc_acc(w + (size_t)c0 * (size_t)in_dim, in_dim, rows, x, off, acc);
+        }
+        for (c = 0; c < rows; ++c) {
+            int64_t want = 0;
+            int32_t i;
+            for (i = 0; i < in_dim; ++i) {
+                want += (int64_t)w[(size_t)(c0 + c) * (size_t)in_dim + (size_t)i] *
+                        ((int64_t)x[i] + off);
+            }
+            bad += ops->fc_acc != NULL && acc[c] != (int32_t)want;
+            want += bias[c0 + c];
+            want = want < 0 ? -want : want;
+            maxabs = want > maxabs ? want : maxabs;
+        }
+    }
+    CHECK(bad == 0);
+    /* scales that put outputs inside int8 on exact halves (ties, 1 / 2^j), random ones inside
+     * the range, huge (saturation) and zero */
+    while (((int64_t)1 << pow2) < maxabs / 100) {
+        ++pow2;
+    }
+    for (c = 0; c < out_dim; ++c) {
+        const uint32_t kind = rnd() % 5u;
+        scale[c] = kind <= 1 ? 1.0 / (double)((int64_t)1 << (pow2 + (int)(rnd() % 3u)))
+                 : kind == 2 ? (double)(rnd() % 100000u) * 1e-5 * 150.0 / (double)(maxabs + 1)
+                 : kind == 3 ? 1000.0 : 0.0;
+        mult[c] = (int32_t)(rnd() >> 1);
+        shift[c] = -(int32_t)(rnd() % 20u);
+    }
+    l.weights = w;
+    l.bias = (rnd() & 1u) ? bias : NULL;
+    l.scale = scale;
+    l.multiplier = mult;
+    l.shift = shift;
+    l.in_dim = in_dim;
+    l.out_dim = out_dim;
+    l.input_offset = off;
+    l.output_offset = (rnd() & 1u) ? 0 : rnd_in(-128, 127);
+    l.act_min = (rnd() & 1u) ? -128 : rnd_in(-128, 0);
+    l.act_max = (rnd() & 1u) ? 127 : rnd_in(l.act_min, 127);
+    for (c = 0; c < 2; ++c) { /* c = 0: double scales, 1: Q31 */
+        l.scale = c == 0 ? scale : NULL;
+        CHECK_ST(sq_port_select(SQ_PORT_REFERENCE), SQ_OK);
+        CHECK_ST(sq_fc_int8(&l, x, y_ref), SQ_OK);
+        CHECK_ST(sq_port_select(port), SQ_OK);
+        CHECK_ST(sq_fc_int8(&l, x, y_port), SQ_OK);
+        CHECK(memcmp(y_ref, y_port, (size_t)out_dim) == 0);
+    }
+}
+
+/* The port's vectorized double requantization against sq_multiply_by_scale + the documented
+ * clamp: accumulators around exact halves (scales 1 / 2^j), bias wrapping at the int32 ends,
+ * saturation, zero scales. */
+static void test_diff_requant(int32_t port)
+{
+    enum { NR = 203 }; /* odd: vector tails */
+    const sq_port_ops *ops = sq_port_ops_of(port);
+    int32_t acc[NR];
+    int32_t bias[NR];
+    double scale[NR];
+    int8_t y[NR];
+    int rep;
+    int bad = 0;
+    if (ops->requant_scale == NULL) {
+        return;
+    }
+    for (rep = 0; rep < 40; ++rep) {
+        const int32_t off = rep % 4 == 0 ? -128 : rep % 4 == 1 ? 127 : rnd_in(-128, 127);
+        const int32_t lo = rep % 3 == 0 ? -128 : rnd_in(-128, 0);
+        const int32_t hi = rep % 3 == 0 ? 127 : rnd_in(lo, 127);
+        const int with_bias = rep & 1;
+        int32_t i;
+        for (i = 0; i < NR; ++i) {
+            const uint32_t kind = rnd() % 8u;
+            acc[i] = kind == 0 ? INT32_MAX - rnd_in(0, 3) : kind == 1 ? INT32_MIN + rnd_in(0, 3)
+                                                          : rnd_in(-3000, 3000);
+            bias[i] = kind <= 1 ? rnd_in(-5, 5) : rnd_in(-300, 300);
+            scale[i] = kind == 2 ? 1000.0 : kind == 3 ? 0.0
+                     : kind == 4 ? (double)rnd_in(1, 100000) * 1e-6
+                                 : 1.0 / (double)(1 << rnd_in(1, 5));
+        }
+        ops->requant_scale(acc, with_bias ? bias : NULL, scale, NR, off, lo, hi, y);
+        for (i = 0; i < NR; ++i) {
+            int64_t a = (int64_t)acc[i] + (with_bias ? bias[i] : 0);
+            int32_t r = 0;
+            int64_t v;
+            a = a > INT32_MAX ? a - 4294967296LL : a < INT32_MIN ? a + 4294967296LL : a;
+            CHECK_ST(sq_multiply_by_scale((int32_t)a, scale[i], &r), SQ_OK);
+            v = (int64_t)r + off;
+            v = v < lo ? lo : v > hi ? hi : v;
+            bad += y[i] != (int8_t)v;
+        }
+    }
+    CHECK(bad == 0);
+}
+
+static void test_diff_fc(int32_t port)
+{
+    static const int32_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 255,
+                                   256, 257, 511, 784, 1030};
+    static const int32_t offs[] = {128, -127, 0, 1, 127};
+    const size_t nd = sizeof(dims) / sizeof(dims[0]);
+    size_t i;
+    int t;
+    for (i = 0; i < nd; ++i) {
+        diff_fc(port, dims[i], rnd_in(1, 40), offs[i % 5], (int)(i & 1u));
+    }
+    for (t = 0; t < 60; ++t) {
+        const int32_t off = (t % 3 == 0) ? 128 : (t % 3 == 1) ? -127 : rnd_in(-127, 128);
+        diff_fc(port, rnd_in(1, 300), rnd_in(1, DIFF_MAX_OUT), off, t & 1);
+    }
+    diff_fc(port, DIFF_MAX_IN, SQ_FC_BLOCK + 17, 128, 1); /* two blocks, long rows */
+}
+
+#define DIFF_MAX_M 1024
+#define DIFF_MAX_N 256
+
+/* indices of the port's search (with and without norms), of the public entries under the port,
+ * against a plain argmin of squared distances with the lowest index on ties. */
+static void diff_nearest(int32_t port, int32_t n, int32_t d, int32_t m, int32_t k, int ties)
+{
+    static int8_t z[DIFF_MAX_N * SQ_MAX_D];
+    static int8_t cb[DIFF_MAX_M * SQ_MAX_D];
+    static int32_t norms[DIFF_MAX_M];
+    uint16_t pos[DIFF_MAX_N];
+    uint16_t want[DIFF_MAX_N];
+    uint16_t got[DIFF_MAX_N];
+    uint16_t got_pub[DIFF_MAX_N];
+    uint16_t got_prep[DIFF_MAX_N];
+    const sq_port_ops *ops = sq_port_ops_of(port);
+    sq_codebook book;
+    int32_t j;
+    int32_t c;
+    int bad = 0;
+    fill_i8(z, n * d, 1);
+    fill_i8(cb, m * d, 1);
+    if (ties == 1) { /* duplicated codewords: the first copy must win */
+        for (c = 1; c < m; ++c) {
+            if (rnd() % 3u == 0) {
+                memcpy(cb + (size_t)c * (size_t)d, cb + (size_t)rnd_in(0, c - 1) * (size_t)d,
+                       (size_t)d);
+            }
+        }
+    } else if (ties == 2) { /* z = 0 rows and +-e pairs: equal distances at different m */
+        memset(z, 0, (size_t)n * (size_t)d);
+        for (c = 1; c < m; c += 2) {
+            int32_t i;
+            for (i = 0; i < d; ++i) {
+                const int8_t e = cb[(size_t)(c - 1) * (size_t)d + (size_t)i];
+                cb[(size_t)c * (size_t)d + (size_t)i] = (int8_t)(e == -128 ? 127 : -e);
+                cb[(size_t)(c - 1) * (size_t)d + (size_t)i] = (int8_t)(e == -128 ? -127 : e);
+            }
+        }
+    } else if (ties == 3) { /* every coordinate at an extreme: z -128, codebook +-127/-128 */
+        memset(z, -128, (size_t)n * (size_t)d);
+        for (c = 0; c < m * d; ++c) {
+            cb[c] = (rnd() & 1u) ? 127 : -128;
+        }
+    }
+    for (j = 0; j < k; ++j) {
+        pos[j] = (uint16_t)rnd_in(0, n - 1);
+    }
+    for (j = 0; j < k; ++j) {
+        int32_t best = INT32_MAX;
+        int32_t best_m = 0;
+        for (c = 0; c < m; ++c) {
+            int32_t dist = 0;
+            int32_t i;
+            for (i = 0; i < d; ++i) {
+                const int32_t a = z[(size_t)pos[j] * (size_t)d + (size_t)i] -
+                                  cb[(size_t)c * (size_t)d + (size_t)i];
+                dist += a * a;
+            }
+            if (dist < best) {
+                best = dist;
+                best_m = c;
+            }
+        }
+        want[j] = (uint16_t)best_m;
+    }
+    CHECK_ST(sq_codebook_prepare(cb, m, d, norms, DIFF_MAX_M, &book), SQ_OK);
+    if (ops->nearest != NULL) {
+        ops->nearest(z, d, pos, k, cb, m, NULL, got);
+        bad += memcmp(want, got, (size_t)k * sizeof(uint16_t)) != 0;
+        ops->nearest(z, d, pos, k, cb, m, norms, got);
+        bad += memcmp(want, got, (size_t)k * sizeof(uint16_t)) != 0;
+    }
+    CHECK_ST(sq_port_select(port), SQ_OK);
+    CHECK_ST(sq_nearest_codewords(z, n, d, pos, k, cb, m, got_pub), SQ_OK);
+    CHECK_ST(sq_nearest_codewords_prepared(&book, z, n, pos, k, got_prep), SQ_OK);
+    bad += memcmp(want, got_pub, (size_t)k * sizeof(uint16_t)) != 0;
+    bad += memcmp(want, got_prep, (size_t)k * sizeof(uint16_t)) != 0;
+    CHECK(bad == 0);
+    if (bad != 0) {
+        printf("  nearest mismatch: port %s n=%d d=%d m=%d k=%d ties=%d\n", sq_port_name(port),
+               (int)n, (int)d, (int)m, (int)k, ties);
+    }
+}
+
+static void test_diff_nearest(int32_t port)
+{
+    static const int32_t ds[] = {1, 2, 3, 4, 5, 7, 15, 16, 17, 31, 63, 64, 65, 100, 127, 128,
+                                 129, 255, 256};
+    static const int32_t ms[] = {1, 2, 3, 15, 16, 17, 64, 100, 257, 1024};
+    const size_t nd = sizeof(ds) / sizeof(ds[0]);
+    const size_t nm = sizeof(ms) / sizeof(ms[0]);
+    size_t i;
+    int t;
+    for (i = 0; i < nd; ++i) {
+        const int32_t n = rnd_in(1, 100);
+        diff_nearest(port, n, ds[i], ms[i % nm], rnd_in(1, n), (int)(i % 4));
+    }
+    for (i = 0; i < nm; ++i) {
+        diff_nearest(port, 64, 64, ms[i], 32, (int)(i % 4));
+    }
+    for (t = 0; t < 40; ++t) { /* k up to 256: several passes of queries */
+        const int32_t n = rnd_in(1, DIFF_MAX_N);
+        diff_nearest(port, n, rnd_in(1, 80), rnd_in(1, 300), rnd_in(1, n), t % 4);
+    }
+    diff_nearest(port, DIFF_MAX_N, SQ_MAX_D, 300, DIFF_MAX_N, 1);
+}
+
+/* A random MNIST-shaped graph (784 -> 96 -> 40, z head 40 -> N*D, sci head 40 -> 24 -> N)
+ * encoded under the port and the reference, sample by sample, bytes compared. */
+static void test_diff_encode(int32_t port)
+{
+    enum { IN = 784, H0 = 96, H1 = 40, S0 = 24, N = 16, D = 12, M = 200, K = 9 };
+    static int8_t w0[H0 * IN], w1[H1 * H0], wz[N * D * H1], ws0[S0 * H1], ws1[N * S0];
+    static int32_t b[N * D], mult[N * D], shift[N * D];
+    static double scale[N * D];
+    static int8_t cb[M * D];
+    static int16_t table[M * 2];
+    static int8_t lut[256];
+    static int8_t scratch[SQ_ENCODE_SCRATCH_BYTES];
+    static uint8_t u[IN];
+    sq_fc_layer trunk[2], zh[1], sh[2];
+    sq_graph g;
+    sq_tables t;
+    sq_graph_prepared gp;
+    sq_codebook book;
+    int32_t norms[M];
+    int32_t bytes = 0;
+    int32_t i;
+    int rep;
+    int bad = 0;
+    fill_i8(w0, H0 * IN, 0);
+    fill_i8(w1, H1 * H0, 0);
+    fill_i8(wz, N * D * H1, 0);
+    fill_i8(ws0, S0 * H1, 0);
+    fill_i8(ws1, N * S0, 0);
+    fill_i8(cb, M * D, 0);
+    fill_i8(lut, 256, 0);
+    for (i = 0; i < N * D; ++i) {
+        b[i] = (int32_t)(rnd() % 20001u) - 10000;
+        scale[i] = 1.0 / (double)(256u << (rnd() % 4u)); /* exact: many ties */
+        mult[i] = 1073741824 + (int32_t)(rnd() % 1000u);
+        shift[i] = -8 - (int32_t)(rnd() % 4u);
+    }
+    for (i = 0; i < M * 2; ++i) {
+        table[i] = (int16_t)(int32_t)(rnd() % 65536u - 32768u);
+    }
+    trunk[0] = make_layer(w0, b, mult, shift, IN, H0, 128, -128, -128, 127);
+    trunk[1] = make_layer(w1, b, mult, shift, H0, H1, 128, -128, -128, 127);
+    zh[0] = make_layer(wz, b, mult, shift, H1, N * D, 128, 3, -128, 127);
+    sh[0] = make_layer(ws0, b, mult, shift, H1, S0, 128, -5, -5, 127); /* off != 128 next */
+    sh[1] = make_layer(ws1, b, mult, shift, S0, N, 5, -54, -128, 127);
+    trunk[0].scale = scale;
+    zh[0].scale = scale;
+    sh[1].scale = scale;
+    g.trunk = trunk;
+    g.n_trunk = 2;
+    g.z_head = zh;
+    g.n_z = 1;
+    g.sci_head = sh;
+    g.n_sci = 2;
+    g.logistic_lut = lut;
+    g.input_size = IN;
+    g.n_concepts = N;
+    g.latent_dim = D;
+    g.rank_by_sci = 0;
+    t.codebook = cb;
+    t.constellation = table;
+    t.order = M;
+    t.latent_dim = D;
+    CHECK_ST(sq_encode_scratch_bytes(&g, &bytes), SQ_OK);
+    CHECK_ST(sq_graph_prepare(&g, &gp), SQ_OK);
+    CHECK_ST(sq_codebook_prepare(cb, M, D, norms, M, &book), SQ_OK);
+    for (rep = 0; rep < 12; ++rep) {
+        uint16_t pos[2][K], idx[2][K], pos_p[K], idx_p[K];
+        int16_t iq[2][2 * K], iq_p[2 * K];
+        int side;
+        g.rank_by_sci = rep & 1;
+        gp.graph.rank_by_sci = rep & 1;
+        for (i = 0; i < IN; ++i) {
+            u[i] = (uint8_t)(rep % 3 == 0 ? ((rnd() & 1u) ? 255u : 0u) : rnd() % 256u);
+        }
+        for (side = 0; side < 2; ++side) {
+            CHECK_ST(sq_port_select(side == 0 ? SQ_PORT_REFERENCE : port), SQ_OK);
+            CHECK_ST(sq_encode(&g, &t, u, K, scratch, bytes, pos[side], idx[side], iq[side]),
+                     SQ_OK);
+        }
+        CHECK_ST(sq_encode_prepared(&gp, &book, table, u, K, scratch, bytes, pos_p, idx_p,
+                                    iq_p), SQ_OK);
+        bad += memcmp(pos[0], pos[1], sizeof(pos[0])) != 0 ||
+               memcmp(idx[0], idx[1], sizeof(idx[0])) != 0 ||
+               memcmp(iq[0], iq[1], sizeof(iq[0])) != 0 ||
+               memcmp(pos[0], pos_p, sizeof(pos_p)) != 0 ||
+               memcmp(idx[0], idx_p, sizeof(idx_p)) != 0 ||
+               memcmp(iq[0], iq_p, sizeof(iq_p)) != 0;
+    }
+    CHECK(bad == 0);
+}
+
+/* The exact-match tests of every kernel a port replaces, under one port. */
+static void run_exact_suite(void)
+{
+    test_fc_int8();
+    test_fc_int8_scale_path();
+    test_nearest_codewords();
+    test_graph();
+    test_graph_ping_pong();
+    test_encode();
+    test_prepared();
+}
+
+static void test_ports(void)
+{
+    const int32_t best = sq_port_active();
+    int32_t p;
+    test_port_api();
+    for (p = 0; p < SQ_PORT_COUNT; ++p) {
+        const char *why = NULL;
+        int checks;
+        int failures;
+        if (sq_port_available(p, &why) != SQ_OK) {
+            printf("port %-16s skipped: %s\n", sq_port_name(p), why);
+            continue;
+        }
+        checks = g_checks;
+        failures = g_failures;
+        CHECK_ST(sq_port_select(p), SQ_OK);
+        run_exact_suite();
+        if (p != SQ_PORT_REFERENCE) {
+            test_diff_fc(p);
+            test_diff_requant(p);
+            test_diff_nearest(p);
+            test_diff_encode(p);
+        } else { /* the reference search against the plain argmin, ties included */
+            test_diff_nearest(p);
+        }
+        printf("port %-16s ran: %d checks, %d failures%s\n", sq_port_name(p),
+               g_checks - checks, g_failures - failures, p == best ? " (auto-selected)" : "");
+    }
+    CHECK_ST(sq_port_select(best), SQ_OK);
 }
 
 int main(void)
@@ -842,6 +1375,7 @@ int main(void)
     test_graph_ping_pong();
     test_encode();
     test_status_names();
+    test_ports();
     if (g_failures != 0) {
         printf("SEMQAM_CORE_TESTS_FAILED %d of %d checks\n", g_failures, g_checks);
         return 1;

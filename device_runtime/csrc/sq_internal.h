@@ -1,0 +1,71 @@
+/*
+ * sq_internal.h - what the core's files share but the public API does not show: the table of
+ * optimized kernels one port provides (TFLite Micro's "optimized ports with the same names",
+ * chosen here at run time by CPU feature instead of at build time), the active-port lookup, and
+ * the unchecked forms the glue calls after a prepare step has validated everything.
+ *
+ * Every port computes exactly the integers of the reference kernels (sq_kernels.c,
+ * sq_pipeline.c): accumulation is integer, so there is no tolerance anywhere.
+ */
+#ifndef SQ_INTERNAL_H
+#define SQ_INTERNAL_H
+
+#include "semqam_core.h"
+
+/* Ports exist only for GCC/Clang on x86-64 and AArch64; -DSQ_PORTABLE_ONLY (or any other
+ * compiler / architecture, e.g. an MCU) leaves the reference kernels alone. */
+#if !defined(SQ_PORTABLE_ONLY) && (defined(__GNUC__) || defined(__clang__)) && \
+    defined(__x86_64__)
+#define SQ_HAVE_X86_PORTS 1
+#else
+#define SQ_HAVE_X86_PORTS 0
+#endif
+#if !defined(SQ_PORTABLE_ONLY) && (defined(__GNUC__) || defined(__clang__)) && \
+    defined(__aarch64__)
+#define SQ_HAVE_AARCH64_PORTS 1
+#else
+#define SQ_HAVE_AARCH64_PORTS 0
+#endif
+
+/* Rows of one FC accumulation call: the glue requantizes block by block from a stack buffer
+ * of this many int32. */
+#define SQ_FC_BLOCK 256
+
+/* One port's kernels; a NULL member means "use the reference kernel". Arguments are validated
+ * by the caller (the public entries or a prepare step): the kernels check nothing. */
+typedef struct {
+    const char *name;
+    /* acc[r] = sum_{i < in_dim} w[r * in_dim + i] * (x[i] + input_offset), r in [0, rows),
+     * 1 <= rows <= SQ_FC_BLOCK, input_offset in [-127, 128]: exact int32 (no overflow). */
+    void (*fc_acc)(const int8_t *w, int32_t in_dim, int32_t rows, const int8_t *x,
+                   int32_t input_offset, int32_t *acc);
+    /* y[r] = clamp(round_half_away(double(acc[r] + bias[r]) * scale[r]) + output_offset,
+     * act_min, act_max) exactly as sq_kernels.c's double path (bias may be NULL). */
+    void (*requant_scale)(const int32_t *acc, const int32_t *bias, const double *scale,
+                          int32_t n, int32_t output_offset, int32_t act_min, int32_t act_max,
+                          int8_t *y);
+    /* indices[j] = argmin_m (norms[m] - 2 * z_j . e_m), ties to the lower m, for the k rows
+     * z_j = z + positions[j] * d; e_m = codebook + m * d. norms[m] = ||e_m||^2, or NULL: the
+     * kernel computes them. Equal to argmin of the squared distance (||z_j||^2 is constant). */
+    void (*nearest)(const int8_t *z, int32_t d, const uint16_t *positions, int32_t k,
+                    const int8_t *codebook, int32_t m, const int32_t *norms,
+                    uint16_t *indices);
+} sq_port_ops;
+
+/* The ops of a port id (NULL if not compiled in) and of the active port (never NULL). */
+const sq_port_ops *sq_port_ops_of(int32_t port);
+const sq_port_ops *sq_port_ops_active(void);
+
+#if SQ_HAVE_X86_PORTS
+extern const sq_port_ops sq_x86_avx2_ops;
+extern const sq_port_ops sq_x86_avx512_vnni_ops;
+#endif
+#if SQ_HAVE_AARCH64_PORTS
+extern const sq_port_ops sq_aarch64_neon_ops;
+extern const sq_port_ops sq_aarch64_dotprod_ops;
+#endif
+
+/* sq_fc_int8 without the layer check (sq_fc_check passed before). */
+void sq_fc_run(const sq_fc_layer *layer, const int8_t *x, int8_t *y);
+
+#endif /* SQ_INTERNAL_H */

@@ -1,0 +1,230 @@
+/*
+ * bench_core.c - latency of the reference kernels and of every port this CPU runs, MLPerf Tiny
+ * style: warm-up calls, then timed windows of back-to-back calls; each figure is the median over
+ * windows of (window time / calls), in microseconds. Not a test: `make bench`.
+ *
+ * Shape of the MNIST bundle with M = 1024: 784 -> 512 -> 256 trunk, z head 256 -> N*D = 4096,
+ * SCI head 256 -> 128 -> 64 (1.62 M MACs), N = D = 64, K = 32 nearest-codeword searches
+ * (2.1 M multiply-adds). Random int8 weights: the timings do not depend on the values.
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "semqam_core.h"
+
+enum { IN = 784, H0 = 512, H1 = 256, S0 = 128, N = 64, D = 64, M = 1024, K = 32 };
+enum { WARMUP = 50, WINDOWS = 15, PER_WINDOW = 200, MAX_W = H0 * IN };
+
+static int8_t g_w[5][MAX_W];
+static int32_t g_bias[N * D], g_mult[N * D], g_shift[N * D];
+static double g_scale[N * D];
+static int8_t g_lut[256];
+static int8_t g_cb[M * D];
+static int32_t g_norms[M];
+static int16_t g_table[M * 2];
+static uint8_t g_u[IN];
+static int8_t g_scratch[SQ_ENCODE_SCRATCH_BYTES];
+static int8_t g_z[N * D];
+static sq_graph g_graph;
+static sq_graph_prepared g_prepared;
+static sq_tables g_tables;
+static sq_codebook g_book;
+static sq_fc_layer g_layers[5];
+static uint16_t g_pos[K], g_idx[K];
+static int16_t g_iq[2 * K];
+static volatile int g_sink;
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a;
+    const double y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef void (*bench_fn)(void);
+
+static double median_us(bench_fn fn)
+{
+    double per_call[WINDOWS];
+    int w;
+    int i;
+    for (i = 0; i < WARMUP; ++i) {
+        fn();
+    }
+    for (w = 0; w < WINDOWS; ++w) {
+        const double t0 = now_us();
+        for (i = 0; i < PER_WINDOW; ++i) {
+            fn();
+        }
+        per_call[w] = (now_us() - t0) / PER_WINDOW;
+    }
+    qsort(per_call, WINDOWS, sizeof(double), cmp_double);
+    return per_call[WINDOWS / 2];
+}
+
+static void run_graph(void)
+{
+    g_sink += sq_graph_run_prepared(&g_prepared, (const int8_t *)g_u, g_scratch,
+                                    g_prepared.graph_scratch_bytes, g_z, g_scratch + 3 * H0,
+                                    NULL);
+}
+
+static void run_fc0(void) /* the largest trunk layer alone: 784 -> 512 */
+{
+    g_sink += sq_fc_int8(&g_layers[0], (const int8_t *)g_u, g_scratch);
+}
+
+static void run_fc_z(void) /* the z head: 256 -> 4096 */
+{
+    g_sink += sq_fc_int8(&g_layers[2], g_scratch, g_z);
+}
+
+static void run_check(void)
+{
+    g_sink += sq_graph_check(&g_graph, NULL);
+}
+
+static void run_nearest(void)
+{
+    g_sink += sq_nearest_codewords(g_z, N, D, g_pos, K, g_cb, M, g_idx);
+}
+
+static void run_nearest_prepared(void)
+{
+    g_sink += sq_nearest_codewords_prepared(&g_book, g_z, N, g_pos, K, g_idx);
+}
+
+static void run_encode(void)
+{
+    g_sink += sq_encode(&g_graph, &g_tables, g_u, K, g_scratch, (int32_t)sizeof(g_scratch),
+                        g_pos, g_idx, g_iq);
+}
+
+static void run_encode_prepared(void)
+{
+    g_sink += sq_encode_prepared(&g_prepared, &g_book, g_table, g_u, K, g_scratch,
+                                 (int32_t)sizeof(g_scratch), g_pos, g_idx, g_iq);
+}
+
+static void setup(void)
+{
+    static const int32_t dims[5][2] = {{IN, H0}, {H0, H1}, {H1, N * D}, {H1, S0}, {S0, N}};
+    uint32_t r = 12345u;
+    int32_t i;
+    int j;
+    for (j = 0; j < 5; ++j) {
+        for (i = 0; i < dims[j][0] * dims[j][1]; ++i) {
+            r = r * 1664525u + 1013904223u;
+            g_w[j][i] = (int8_t)(int32_t)((r >> 24) - 128u);
+        }
+    }
+    for (i = 0; i < N * D; ++i) {
+        g_bias[i] = (int32_t)(i % 2001) - 1000;
+        g_scale[i] = 1.0 / 4096.0 + 1e-7 * (double)(i % 97);
+        g_mult[i] = 1073741824 + i;
+        g_shift[i] = -12;
+    }
+    for (i = 0; i < M * D; ++i) {
+        r = r * 1664525u + 1013904223u;
+        g_cb[i] = (int8_t)(int32_t)((r >> 24) - 128u);
+    }
+    for (i = 0; i < 256; ++i) {
+        g_lut[i] = (int8_t)(i - 128);
+    }
+    for (i = 0; i < IN; ++i) {
+        g_u[i] = (uint8_t)(i * 7);
+    }
+    for (i = 0; i < K; ++i) {
+        g_pos[i] = (uint16_t)(2 * i);
+    }
+    for (j = 0; j < 5; ++j) {
+        sq_fc_layer *l = &g_layers[j];
+        l->weights = g_w[j];
+        l->bias = g_bias;
+        l->scale = g_scale;
+        l->multiplier = g_mult;
+        l->shift = g_shift;
+        l->in_dim = dims[j][0];
+        l->out_dim = dims[j][1];
+        l->input_offset = 128;
+        l->output_offset = -128;
+        l->act_min = -128;
+        l->act_max = 127;
+    }
+    g_layers[2].output_offset = 3;
+    g_graph.trunk = &g_layers[0];
+    g_graph.n_trunk = 2;
+    g_graph.z_head = &g_layers[2];
+    g_graph.n_z = 1;
+    g_graph.sci_head = &g_layers[3];
+    g_graph.n_sci = 2;
+    g_graph.logistic_lut = g_lut;
+    g_graph.input_size = IN;
+    g_graph.n_concepts = N;
+    g_graph.latent_dim = D;
+    g_graph.rank_by_sci = 0;
+    g_tables.codebook = g_cb;
+    g_tables.constellation = g_table;
+    g_tables.order = M;
+    g_tables.latent_dim = D;
+    if (sq_graph_prepare(&g_graph, &g_prepared) != SQ_OK ||
+        sq_codebook_prepare(g_cb, M, D, g_norms, M, &g_book) != SQ_OK) {
+        fprintf(stderr, "bench setup failed\n");
+        exit(1);
+    }
+}
+
+int main(void)
+{
+    static const struct {
+        const char *name;
+        bench_fn fn;
+    } cases[] = {
+        {"fc 784->512", run_fc0},
+        {"fc 256->4096 (z head)", run_fc_z},
+        {"graph (5 FC, prepared)", run_graph},
+        {"sq_graph_check", run_check},
+        {"nearest K=32", run_nearest},
+        {"nearest K=32 prepared", run_nearest_prepared},
+        {"encode", run_encode},
+        {"encode prepared", run_encode_prepared},
+    };
+    enum { NC = sizeof(cases) / sizeof(cases[0]) };
+    double ref[NC];
+    int32_t p;
+    int c;
+    setup();
+    printf("semqam C core bench: M=%d N=%d D=%d K=%d; median over %d windows of %d calls "
+           "(warm-up %d), microseconds per call\n",
+           M, N, D, K, WINDOWS, PER_WINDOW, WARMUP);
+    for (p = 0; p < SQ_PORT_COUNT; ++p) {
+        const char *why = NULL;
+        if (sq_port_available(p, &why) != SQ_OK) {
+            printf("\nport %s: skipped (%s)\n", sq_port_name(p), why);
+            continue;
+        }
+        sq_port_select(p);
+        printf("\nport %s\n", sq_port_name(p));
+        for (c = 0; c < NC; ++c) {
+            const double us = median_us(cases[c].fn);
+            if (p == SQ_PORT_REFERENCE) {
+                ref[c] = us;
+                printf("  %-26s %9.2f us\n", cases[c].name, us);
+            } else {
+                printf("  %-26s %9.2f us   %6.2fx vs reference\n", cases[c].name, us,
+                       ref[c] / us);
+            }
+        }
+    }
+    return g_sink == 12345 ? 1 : 0;
+}
