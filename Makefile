@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := $(VENV)/.node-installed
 NODE_SOURCES := $(shell find device_runtime -type f \( -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) -not -path '*/build/*' 2>/dev/null)
 # CPU TensorFlow unless an NVIDIA driver is present.
+# apt-get needs root; `sudo` when not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TF_EXTRA ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 
 DATASET ?= mnist
@@ -18,7 +20,7 @@ RUN ?= runs/$(DATASET)-$(ORDER)
 RESULTS ?= results/$(DATASET)-$(ORDER)
 SNR ?= -10:20:5
 
-.PHONY: all venv test lint hil train export bench soak clean
+.PHONY: all venv test lint hil train export bench soak clean cross-tools
 
 all: hil
 
@@ -39,9 +41,18 @@ venv: $(STAMP) $(NODE_STAMP)
 lint: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check --no-cache .
 
+# The AArch64 cross toolchain and qemu user mode: the C core's NEON / sdot ports are tested
+# under qemu-aarch64 in `make test` (a Raspberry Pi is AArch64).
+CROSS_TOOLS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+cross-tools:
+	@if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || ! command -v qemu-aarch64 >/dev/null 2>&1; then \
+	  echo "installing $(CROSS_TOOLS) (apt-get, no recommends)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $(CROSS_TOOLS); \
+	fi
+
 # Host suite, then the node package's own suite in a separate process (its guard fails the run
 # if it imports TensorFlow or a host package).
-test: lint
+test: lint cross-tools
 	$(PY) -m pytest -q
 	cd device_runtime && $(abspath $(PY)) -m pytest -q
 

@@ -147,3 +147,17 @@ def test_the_checker_catches_an_upward_import(tmp_path):
     targets = {t for t in _imports("channel_sim.fake", fake) if t in MODULES}
     assert "trainer.svqvae.run" in targets
     assert _layer("trainer.svqvae.run") > _layer("channel_sim.fake")
+
+
+def test_the_receiver_side_and_the_cli_start_without_tensorflow():
+    """The edge decoder, the HIL loop and the command line import no TensorFlow: `semqam hil`
+    on a host without a trained run starts fast and its errors are one line (TensorFlow's
+    start-up chatter goes to stderr)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cli.main, edge.decoder, hil.session, hil.runner, hil.profile; "
+            "bad = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules); "
+            "assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -73,3 +73,59 @@ def test_core_unit_tests_pass_under_asan_ubsan(tmp_path):
     assert "runtime error" not in r.stdout + r.stderr  # UBSan report
     assert "ERROR: AddressSanitizer" not in r.stdout + r.stderr
     sentinel_line(r.stdout)
+
+
+def _ports(stdout: str) -> dict[str, str]:
+    """``port NAME ran: ...`` / ``port NAME skipped: why`` lines of the C test binary."""
+    out = {}
+    for line in stdout.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[0] == "port":
+            out[parts[1]] = parts[2]
+    return out
+
+
+def test_every_port_this_cpu_runs_is_checked_against_the_reference(tmp_path):
+    """Issue 17: the exact-match tests run once per port the machine can execute, and the
+    binary says which ports it skipped and why."""
+    import platform
+
+    r = make("test", tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ports = _ports(r.stdout)
+    assert set(ports) == {"reference", "x86_avx2", "x86_avx512_vnni", "aarch64_neon",
+                          "aarch64_dotprod"}, r.stdout
+    assert ports["reference"].startswith("ran:")
+    if platform.machine() == "x86_64":
+        assert ports["aarch64_neon"].startswith("skipped:")
+        flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+        if " avx2" in flags:
+            assert ports["x86_avx2"].startswith("ran:"), ports
+        if " avx512_vnni" in flags and " avx512bw" in flags:
+            assert ports["x86_avx512_vnni"].startswith("ran:"), ports
+    assert all("0 failures" in v for v in ports.values() if v.startswith("ran:"))
+
+
+def test_portable_only_build_runs_the_reference(tmp_path):
+    """-DSQ_PORTABLE_ONLY: the MCU path, C99 kernels only."""
+    r = make("test-portable", tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ports = _ports(r.stdout)
+    assert ports["reference"].startswith("ran:")
+    assert all(v.startswith("skipped:") for k, v in ports.items() if k != "reference")
+
+
+@pytest.mark.skipif(shutil.which("aarch64-linux-gnu-gcc") is None
+                    or shutil.which("qemu-aarch64") is None,
+                    reason="needs gcc-aarch64-linux-gnu and qemu-user (`make test` installs them)")
+def test_aarch64_ports_match_the_reference_under_qemu(tmp_path):
+    """The NEON and sdot ports, cross-compiled and run under qemu-aarch64 user mode
+    (Cortex-A53: NEON only; max: with the dot product)."""
+    r = make("test-aarch64", tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SKIPPED" not in r.stdout and "BUILT ONLY" not in r.stdout, r.stdout
+    assert r.stdout.count(SENTINEL + " ") == 2, r.stdout
+    a53, cpu_max = r.stdout.split("== qemu-aarch64 -cpu max")
+    assert _ports(a53)["aarch64_neon"].startswith("ran:")
+    assert _ports(a53)["aarch64_dotprod"].startswith("skipped:")  # Cortex-A53 has no sdot
+    assert _ports(cpu_max)["aarch64_dotprod"].startswith("ran:")

@@ -10,9 +10,12 @@ between is ``channel_sim``; the transmitters and receiver built on this chain ar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
+
+if TYPE_CHECKING:  # the receiver side (edge, HIL) must not load TensorFlow
+    import keras
 
 
 def select_top_k(sci: np.ndarray, k: int) -> np.ndarray:

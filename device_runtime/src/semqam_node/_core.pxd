@@ -82,5 +82,22 @@ cdef extern from "semqam_core.h" nogil:
     sq_status sq_policy_k(const sq_policy *policy, int16_t snr_cdb, int32_t n, uint16_t *k)
     sq_status sq_position_bitmap(const uint16_t *positions, int32_t k, int32_t n,
                                  uint8_t *bitmap, int32_t bitmap_bytes)
+    ctypedef struct sq_graph_prepared:
+        int32_t graph_scratch_bytes
+        int32_t encode_scratch_bytes
+    ctypedef struct sq_codebook:
+        int32_t order
+        int32_t latent_dim
+    sq_status sq_graph_prepare(const sq_graph *graph, sq_graph_prepared *prepared)
+    sq_status sq_graph_run_prepared(const sq_graph_prepared *prepared, const int8_t *q,
+                                    int8_t *scratch, int32_t scratch_bytes, int8_t *z,
+                                    int8_t *logit, int8_t *s)
+    sq_status sq_codebook_prepare(const int8_t *codebook, int32_t m, int32_t d, int32_t *norms,
+                                  int32_t norms_len, sq_codebook *out)
+    sq_status sq_nearest_codewords_prepared(const sq_codebook *codebook, const int8_t *z,
+                                            int32_t n, const uint16_t *positions, int32_t k,
+                                            uint16_t *indices)
+    const char *sq_port_name(int32_t port)
+    int32_t sq_port_active()
     sq_status sq_bitmap_positions(const uint8_t *bitmap, int32_t bitmap_bytes, int32_t n,
                                   uint16_t *positions, int32_t capacity, int32_t *k)

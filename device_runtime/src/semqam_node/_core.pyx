@@ -422,8 +422,11 @@ cdef class CoreModel:
 
     cdef sq_fc_layer _layers[3 * SQ_MAX_CHAIN_LAYERS]
     cdef sq_graph _graph
+    # validated once at load: the per-sample path checks only its own arguments
+    cdef sq_graph_prepared _prepared
+    cdef sq_codebook _book
     cdef list _keep
-    cdef object _scratch, _q, _z, _l, _s, _codebook, _table, _lut
+    cdef object _scratch, _q, _z, _l, _s, _codebook, _table, _lut, _norms
     # raw pointers into the arrays above (kept alive by them) for the hot path
     cdef int8_t *_scratch_p
     cdef int8_t *_q_p
@@ -518,8 +521,19 @@ cdef class CoreModel:
         self._s_p = &v[0]
         cdef const int8_t[:, ::1] cbv = self._codebook
         self._codebook_p = &cbv[0, 0]
+        _check(sq_graph_prepare(&self._graph, &self._prepared), "node graph")
+        self._norms = np.zeros(m_order, np.int32)
+        cdef int32_t[::1] normsv = self._norms
+        _check(sq_codebook_prepare(self._codebook_p, m_order, d, &normsv[0], m_order,
+                                   &self._book), "codebook_int8")
         cdef const int16_t[:, ::1] tv = self._table
         self._table_p = &tv[0, 0]
+
+    @property
+    def port(self) -> str:
+        """The C kernels in use: ``reference`` (portable C99) or a SIMD port chosen by CPU
+        feature (``x86_avx2``, ``x86_avx512_vnni``, ``aarch64_neon``, ``aarch64_dotprod``)."""
+        return sq_port_name(sq_port_active()).decode()
 
     def _check_k(self, k) -> int:
         return _int_in(k, "k", 1, self.n_concepts)
@@ -542,8 +556,8 @@ cdef class CoreModel:
         cdef int32_t nbytes = self.scratch_bytes
         cdef sq_status st
         with nogil:
-            st = sq_graph_run(&self._graph, &qv[0], self._scratch_p, nbytes, &zv[0, 0], &lv[0],
-                              &sv[0])
+            st = sq_graph_run_prepared(&self._prepared, &qv[0], self._scratch_p, nbytes,
+                                       &zv[0, 0], &lv[0], &sv[0])
         _check(st, "neural")
         return z, logit, s
 
@@ -555,8 +569,8 @@ cdef class CoreModel:
         cdef sq_status st = sq_top_k(rank, self.n_concepts, k, positions)
         t[1] = _now_ns()
         if st == SQ_OK:
-            st = sq_nearest_codewords(z, self.n_concepts, self.latent_dim, positions, k,
-                                      self._codebook_p, self.order, indices)
+            st = sq_nearest_codewords_prepared(&self._book, z, self.n_concepts, positions, k,
+                                               indices)
         t[2] = _now_ns()
         if st == SQ_OK:
             st = sq_map_symbols(indices, k, self._table_p, self.order, iq)
@@ -587,8 +601,8 @@ cdef class CoreModel:
             t0 = _now_ns()
             st = sq_input_from_u8(&u[0], size, self._q_p)
             if st == SQ_OK:
-                st = sq_graph_run(&self._graph, self._q_p, self._scratch_p, nbytes, self._z_p,
-                                  logit, s)
+                st = sq_graph_run_prepared(&self._prepared, self._q_p, self._scratch_p, nbytes,
+                                           self._z_p, logit, s)
             t[0] = _now_ns()
             if st == SQ_OK:
                 st = self._select_map(rank, self._z_p, k, &pv[0], &iv[0], &ov[0, 0], t)
