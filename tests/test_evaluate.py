@@ -174,8 +174,20 @@ def test_metrics_json_has_the_documented_shape(evaluated, run):
     assert sem["symbols_per_sample"] == [float(policy.k_for(s)) for s in (-10, 5, 100)]
     assert metrics["compression_ratio"] == pytest.approx(
         [metrics["raw_symbols_per_sample"] / k for k in sem["symbols_per_sample"]])
-    assert set(metrics["ssv"]) == set(metrics["spp"]) == {"semantic", "standard"}
+    variants = {"semantic", "standard", "fair"}  # the tiny run trains the fair variant too
+    assert set(metrics["variants"]) == variants
+    for key in ("ssv", "spp", "ssv_all_slots", "spp_all_slots"):
+        assert set(metrics[key]) == variants, key
     assert metrics["ssv"]["semantic"] > 0 and metrics["ssv"]["standard"] > 0
+    for name in variants:
+        v = metrics["variants"][name]
+        for key in ("tx_symbol_energy_db", "q_sem_equal_energy", "ber_uniform"):
+            assert len(v[key]) == 3, key
+        assert all(0.0 <= b <= 1.0 for b in v["ber_uniform"])
+        assert all(0.0 <= q <= 1.0 for q in v["q_sem_equal_energy"])
+    # the Gray grid sends about its average power; 10 log10 of the measured mean |x|^2
+    assert all(abs(e) < 1.5 for e in metrics["variants"]["standard"]["tx_symbol_energy_db"])
+    assert "every one of the N slots" in metrics["concept_stats"]["pooled_all_slots"]
     assert 0 < metrics["concept_stats"]["concepts_used"] <= 16
     assert metrics["concept_stats"]["n_sets"] == 3 * metrics["n_test"]
 
@@ -187,6 +199,7 @@ def test_error_free_channel_matches_no_channel_accuracy(evaluated):
         assert s["ber"][-1] == 0.0  # 100 dB
         assert s["accuracy"][-1] == metrics["no_channel"]["accuracy"][-1]
         assert s["q_sem"][-1] == pytest.approx(metrics["no_channel"]["q_sem"][-1])
+        assert s["q_sem_equal_energy"][-1] == pytest.approx(s["q_sem"][-1])
     # At -10 dB the channel does corrupt 16-QAM symbols.
     assert metrics["variants"]["standard"]["ber"][0] > 0.01
 
