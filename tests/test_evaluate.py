@@ -234,9 +234,14 @@ def test_sweep_reuses_a_complete_run_and_summarises(tiny_run, tmp_path):
     summary = sweep(tiny_dataset(), [16], out, snr_db=[-10.0, 20.0], runs_dir=runs,
                     log=lines.append)
     assert any("reusing" in line for line in lines)
+    assert summary["format"] == 2 and summary["seeds"] == [0]
+    run_row = summary["runs"][0]
+    assert run_row["order"] == 16 and run_row["reused"] is True and run_row["seed"] == 0
     row = summary["orders"][0]
-    assert row["order"] == 16 and row["reused"] is True
+    assert row["order"] == 16 and row["seeds"] == [0]
     assert set(row["q_sem"]["semantic"]) == {"-10", "20"}
+    assert row["q_sem"]["semantic"]["20"] == {"mean": run_row["q_sem"]["semantic"]["20"],
+                                              "std": 0.0, "n": 1}
     assert set(row["symbols_per_sample"]) == {"-10", "20"}
     table = (out / "summary.md").read_text()
     assert "| 16 |" in table and "S_w" in table and "SPP" in table
@@ -246,6 +251,30 @@ def test_sweep_reuses_a_complete_run_and_summarises(tiny_run, tmp_path):
     with pytest.raises(ValueError, match="differs: profile 'quick'"):
         sweep(tiny_dataset(), [16], out, snr_db=[0.0], runs_dir=runs, profile="paper",
               log=lines.append)
+
+
+def test_sweep_over_seeds_gives_mean_and_std(tiny_run, tmp_path):
+    """Two seeds of one order: the summary's numbers are the mean and (population) standard
+    deviation of the two runs' numbers, by hand."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copytree(tiny_run, runs / "mnist-16")
+    shutil.copytree(tiny_run, runs / "mnist-16-s1")  # the same model, relabelled as seed 1
+    info = json.loads((runs / "mnist-16-s1" / "run.json").read_text())
+    info["seed"] = info["config"]["seed"] = 1
+    (runs / "mnist-16-s1" / "run.json").write_text(json.dumps(info))
+    out = tmp_path / "sweep"
+    summary = sweep(tiny_dataset(), [16], out, snr_db=[-10.0, 0.0], runs_dir=runs,
+                    seeds=[0, 1], log=lambda line: None)
+    assert [r["seed"] for r in summary["runs"]] == [0, 1]
+    assert (out / "M16" / "metrics.json").is_file() and (out / "M16-s1" / "metrics.json").is_file()
+    a, b = (r["q_sem"]["standard"]["-10"] for r in summary["runs"])
+    got = summary["orders"][0]["q_sem"]["standard"]["-10"]
+    assert got["n"] == 2 and got["mean"] == pytest.approx((a + b) / 2)
+    assert got["std"] == pytest.approx(abs(a - b) / 2)
+    assert "±" in (out / "summary.md").read_text()
+    with pytest.raises(ValueError, match="distinct non-negative"):
+        sweep(tiny_dataset(), [16], out, snr_db=[0.0], runs_dir=runs, seeds=[0, 0])
 
 
 # -------------------------------------------------------------------------------------- CLI
