@@ -83,15 +83,19 @@ def sweep(
     ] = Path("runs"),
     snr: SnrSweepOpt = "-10:20:2",
     seed: SeedOpt = 0,
+    seeds: Annotated[str | None, typer.Option(
+        help="Comma list of training seeds (runs {dataset}-{M}-s{seed}); the summary gives "
+             "mean ± std over them. Overrides --seed.")] = None,
     test_speakers: TestSpeakersOpt = None,
 ) -> None:
-    """Train (or reuse runs/{dataset}-{M}) and evaluate every M; summarise.
+    """Train (or reuse runs/{dataset}-{M}) and evaluate every M (and seed); summarise.
 
     Writes summary.md, summary.json, ssv_spp_vs_order.png (S_w and SPP vs M),
     q_sem_vs_snr_orders.png and one M{order}/ evaluation folder per order.
 
     Examples:
       semqam sweep --dataset mnist --orders 4,16,64,256,1024 --out results/mnist
+      semqam sweep --dataset mnist --orders 256,1024 --seeds 0,1,2 --out results/mnist-3
       semqam sweep --dataset fsdd --data wavs/ --test-speakers george --out r/fsdd
     """
     from evaluation.snr import parse_snr
@@ -101,7 +105,7 @@ def sweep(
     check_writable(runs_dir)
     snr_db = parse_snr(snr)
     with quiet_native_stderr():
-        from evaluation.sweep import parse_orders
+        from evaluation.sweep import parse_orders, parse_seeds
         from evaluation.sweep import sweep as run_sweep
         from trainer.data import load_dataset
         from trainer.svqvae.config import TrainConfig
@@ -111,8 +115,9 @@ def sweep(
     ds = load_dataset(dataset, data, test_speakers=_split(test_speakers))
     typer.echo(f"data: {ds.source}: {len(ds.x_train)} train / {len(ds.x_test)} test, "
                f"shape {ds.input_shape}; orders {order_list}", err=True)
+    seed_list = None if seeds is None else parse_seeds(seeds)
     summary = run_sweep(ds, order_list, out, snr_db=snr_db, profile=profile,
-                        runs_dir=runs_dir, seed=seed,
+                        runs_dir=runs_dir, seed=seed, seeds=seed_list,
                         log=lambda line: typer.echo(line, err=True))
     typer.echo((out / "summary.md").read_text())
     typer.echo(f"summary written to {out}: {', '.join(summary['files'])}")

@@ -27,21 +27,31 @@ import numpy as np
 from rich.progress import Progress
 from semqam_node.conventions import CONSTELLATIONS
 
-from channel_sim import make_channel
-from metrics import pooled_concept_stats, q_sem, semantic_vulnerability_report, symbol_vulnerability
+from channel_sim import Constellation, make_channel
+from metrics import (
+    bit_error_rate,
+    pooled_concept_stats,
+    q_sem,
+    semantic_vulnerability_report,
+    symbol_vulnerability,
+)
 from semqam.fileio import savez, write_json
 from semqam.progress import make_progress, step_callback
-from semqam.units import raw_symbols_per_sample
+from semqam.units import linear_to_db, raw_symbols_per_sample
 from trainer.data import DATASETS, DataError, Dataset, load_dataset
 from trainer.scheme import Transmitter
 from trainer.svqvae.run import Run, load_run
 from trainer.svqvae.scheme import NAME, FloatTransmitter, Int8Transmitter, KerasReceiver
-from trainer.sweep import sweep
+from trainer.sweep import run_point, sweep
 
 #: 2: "schemes" (the two constellations) renamed "variants"; "scheme" names the system.
 METRICS_FORMAT = 2
 #: The per-point keys of every variant in metrics.json (docs/metrics.md).
 POINT_KEYS = ("q_sem", "accuracy", "p_c", "kl_similarity", "ber", "ser")
+POOLING_ALL_SLOTS = (
+    "test split, every one of the N slots of every test encoding (K = N) with its SCI score, "
+    "once: independent of the rate policy"
+)
 POOLING = (
     "test split, transmitted sets pooled over the SNR sweep: for every evaluated SNR, the "
     "top-K(SNR) concept indices of every test sample with their SCI scores (K from the run's "
@@ -166,7 +176,6 @@ def evaluate(
     pipe = run.pipeline
     order, bits = run.order, run.bits_per_symbol
     power = float(run.config.get("power", 1.0))
-    constellations = run.constellations
     x, y = ds.x_test, ds.y_test
     ks = [run.policy.k_for(s) for s in snr_db]
     distinct_k = sorted(set(ks))
@@ -180,9 +189,10 @@ def evaluate(
         txs: dict[str, Transmitter]
         if transmitters is None:
             txs = {n: FloatTransmitter(pipe, c, x, run.policy.k_for, encoded)
-                   for n, c in constellations.items()}
+                   for n, c in run.variants.items()}
         else:
             txs = transmitters(x)
+        constellations = {n: run.variants[n] for n in txs}  # the edge demaps on these
         advance()
 
         # Transmitted sets per K (the same for both variants) and the ideal channel.
@@ -198,10 +208,21 @@ def evaluate(
             return make_channel("awgn", seed + j, signal_power=power)
 
         variants = {}
-        for name in CONSTELLATIONS:
-            points = sweep(txs[name], KerasReceiver(pipe, constellations[name]), channels,
-                           snr_db, p_clean, y, bits, on_point=lambda _p: advance())
-            variants[name] = {key: [p.record[key] for p in points] for key in POINT_KEYS}
+        for name in constellations:
+            rx = KerasReceiver(pipe, constellations[name])
+            points = sweep(txs[name], rx, channels, snr_db, p_clean, y, bits,
+                           on_point=lambda _p: advance())
+            out = variants[name] = {key: [p.record[key] for p in points] for key in POINT_KEYS}
+            energy = [p.record["tx_energy"] for p in points]
+            out["tx_symbol_energy_db"] = [linear_to_db(e) for e in energy]
+            # Equal transmitted Es/N0: the same noise draws scaled to the energy this variant
+            # really sent at that point (docs/metrics.md).
+            out["q_sem_equal_energy"] = [run_point(
+                txs[name], rx, make_channel("awgn", seed + j, signal_power=e), snr, p_clean,
+                y, bits).record["q_sem"] for j, (snr, e) in enumerate(zip(snr_db, energy,
+                                                                          strict=True))]
+            out["ber_uniform"] = [uniform_ber(constellations[name], snr, seed + j, power)
+                                  for j, snr in enumerate(snr_db)]
 
     # Concept statistics of the transmitted test sets, pooled over the sweep (docs/metrics.md).
     mult = {k: ks.count(k) for k in distinct_k}
@@ -213,6 +234,12 @@ def evaluate(
     reports = {n: semantic_vulnerability_report(c, mean_sci, cooc)
                for n, c in constellations.items()}
     vulnerability = {n: symbol_vulnerability(c, cooc) for n, c in constellations.items()}
+    # Policy-independent statistics: every slot of every test encoding (K = N).
+    pos_all, idx_all = sets(pipe.n_concepts)
+    all_sci, _, all_cooc = pooled_concept_stats(
+        [idx_all], [np.take_along_axis(sci, pos_all, axis=1)], [1], order)
+    reports_all = {n: semantic_vulnerability_report(c, all_sci, all_cooc)
+                   for n, c in constellations.items()}
 
     raw = raw_symbols_per_sample(int(np.prod(ds.input_shape)), order)
     symbols = [float(k) for k in ks]
@@ -247,12 +274,15 @@ def evaluate(
                 "symbols_per_sample": symbols,
                 "compression_ratio": ratio,
             }
-            for name in CONSTELLATIONS
+            for name in constellations
         },
-        "ssv": {n: float(reports[n]["ssv"]) for n in CONSTELLATIONS},
-        "spp": {n: _finite_or_none(reports[n]["spp"]) for n in CONSTELLATIONS},
+        "ssv": {n: float(reports[n]["ssv"]) for n in constellations},
+        "spp": {n: _finite_or_none(reports[n]["spp"]) for n in constellations},
+        "ssv_all_slots": {n: float(reports_all[n]["ssv"]) for n in constellations},
+        "spp_all_slots": {n: _finite_or_none(reports_all[n]["spp"]) for n in constellations},
         "concept_stats": {
             "pooled": POOLING,
+            "pooled_all_slots": POOLING_ALL_SLOTS,
             "k_multiplicity": {str(k): mult[k] for k in distinct_k},
             "n_sets": int(ds.n_test * len(snr_db)),
             "concepts_used": int(np.count_nonzero(usage)),
@@ -267,6 +297,16 @@ def evaluate(
         "timing_s": {"evaluate": round(time.perf_counter() - t_start, 2)},
     }
     return Evaluation(metrics, mean_sci, usage, cooc, vulnerability)
+
+
+def uniform_ber(constellation: Constellation, snr_db: float, seed: int, power: float,
+                n_symbols: int = 20_000) -> float:
+    """BER of uniformly random concept indices through AWGN at ``snr_db`` (the BER paradox of
+    Corollary 1.1 is a statement about all symbols, not only the ones a policy sends)."""
+    rng = np.random.default_rng([seed, 0xBE7])
+    idx = rng.integers(0, constellation.order, n_symbols)
+    y = make_channel("awgn", rng, signal_power=power)(constellation.map(idx), snr_db)
+    return bit_error_rate(idx, constellation.demap(y), constellation.bits_per_symbol)
 
 
 def int8_transmitters(run: Run, bundle: str | Path

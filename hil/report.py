@@ -11,6 +11,7 @@ from semqam_node.conventions import TIMING_STAGES
 from semqam_node.stats import summarize
 
 from hil.runner import HilConfig, PointResult
+from semqam.units import linear_to_db
 
 #: 2: "schemes" (the constellations) renamed "variants"; "scheme" names the system.
 REPORT_FORMAT = 2
@@ -67,12 +68,15 @@ def build_report(points: list[PointResult], cfg: HilConfig, *, node: dict[str, A
     for p in points:
         s = variants.setdefault(p.constellation, {k: [] for k in (
             "snr_db", "q_sem", "accuracy", "p_c", "kl_similarity", "ber", "ser",
-            "symbols_per_sample", "k_histogram", "feedback", "node_total_us_median", "link")})
+            "symbols_per_sample", "k_histogram", "feedback", "tx_symbol_energy_db",
+            "node_total_us_median", "link")})
         m = p.metrics
         s["snr_db"].append(p.snr_db)
         for key in ("q_sem", "accuracy", "p_c", "kl_similarity", "ber", "ser",
                     "symbols_per_sample", "k_histogram", "feedback"):
             s[key].append(m.get(key))
+        e = m.get("tx_energy")
+        s["tx_symbol_energy_db"].append(None if e is None else round(linear_to_db(e), 3))
         s["node_total_us_median"].append(latency_summary([p])["node_total_us"]["median"])
         s["link"].append(p.link)
     samples = sum(p.link["samples"] for p in points)

@@ -47,3 +47,39 @@ def test_important_symbols_end_up_better_separated():
     d = np.abs(p[:, None] - p[None, :]) + np.eye(16) * 1e9
     nn = d.min(1)
     assert nn[:4].mean() > 1.3 * nn[4:].mean()
+
+
+def test_usage_weighted_power_constraint_by_hand():
+    """The "fair" variant constrains what is sent: sum_i p_i |x_i|^2 <= P."""
+    w = np.array([[2.0, 0.0], [0.0, 1.0]], np.float32)  # energies 4 and 1
+    c = AveragePowerConstraint(1.0, weights=[0.25, 0.75])  # sent power 0.25*4 + 0.75*1 = 1.75
+    np.testing.assert_allclose(np.asarray(c(w)), w / np.sqrt(1.75), rtol=1e-6)
+    assert AveragePowerConstraint(1.0, [0.25, 0.75]).get_config()["weights"] == [0.25, 0.75]
+
+
+def test_kkt_power_term_puts_important_points_outside():
+    """Issue 13, finding 2: with the power term of the KKT condition (7) in the loss and a
+    working step size, the four important concepts end on the outside (more power than the
+    average point), the unimportant ones crowd the centre."""
+    rng = np.random.default_rng(2)
+    idx = rng.integers(0, 16, 30000)
+    sci = np.where(idx < 4, 1.0, 0.05)
+    const, _, _ = train_semantic_constellation(
+        idx, sci, 16, steps=500, batch=512, learning_rate=0.01, seed=2,
+        snr_range_db=(0.0, 10.0), kkt_zeta=0.1)
+    energy = np.abs(const.points) ** 2
+    assert energy[:4].mean() > 1.5 * energy[4:].mean()
+    assert const.average_power <= 1.0 + 1e-5
+
+
+def test_fair_variant_spends_the_budget_on_what_is_sent():
+    rng = np.random.default_rng(3)
+    idx = np.where(rng.random(20000) < 0.8, rng.integers(0, 4, 20000), rng.integers(4, 16, 20000))
+    sci = np.where(idx < 4, 1.0, 0.05)
+    const, _, info = train_semantic_constellation(
+        idx, sci, 16, steps=100, batch=512, learning_rate=0.01, seed=3, kkt_zeta=0.1,
+        usage_power=True, name="fair")
+    p = np.bincount(idx, minlength=16) / idx.size
+    sent = float(p @ (np.abs(const.points.astype(np.complex128)) ** 2))
+    assert sent <= 1.0 + 1e-5 and info["max_power_after_step"] <= 1.0 + 1e-5
+    assert const.name == "fair"

@@ -174,8 +174,20 @@ def test_metrics_json_has_the_documented_shape(evaluated, run):
     assert sem["symbols_per_sample"] == [float(policy.k_for(s)) for s in (-10, 5, 100)]
     assert metrics["compression_ratio"] == pytest.approx(
         [metrics["raw_symbols_per_sample"] / k for k in sem["symbols_per_sample"]])
-    assert set(metrics["ssv"]) == set(metrics["spp"]) == {"semantic", "standard"}
+    variants = {"semantic", "standard", "fair"}  # the tiny run trains the fair variant too
+    assert set(metrics["variants"]) == variants
+    for key in ("ssv", "spp", "ssv_all_slots", "spp_all_slots"):
+        assert set(metrics[key]) == variants, key
     assert metrics["ssv"]["semantic"] > 0 and metrics["ssv"]["standard"] > 0
+    for name in variants:
+        v = metrics["variants"][name]
+        for key in ("tx_symbol_energy_db", "q_sem_equal_energy", "ber_uniform"):
+            assert len(v[key]) == 3, key
+        assert all(0.0 <= b <= 1.0 for b in v["ber_uniform"])
+        assert all(0.0 <= q <= 1.0 for q in v["q_sem_equal_energy"])
+    # the Gray grid sends about its average power; 10 log10 of the measured mean |x|^2
+    assert all(abs(e) < 1.5 for e in metrics["variants"]["standard"]["tx_symbol_energy_db"])
+    assert "every one of the N slots" in metrics["concept_stats"]["pooled_all_slots"]
     assert 0 < metrics["concept_stats"]["concepts_used"] <= 16
     assert metrics["concept_stats"]["n_sets"] == 3 * metrics["n_test"]
 
@@ -187,6 +199,7 @@ def test_error_free_channel_matches_no_channel_accuracy(evaluated):
         assert s["ber"][-1] == 0.0  # 100 dB
         assert s["accuracy"][-1] == metrics["no_channel"]["accuracy"][-1]
         assert s["q_sem"][-1] == pytest.approx(metrics["no_channel"]["q_sem"][-1])
+        assert s["q_sem_equal_energy"][-1] == pytest.approx(s["q_sem"][-1])
     # At -10 dB the channel does corrupt 16-QAM symbols.
     assert metrics["variants"]["standard"]["ber"][0] > 0.01
 
@@ -221,9 +234,14 @@ def test_sweep_reuses_a_complete_run_and_summarises(tiny_run, tmp_path):
     summary = sweep(tiny_dataset(), [16], out, snr_db=[-10.0, 20.0], runs_dir=runs,
                     log=lines.append)
     assert any("reusing" in line for line in lines)
+    assert summary["format"] == 2 and summary["seeds"] == [0]
+    run_row = summary["runs"][0]
+    assert run_row["order"] == 16 and run_row["reused"] is True and run_row["seed"] == 0
     row = summary["orders"][0]
-    assert row["order"] == 16 and row["reused"] is True
+    assert row["order"] == 16 and row["seeds"] == [0]
     assert set(row["q_sem"]["semantic"]) == {"-10", "20"}
+    assert row["q_sem"]["semantic"]["20"] == {"mean": run_row["q_sem"]["semantic"]["20"],
+                                              "std": 0.0, "n": 1}
     assert set(row["symbols_per_sample"]) == {"-10", "20"}
     table = (out / "summary.md").read_text()
     assert "| 16 |" in table and "S_w" in table and "SPP" in table
@@ -233,6 +251,30 @@ def test_sweep_reuses_a_complete_run_and_summarises(tiny_run, tmp_path):
     with pytest.raises(ValueError, match="differs: profile 'quick'"):
         sweep(tiny_dataset(), [16], out, snr_db=[0.0], runs_dir=runs, profile="paper",
               log=lines.append)
+
+
+def test_sweep_over_seeds_gives_mean_and_std(tiny_run, tmp_path):
+    """Two seeds of one order: the summary's numbers are the mean and (population) standard
+    deviation of the two runs' numbers, by hand."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copytree(tiny_run, runs / "mnist-16")
+    shutil.copytree(tiny_run, runs / "mnist-16-s1")  # the same model, relabelled as seed 1
+    info = json.loads((runs / "mnist-16-s1" / "run.json").read_text())
+    info["seed"] = info["config"]["seed"] = 1
+    (runs / "mnist-16-s1" / "run.json").write_text(json.dumps(info))
+    out = tmp_path / "sweep"
+    summary = sweep(tiny_dataset(), [16], out, snr_db=[-10.0, 0.0], runs_dir=runs,
+                    seeds=[0, 1], log=lambda line: None)
+    assert [r["seed"] for r in summary["runs"]] == [0, 1]
+    assert (out / "M16" / "metrics.json").is_file() and (out / "M16-s1" / "metrics.json").is_file()
+    a, b = (r["q_sem"]["standard"]["-10"] for r in summary["runs"])
+    got = summary["orders"][0]["q_sem"]["standard"]["-10"]
+    assert got["n"] == 2 and got["mean"] == pytest.approx((a + b) / 2)
+    assert got["std"] == pytest.approx(abs(a - b) / 2)
+    assert "±" in (out / "summary.md").read_text()
+    with pytest.raises(ValueError, match="distinct non-negative"):
+        sweep(tiny_dataset(), [16], out, snr_db=[0.0], runs_dir=runs, seeds=[0, 0])
 
 
 # -------------------------------------------------------------------------------------- CLI

@@ -205,3 +205,25 @@ def test_edge_cases():
         ssv_weighted(X4, np.ones(3), P4)
     with pytest.raises(ValueError):
         symbol_vulnerability(X4, -P4)
+
+
+def test_policy_independent_spp_on_four_points_by_hand():
+    """All-slot statistics (every slot of every encoding, issue 13) on 3 samples of N = 2:
+    concept 0 is the only one above the mean SCI (0.9 vs 0.1), and it co-occurs with 1 and 2
+    (P = 1/6 for each ordered pair of (0,1), (0,2), (3,1)). A constellation that keeps 0 away
+    from 1 and 2 protects it (SPP = 1); one that puts 0 next to them does not (SPP = 0)."""
+    from metrics import pooled_concept_stats
+
+    idx = np.array([[0, 1], [0, 2], [3, 1]])
+    sci = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.1]])
+    mean_sci, usage, cooc = pooled_concept_stats([idx], [sci], [1], 4)
+    np.testing.assert_allclose(mean_sci, [0.9, 0.1, 0.1, 0.1])
+    assert usage.tolist() == [2, 2, 1, 1]
+    want = np.zeros((4, 4))
+    for i, j in ((0, 1), (0, 2), (3, 1)):
+        want[i, j] = want[j, i] = 1 / 6
+    np.testing.assert_allclose(cooc, want)
+    protective = np.array([3.0, -0.5, -0.5 + 2j, -0.5 - 0.3j])
+    exposed = np.array([0.0, 0.3, 0.3j, 4.0])
+    assert spp(protective, mean_sci, cooc) == 1.0
+    assert spp(exposed, mean_sci, cooc) == 0.0

@@ -64,17 +64,43 @@ def test_straight_through_gradient_is_identity():
 def test_hard_topk_mask_and_soft_mask_hardens_with_temperature():
     scores = np.array([[0.9, 0.1, 0.5, 0.7, 0.3]], np.float32)
     k = np.array([2])
-    soft_hot, hard = soft_topk_mask(scores, k, 1.0)
-    soft_cold, _ = soft_topk_mask(scores, k, 0.01)
+    soft_hot, hard = soft_topk_mask(scores, k, 1.0, "sigmoid_rank")
+    soft_cold, _ = soft_topk_mask(scores, k, 0.01, "sigmoid_rank")
     np.testing.assert_array_equal(np.asarray(hard), [[1, 0, 0, 1, 0]])
     np.testing.assert_allclose(np.asarray(soft_cold), [[1, 0, 0, 1, 0]], atol=1e-3)
     # warmer temperature is softer but keeps the ranking
     s = np.asarray(soft_hot)[0]
     assert 0.5 < s[3] < 0.999 and 0.001 < s[2] < 0.5
     assert list(np.argsort(-s)) == [0, 3, 2, 4, 1]
-    all_soft, all_hard = soft_topk_mask(scores, np.array([5]), 0.1)
-    np.testing.assert_array_equal(np.asarray(all_soft), np.ones((1, 5)))
-    np.testing.assert_array_equal(np.asarray(all_hard), np.ones((1, 5)))
+    for weighting in ("sigmoid_rank", "softmax_cap"):
+        all_soft, all_hard = soft_topk_mask(scores, np.array([5]), 0.1, weighting)
+        np.testing.assert_array_equal(np.asarray(all_soft), np.ones((1, 5)))
+        np.testing.assert_array_equal(np.asarray(all_hard), np.ones((1, 5)))
+
+
+def test_rank_weighting_cannot_see_saturated_scores_and_softmax_cap_can():
+    """Issue 13, finding 1: scores squeezed against 1 (same order) give the rank form the very
+    same weights (it is invariant to any increasing affine map of the scores), so nothing in
+    its forward pass resists saturation; the capped softmax sees the levels: flat weights
+    K/N for saturated scores, near-hard top-K for spread ones."""
+    spread = np.array([[0.95, 0.05, 0.20, 0.80, 0.10, 0.60, 0.30, 0.40]], np.float32)
+    squeezed = (1.0 - (1.0 - spread) * 1e-3).astype(np.float32)  # 0.99995 .. 0.99905
+    k = np.array([2])
+    old_a, _ = soft_topk_mask(spread, k, 0.5, "sigmoid_rank")
+    old_b, _ = soft_topk_mask(squeezed, k, 0.5, "sigmoid_rank")
+    np.testing.assert_allclose(np.asarray(old_a), np.asarray(old_b), atol=2e-3)
+    new_a = np.asarray(soft_topk_mask(spread, k, 0.1, "softmax_cap")[0])[0]
+    new_b = np.asarray(soft_topk_mask(squeezed, k, 0.1, "softmax_cap")[0])[0]
+    np.testing.assert_allclose(new_b, 2 / 8, atol=3e-3)  # near-equal levels: K/N each
+    # the largest kept at full weight, the second well above the rest, the small ones ~0
+    assert new_a[0] == pytest.approx(1.0) and new_a[3] > 4 * new_a[5]
+    assert np.all(new_a[[1, 2, 4, 6]] < 0.01)
+    assert new_a.sum() <= 2.0 + 1e-6 and new_a.max() <= 1.0
+    # the same K softmax by hand: min(1, K exp(I/tau) / sum exp(I/tau))
+    e = np.exp(spread[0] / 0.1)
+    np.testing.assert_allclose(new_a, np.minimum(1.0, 2 * e / e.sum()), rtol=1e-5)
+    with pytest.raises(ValueError, match="sci_weighting"):
+        soft_topk_mask(spread, k, 0.1, "nope")
 
 
 def test_select_top_k_breaks_ties_by_index_and_nearest_codeword():

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from channel_sim import Constellation
 from trainer.svqvae.config import TrainConfig
 from trainer.svqvae.rate_control import (
     RateEnvironment,
@@ -18,7 +19,8 @@ from trainer.svqvae.rate_control import (
 )
 
 P = RewardParams(n_concepts=64, k_min=5, k_max=64, q0=0.8, comp_alpha=0.2, adapt_alpha=0.1,
-                 ber_lambda=0.5, extreme_penalty=0.05, snr_min_db=-10.0, snr_max_db=20.0)
+                 ber_lambda=0.5, extreme_penalty=0.05, snr_min_db=-10.0, snr_max_db=20.0,
+                 adapt_shape="linear")
 
 
 def test_reward_terms_by_hand():
@@ -34,6 +36,86 @@ def test_reward_terms_by_hand():
     assert t["b_comp"] == 0.0 and t["penalty"] == 0.05
     assert t["b_a"] == pytest.approx(0.1)
     assert reward_terms(0.9, 0.0, 5, 5.0, P)["penalty"] == 0.05
+
+
+def test_bump_bonus_by_hand():
+    b = RewardParams(64, 5, 64, 0.8, adapt_alpha=0.1, adapt_shape="bump", adapt_k_high=36.0,
+                     adapt_k_low=8.0, adapt_width=8.0)
+    # -10 dB: target 36; 5 dB (SNR_n = 0.5): target 22; 20 dB: target 8
+    assert reward_terms(0.5, 0.0, 36, -10.0, b)["b_a"] == pytest.approx(0.1)
+    assert reward_terms(0.5, 0.0, 44, -10.0, b)["b_a"] == pytest.approx(0.1 * math.exp(-0.5))
+    assert reward_terms(0.5, 0.0, 22, 5.0, b)["b_a"] == pytest.approx(0.1)
+    assert reward_terms(0.5, 0.0, 8, 20.0, b)["b_a"] == pytest.approx(0.1)
+
+
+def test_reward_optimal_k_on_a_synthetic_table():
+    """Issue 13, finding 3: where Q_task is flat in K (pure noise at -10 dB), the linear
+    bonus puts the reward's argmax at K_max; the bump puts it near its target, and the optimal
+    K does not increase with SNR."""
+    snr = np.array([-10.0, 0.0, 10.0, 20.0])
+    acts = (5, 10, 16, 21, 26, 32, 37, 43, 48, 53, 59, 64)
+    k = np.array(acts, float)
+    # accuracy: flat 0.3 at -10 dB; saturating in K elsewhere, higher with SNR
+    q = np.stack([np.full(12, 0.30), 0.80 * (1 - np.exp(-k / 12)),
+                  0.92 * (1 - np.exp(-k / 6)), 0.95 * (1 - np.exp(-k / 4))])
+    common = dict(n_concepts=64, k_min=5, k_max=64, q0=0.97 * 0.95)
+    linear = RateEnvironment(snr, acts, q, np.zeros_like(q),
+                             RewardParams(**common, adapt_shape="linear"))
+    bump = RateEnvironment(snr, acts, q, np.zeros_like(q), RewardParams(**common))
+    k_linear = [acts[a] for a in linear.reward_table().argmax(1)]
+    k_bump = [acts[a] for a in bump.reward_table().argmax(1)]
+    assert k_linear[0] == 59  # K_max itself carries the extreme-K penalty
+    assert k_bump[0] == 37  # the target at -10 dB is 36
+    assert all(a >= b for a, b in zip(k_bump, k_bump[1:], strict=False))
+    assert k_bump[-1] <= 16
+
+
+def test_environment_averages_noise_draws(tmp_path):
+    """Two draws per cell: each cell is the mean of two passes of one continuing stream."""
+    from trainer.svqvae.rate_control import build_environment
+
+    class Pipe:  # a chain whose accuracy is the fraction of correctly demapped first symbols
+        n_concepts = 4
+
+        def encode(self, x):
+            return np.zeros((len(x), 4, 1), np.float32), np.tile([[0.9, 0.1, 0.5, 0.3]],
+                                                                   (len(x), 1))
+
+        def classify(self, x):
+            return np.eye(2)[np.asarray(x[:, 0, 0], int)]
+
+        def quantize(self, z, pos):
+            return np.asarray(pos % 2, np.int64)
+
+        def reconstruct(self, idx, pos):
+            return idx
+
+        def decode_classify(self, idx):
+            return None, np.eye(2)[idx[:, 0]]
+
+    const = Constellation(np.array([1 + 0j, -1 + 0j]))
+    x = np.zeros((400, 1, 1))
+    y = np.zeros(400, np.int64)  # top slot 0 -> index 0 -> label 0 when decoded right
+    env1 = build_environment(Pipe(), const, x, y, np.array([0.0]), (1, 2), P, 3, draws=1)
+    env2 = build_environment(Pipe(), const, x, y, np.array([0.0]), (1, 2), P, 3, draws=2)
+    # BPSK at 0 dB: P_e = Q(sqrt(2)) = 0.0786; both near it, and the two-draw table differs
+    assert abs(env1.q_task[0, 0] - (1 - 0.0786)) < 0.05
+    assert abs(env2.q_task[0, 0] - (1 - 0.0786)) < 0.035
+    assert env1.q_task[0, 0] != env2.q_task[0, 0]
+    with pytest.raises(ValueError, match="draws"):
+        build_environment(Pipe(), const, x, y, np.array([0.0]), (1,), P, 3, draws=0)
+
+
+def test_regret_target_is_reported():
+    snr = np.array([0.0, 10.0])
+    acts = (5, 10)
+    q = np.array([[0.5, 0.9], [0.9, 0.5]])
+    env = RateEnvironment(snr, acts, q, np.zeros_like(q), P)
+    best = env.reward_table().argmax(1)
+    r = policy_regret(env, best)
+    assert r["mean_regret"] == 0.0 and r["regret_target_met"] and r["regret_target"] == 0.01
+    r = policy_regret(env, 1 - best)
+    assert not r["regret_target_met"] and r["agreement"] == 0.0
 
 
 def test_actions_are_twelve_uniform_values():

@@ -60,6 +60,7 @@ def test_noiseless_point_by_hand():
     assert r["symbols_per_sample"] == pytest.approx(1.5)
     assert r["k_histogram"] == {"1": 3, "2": 3}
     assert [f.k for f in point.frames] == [1, 2]
+    assert r["tx_energy"] == pytest.approx(1.0)  # BPSK points of unit energy
 
 
 def test_errors_and_lost_samples_by_hand():
@@ -127,3 +128,23 @@ def test_trained_run_names_its_scheme(tiny_run):
     assert info["scheme"] == "svqvae"
     run = load_run(tiny_run)
     assert run.order == 16
+
+
+def test_equal_energy_channel_by_hand():
+    """A transmitter sending +-2 (energy 4 per symbol): the record measures it; a channel built
+    for equal transmitted Es/N0 (signal power = measured energy) has 4x the noise variance."""
+    from channel_sim import make_channel
+
+    class LoudTx(ToyTx):
+        def transmit(self, snr_db):
+            return [Frame(symbols=2 * f.symbols, samples=f.samples, labels=f.labels,
+                          side=f.side) for f in super().transmit(snr_db)]
+
+    labels = np.arange(4) % 2
+    rec = run_point(LoudTx(4), ToyRx(), lambda x, s: x, 10.0, np.eye(2)[labels], labels,
+                    1).record
+    assert rec["tx_energy"] == pytest.approx(4.0)
+    nominal = make_channel("awgn", 0, signal_power=1.0)
+    equal = make_channel("awgn", 0, signal_power=rec["tx_energy"])
+    assert equal.noise_variance(10.0) == pytest.approx(4 * nominal.noise_variance(10.0))
+    assert equal.noise_variance(10.0) == pytest.approx(0.4)

@@ -12,7 +12,8 @@ computed the same way (docs/metrics.md):
   (several frames when K varies from block to block);
 * one record per point: Q_sem, task accuracy, P_c, KL similarity (Section V) of ``T(x_hat)``
   against ``p = T(x)`` and the labels, BER over the index bits and SER of the per-symbol labels,
-  symbols per sample and the K histogram, over the samples that arrived.
+  symbols per sample, the K histogram and the energy actually transmitted per symbol
+  (``tx_energy`` = mean |x|^2 over every sent symbol), over the samples that arrived.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class PointResult:
 
 def metric_record(p_clean: np.ndarray, p_hat: np.ndarray, labels: np.ndarray,
                   tx: np.ndarray | None, rx: np.ndarray | None, bits_per_symbol: int,
-                  ks: np.ndarray) -> dict[str, Any]:
+                  ks: np.ndarray, tx_energy: float | None = None) -> dict[str, Any]:
     """The per-point record (keys as in metrics.json / hil_report.json, docs/metrics.md)."""
     q = q_sem(p_clean, p_hat, labels)
     have_bits = tx is not None and rx is not None and tx.size > 0
@@ -55,6 +56,7 @@ def metric_record(p_clean: np.ndarray, p_hat: np.ndarray, labels: np.ndarray,
         "ser": float(np.mean(tx != rx)) if have_bits else None,
         "symbols_per_sample": float(np.mean(ks)) if len(ks) else 0.0,
         "k_histogram": {str(k): int(c) for k, c in sorted(Counter(ks.tolist()).items())},
+        "tx_energy": tx_energy,
     }
 
 
@@ -70,12 +72,15 @@ def run_point(tx: Transmitter, rx: Receiver, channel: Channel, snr_db: float,
     snr_db = float(snr_db)
     frames = tx.transmit(snr_db)
     rows, probs, sent, decided, ks = [], [], [], [], []
+    energy, n_symbols = 0.0, 0
     result = PointResult(snr_db, {})
     for frame in frames:
         if not len(frame.samples):
             continue
         y = channel(frame.symbols, snr_db)
         got = rx.receive(y, frame)
+        energy += float(np.sum(np.abs(frame.symbols) ** 2))
+        n_symbols += frame.symbols.size
         rows.append(frame.samples)
         probs.append(got.probs)
         ks.append(np.full(len(frame.samples), frame.k))
@@ -93,7 +98,8 @@ def run_point(tx: Transmitter, rx: Receiver, channel: Channel, snr_db: float,
     tx_l = np.concatenate(sent) if sent else None
     rx_l = np.concatenate(decided) if decided else None
     result.record = metric_record(p_clean[idx], np.concatenate(probs), labels[idx], tx_l, rx_l,
-                                  bits_per_symbol, np.concatenate(ks))
+                                  bits_per_symbol, np.concatenate(ks),
+                                  energy / n_symbols if n_symbols else None)
     return result
 
 

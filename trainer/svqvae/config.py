@@ -38,6 +38,7 @@ class TrainConfig:
     classifier_hidden: tuple[int, ...] = (512, 256)
     classifier_dropout: float = 0.2
     sci_hidden: int = 128
+    sci_weighting: str = "softmax_cap"  # or "sigmoid_rank" (trainer/svqvae/models/sci.py)
     ema_decay: float = 0.99
     ema_epsilon: float = 1e-5
     dead_code_threshold: float = 0.03  # EMA count under which a code is restarted (phase 1)
@@ -50,14 +51,18 @@ class TrainConfig:
     k_max: int = 64
     n_actions: int = 12
     dqn_hidden: tuple[int, ...] = (64, 64)
-    dqn_gamma: float = 0.99
+    dqn_gamma: float = 0.0  # Table I: 0.99 (docs/models.md: the SNR walk ignores the action)
     dqn_buffer: int = 10_000
     epsilon_start: float = 1.0
     epsilon_end: float = 0.01
     comp_alpha: float = 0.2  # alpha in B_comp = alpha ln(N/K)
     # our choices for eq. (2) (docs/models.md)
-    q0_fraction: float = 0.9  # Q_0 = q0_fraction * pass-through accuracy at K = N
-    adapt_alpha: float = 0.1  # B_a = adapt_alpha (1 - 2 SNR_n) k_n
+    q0_fraction: float = 0.97  # Q_0 = q0_fraction * pass-through accuracy at K = N
+    adapt_alpha: float = 0.1  # scale of B_a
+    adapt_shape: str = "bump"  # or "linear" (trainer/svqvae/rate_control.py)
+    adapt_k_high: float = 36.0  # bump target K at SNR_min
+    adapt_k_low: float = 8.0  # bump target K at SNR_max
+    adapt_width: float = 8.0  # bump width in K
     ber_lambda: float = 0.5  # lambda in eq. (2)
     extreme_penalty: float = 0.05  # P(K) for K in {K_min, K_max}
     dqn_steps: int = 2000  # vectorised steps; each advances dqn_envs channels
@@ -70,6 +75,7 @@ class TrainConfig:
     snr_walk_std_db: float = 2.0
     env_snr_step_db: float = 2.5
     env_samples: int = 500
+    env_draws: int = 2  # noise draws averaged per (SNR, K) cell
     policy_snr_step_db: float = 0.5
 
     # Semantic PHY & channel (Table I)
@@ -77,7 +83,9 @@ class TrainConfig:
     snr_max_db: float = 20.0
     power: float = 1.0  # P
     phy_steps: int = 4000
-    phy_learning_rate: float = 1e-3
+    phy_learning_rate: float = 1e-2  # Table I: 1e-3 (docs/models.md: the points barely move)
+    phy_kkt_zeta: float = 0.1  # power term of the KKT condition (7) in the loss
+    phy_fair: bool = True  # also train the "fair" variant (power of what is sent)
     phy_batch: int = 512  # N_sym per step (our choice)
     phy_snapshots: tuple[int, ...] = (0, 250, 1000, 2000, 4000)
 

@@ -14,6 +14,16 @@ with SNR drawn uniformly in [SNR_min, SNR_max] dB once per step and ``I_j`` the 
 normalised to mean 1 over the training pairs. After every optimiser step the points are
 projected onto the power constraint ``(1/M) sum_i |x_i|^2 <= P`` (Section II.A.2) by a Keras
 weight constraint, so the constraint holds after each step, not only at the end.
+
+The power term of the Lagrangian behind the KKT condition (7), ``zeta (1/M) sum_i |x_i|^2``,
+is added to the loss (``kkt_zeta``; 0 gives eq. (3) alone). Measured (docs/models.md): without
+it a larger step pushes the low-weight points outward at full Adam step while the projection
+only rescales all points together, so important points end *inside*; with it every point feels
+a restoring force proportional to its power and the important ones end outside.
+
+``power_weights`` (the usage frequency of each point) turns the constraint into the power of
+what is actually sent, ``sum_i p_i |x_i|^2 <= P``: the "fair" variant, whose symbols cost the
+same energy on average as the Gray grid's (docs/metrics.md, equal transmitted energy).
 """
 
 from __future__ import annotations
@@ -30,17 +40,24 @@ from semqam.units import noise_variance
 
 @keras.saving.register_keras_serializable(package="semqam")
 class AveragePowerConstraint(keras.constraints.Constraint):
-    """Scale ``[M, 2]`` real points down to average power ``power`` when they exceed it."""
+    """Scale ``[M, 2]`` real points down to average power ``power`` when they exceed it; the
+    average is uniform over the points, or weighted by ``weights`` (usage frequencies, summing
+    to 1) when given."""
 
-    def __init__(self, power: float = 1.0) -> None:
+    def __init__(self, power: float = 1.0, weights: list[float] | None = None) -> None:
         self.power = power
+        self.weights = None if weights is None else [float(v) for v in weights]
 
     def __call__(self, w):
-        avg = ops.mean(ops.sum(ops.square(w), axis=-1))
+        energy = ops.sum(ops.square(w), axis=-1)
+        if self.weights is None:
+            avg = ops.mean(energy)
+        else:
+            avg = ops.sum(energy * ops.convert_to_tensor(self.weights, dtype=energy.dtype))
         return w * ops.minimum(1.0, ops.sqrt(self.power / (avg + 1e-12)))
 
     def get_config(self) -> dict:
-        return {"power": self.power}
+        return {"power": self.power, "weights": self.weights}
 
 
 class SemanticMapper(keras.Model):
@@ -57,6 +74,8 @@ class SemanticMapper(keras.Model):
         power: float = 1.0,
         snr_range_db: tuple[float, float] = (-10.0, 20.0),
         seed: int | None = None,
+        kkt_zeta: float = 0.0,
+        power_weights: np.ndarray | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -64,10 +83,12 @@ class SemanticMapper(keras.Model):
         self.order = pts.shape[0]
         self.power = power
         self.snr_range_db = snr_range_db
+        self.kkt_zeta = float(kkt_zeta)
+        weights = None if power_weights is None else list(np.asarray(power_weights, float))
         self.points = self.add_weight(
             shape=pts.shape,
             initializer=keras.initializers.Constant(pts),
-            constraint=AveragePowerConstraint(power),
+            constraint=AveragePowerConstraint(power, weights),
             name="points",
         )
         self._seed_gen = keras.random.SeedGenerator(seed)
@@ -80,6 +101,8 @@ class SemanticMapper(keras.Model):
         noise = keras.random.normal(ops.shape(x), seed=self._seed_gen) * ops.sqrt(n0 / 2.0)
         y_hat = x + noise
         d2 = ops.sum(ops.square(y_hat[:, None, :] - self.points[None, :, :]), axis=-1)
+        if training and self.kkt_zeta:
+            self.add_loss(self.kkt_zeta * ops.mean(ops.sum(ops.square(self.points), axis=-1)))
         return -d2 / n0
 
     def constellation(self) -> np.ndarray:
@@ -88,8 +111,10 @@ class SemanticMapper(keras.Model):
 
 
 class _Snapshots(keras.callbacks.Callback):
-    def __init__(self, steps: tuple[int, ...], on_step: Callable[[int], None] | None) -> None:
+    def __init__(self, steps: tuple[int, ...], on_step: Callable[[int], None] | None,
+                 power_weights: np.ndarray | None = None) -> None:
         super().__init__()
+        self.power_weights = power_weights
         self.steps = set(steps)
         self.taken: dict[int, np.ndarray] = {}
         self.on_step = on_step
@@ -102,7 +127,9 @@ class _Snapshots(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None) -> None:
         step = batch + 1
         pts = self.model.constellation()
-        self.max_power = max(self.max_power, float(np.mean(np.abs(pts) ** 2)))
+        e = np.abs(pts.astype(np.complex128)) ** 2
+        p = float(np.mean(e)) if self.power_weights is None else float(e @ self.power_weights)
+        self.max_power = max(self.max_power, p)
         if step in self.steps:
             self.taken[step] = pts
         if self.on_step is not None:
@@ -122,11 +149,16 @@ def train_semantic_constellation(
     seed: int = 0,
     snapshot_steps: tuple[int, ...] = (0, 4000),
     on_step: Callable[[int], None] | None = None,
+    kkt_zeta: float = 0.0,
+    usage_power: bool = False,
+    name: str = "semantic",
 ) -> tuple[Constellation, dict[int, np.ndarray], dict]:
     """Train the semantic constellation on transmitted ``(index, SCI)`` pairs.
 
+    ``kkt_zeta``: weight of the power term (module docstring); ``usage_power``: constrain the
+    power of what is sent (usage-weighted) instead of the plain average over the M points.
     Returns ``(constellation, snapshots {step: points}, info)``; ``info`` holds the final
-    loss and the largest average power seen after any step (never above ``power``).
+    loss and the largest constrained power seen after any step (never above ``power``).
     """
     indices = np.asarray(indices).reshape(-1)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -141,16 +173,19 @@ def train_semantic_constellation(
     w = weights[draw]
 
     init = Constellation.rectangular_gray(order, power).points
-    mapper = SemanticMapper(init, power=power, snr_range_db=snr_range_db, seed=seed)
+    usage = np.bincount(indices, minlength=order).astype(np.float64)
+    p_use = usage / usage.sum() if usage_power else None
+    mapper = SemanticMapper(init, power=power, snr_range_db=snr_range_db, seed=seed,
+                            kkt_zeta=kkt_zeta, power_weights=p_use)
     mapper.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    snaps = _Snapshots(snapshot_steps, on_step)
+    snaps = _Snapshots(snapshot_steps, on_step, p_use)
     hist = mapper.fit(
         y, y, sample_weight=w, batch_size=batch, epochs=1, shuffle=False, verbose=0,
         callbacks=[snaps],
     )
     points = mapper.constellation()
     info = {"final_loss": float(hist.history["loss"][-1]), "max_power_after_step": snaps.max_power}
-    return Constellation(points, name="semantic"), snaps.taken, info
+    return Constellation(points, name=name), snaps.taken, info

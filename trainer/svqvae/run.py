@@ -73,11 +73,17 @@ class Run:
     semantic: Constellation
     standard: Constellation
     policy: RatePolicy
+    fair: Constellation | None = None  # learned under the power of what is sent (optional)
 
     @property
     def constellations(self) -> dict[str, Constellation]:
-        """The variants' point tables by name: ``semantic`` (learned), ``standard`` (Gray)."""
+        """The point tables a node carries, by name: ``semantic`` (learned), ``standard``."""
         return {"semantic": self.semantic, "standard": self.standard}
+
+    @property
+    def variants(self) -> dict[str, Constellation]:
+        """Every variant to evaluate: the node's constellations, and ``fair`` when trained."""
+        return {**self.constellations, **({"fair": self.fair} if self.fair is not None else {})}
 
     @property
     def order(self) -> int:
@@ -168,4 +174,9 @@ def load_run(run_dir: str | Path) -> Run:
         problems.append(f"policy.json holds K outside [1, {n}]")
     if problems:
         raise ValueError(f"{run_dir}: inconsistent run folder: {'; '.join(problems)}")
-    return Run(run_dir, info, pipeline, semantic, standard, policy)
+    fair_path = run_dir / "constellation_fair.npy"
+    fair = Constellation.load(fair_path) if fair_path.is_file() else None
+    if fair is not None and fair.order != order:
+        raise ValueError(f"{run_dir}: inconsistent run folder: constellation_fair.npy has "
+                         f"{fair.order} points, expected M = {order}")
+    return Run(run_dir, info, pipeline, semantic, standard, policy, fair)

@@ -160,7 +160,8 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
     dec = build_decoder(shape, cfg.n_concepts, cfg.latent_dim, cfg.hidden_units)
     vq = VectorQuantizerEMA(cfg.order, cfg.latent_dim, cfg.ema_decay, cfg.ema_epsilon,
                             cfg.dead_code_threshold, seed=cfg.seed)
-    model = SVQVAE(enc, dec, clf, vq, cfg.actions, cfg.beta, seed=cfg.seed)
+    model = SVQVAE(enc, dec, clf, vq, cfg.actions, cfg.beta, seed=cfg.seed,
+                   weighting=cfg.sci_weighting)
     model(x_tr[:2])
     # Data-dependent codebook initialisation: M distinct encoder outputs of a random batch.
     rng = np.random.default_rng(cfg.seed)
@@ -203,13 +204,20 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
     usage = concept_usage(idx[mask], cfg.order)
     cooc = cooccurrence(idx, mask, cfg.order)
     advance = step_callback(prog, "semantic constellation", cfg.phy_steps)
+    phy = dict(steps=cfg.phy_steps, batch=cfg.phy_batch, learning_rate=cfg.phy_learning_rate,
+               power=cfg.power, snr_range_db=(cfg.snr_min_db, cfg.snr_max_db), seed=cfg.seed,
+               kkt_zeta=cfg.phy_kkt_zeta)
     semantic, snaps, phy_info = train_semantic_constellation(
-        idx[mask], scores[mask], cfg.order, steps=cfg.phy_steps, batch=cfg.phy_batch,
-        learning_rate=cfg.phy_learning_rate, power=cfg.power,
-        snr_range_db=(cfg.snr_min_db, cfg.snr_max_db), seed=cfg.seed,
+        idx[mask], scores[mask], cfg.order,
         snapshot_steps=tuple(s for s in cfg.phy_snapshots if s <= cfg.phy_steps),
-        on_step=advance,
-    )
+        on_step=advance, **phy)
+    fair = None
+    if cfg.phy_fair:
+        advance = step_callback(prog, "fair constellation", cfg.phy_steps)
+        fair, _, fair_info = train_semantic_constellation(
+            idx[mask], scores[mask], cfg.order, on_step=advance, usage_power=True, name="fair",
+            snapshot_steps=(), **phy)
+        phy_info["fair"] = fair_info
     standard = Constellation.rectangular_gray(cfg.order, cfg.power)
     timings["constellation_s"] = time.perf_counter() - t0
 
@@ -219,12 +227,15 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
         cfg.n_concepts]
     params = RewardParams(cfg.n_concepts, cfg.k_min, cfg.k_max, q0, cfg.comp_alpha,
                           cfg.adapt_alpha, cfg.ber_lambda, cfg.extreme_penalty,
-                          cfg.snr_min_db, cfg.snr_max_db)
+                          cfg.snr_min_db, cfg.snr_max_db, cfg.adapt_shape, cfg.adapt_k_high,
+                          cfg.adapt_k_low, cfg.adapt_width)
     n_grid = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.env_snr_step_db)) + 1
     grid = np.linspace(cfg.snr_min_db, cfg.snr_max_db, n_grid)
     xe, ye = x_val[: cfg.env_samples], y_val[: cfg.env_samples]
-    cell = step_callback(prog, "DQN environment table", n_grid * len(cfg.actions))
-    env = build_environment(pipe, semantic, xe, ye, grid, cfg.actions, params, cfg.seed, cell)
+    cell = step_callback(prog, "DQN environment table",
+                         n_grid * len(cfg.actions) * cfg.env_draws)
+    env = build_environment(pipe, semantic, xe, ye, grid, cfg.actions, params, cfg.seed, cell,
+                            cfg.env_draws)
     settings = cfg.dqn_settings()
     qnet, dqn_info = train_dqn(env, cfg.order, settings, cfg.seed,
                                step_callback(prog, "DQN rate controller", cfg.dqn_steps))
@@ -243,6 +254,8 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
     save_npy(work / "codebook.npy", codebook)
     semantic.save(work / "constellation_semantic.npy")
     standard.save(work / "constellation_standard.npy")
+    if fair is not None:
+        fair.save(work / "constellation_fair.npy")
     steps = sorted(snaps)
     savez(work / "constellation_history.npz", steps=np.array(steps),
           points=np.stack([snaps[s] for s in steps]))

@@ -77,9 +77,11 @@ class SVQVAE(keras.Model):
         actions: tuple[int, ...],
         beta: float = 0.25,
         seed: int | None = None,
+        weighting: str = "softmax_cap",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.weighting = weighting
         self.encoder_sci = encoder_sci
         self.decoder = decoder
         self.classifier = classifier
@@ -101,7 +103,7 @@ class SVQVAE(keras.Model):
 
     def selection_weights(self, sci, k):
         """(soft weights used in the forward pass, hard mask used for EMA/commitment)."""
-        soft, hard = soft_topk_mask(sci, k, self.tau)
+        soft, hard = soft_topk_mask(sci, k, self.tau, self.weighting)
         sem = self.semantic
         return sem * soft + (1.0 - sem), sem * hard + (1.0 - sem)
 
