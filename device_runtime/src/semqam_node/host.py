@@ -187,6 +187,10 @@ class NodeClient:
         snr_cdb = int(round(snr_db * 100))
         if not -32768 <= snr_cdb <= 32767:
             raise ValueError(f"SNR {snr_db} dB does not fit int16 centi-dB")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int)
+                              or not 1 <= k <= 0xFFFF):
+            raise ValueError(f"K {k!r}: force 1..N concepts (the node says N in INFO), or pass "
+                             "no K to follow its policy")
         ack = self.request(P.SnrFeedback(snr_cdb, k or 0))
         assert isinstance(ack, P.SnrAck)
         self._snr = (snr_cdb, k or 0)
