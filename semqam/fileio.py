@@ -111,7 +111,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.new-"))
     try:
-        yield tmp
+        with _naming(path):
+            yield tmp
         for inner in tmp.rglob("*"):  # shareable outputs whatever the umask
             os.chmod(inner, 0o755 if inner.is_dir() else 0o644)
         os.chmod(tmp, 0o755)

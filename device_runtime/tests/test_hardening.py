@@ -629,3 +629,13 @@ def test_a_flash_past_its_deadline_stops(lab, good, tmp_path):
             pytest.raises(LinkError, match="flash not done after 0 s"):
         c.flash(good, chunk_size=64, deadline=0.0)
 
+
+def test_a_k_that_does_not_fit_the_wire_is_refused_in_one_line(lab, good, tmp_path):
+    """``semqam profile --k 100000`` was a struct.error; K = 0 silently meant the policy."""
+    with VirtualNode(tmp_path / "node", trust=lab[1], install=good,
+                     log_path=tmp_path / "n.log") as v, NodeClient(v.port, timeout=0.5) as c:
+        for k in (0, 100000, -1, True):
+            with pytest.raises(ValueError, match="force 1..N concepts"):
+                c.set_snr(10.0, k=k)
+        assert c.set_snr(10.0, k=3).k == 3
+
