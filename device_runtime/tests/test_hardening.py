@@ -246,6 +246,26 @@ def test_a_poisoned_active_bundle_from_an_older_runtime_is_not_served(lab, good,
     assert assert_hello(server).flags & P.INFO_ENCODER
 
 
+class _UnpackableEncoder:
+    """An encoder whose meta slipped past every check (a port's own loader, say): its
+    fractional bits do not fit INFO's u8."""
+
+    meta = {"const_semantic_frac_bits": 300, "const_standard_frac_bits": 12}
+    k = 1
+
+    def set_snr(self, snr_cdb: int) -> int:
+        return 1
+
+
+def test_a_reply_that_cannot_be_packed_becomes_one_error_internal(good, tmp_path):
+    server = NodeServer(tmp_path / "node", encoder_factory=lambda *_: _UnpackableEncoder())
+    server.install(good)
+    r = one_reply(server, P.Hello())
+    assert isinstance(r, P.Error) and r.code == P.ErrorCode.INTERNAL, r
+    assert "format requires" in r.text  # the struct.error, reported instead of raised
+    assert isinstance(one_reply(server, P.Ping(b"x")), P.Pong)  # and it keeps serving
+
+
 # ------------------------------------------------------------------ untrusted manifests
 
 def _manifest_text(**changes: Any) -> bytes:

@@ -240,7 +240,7 @@ class NodeServer:
             return self._frame(reply, frame.seq)
         except Exception as e:  # noqa: BLE001 - the node keeps serving whatever happens
             log.exception("request %s seq %d failed", P.type_name(frame.type), frame.seq)
-            if isinstance(frame, P.Frame) and frame.type == P.MsgType.INPUT:
+            if frame.type == P.MsgType.INPUT:
                 ref_sample = int.from_bytes(frame.payload[:4].ljust(4, b"\xff"), "little")
             return self._frame(P.Error(P.ErrorCode.INTERNAL, frame.type & 0xFF,
                                        f"{type(e).__name__}: {e}"[:200], ref_sample), frame.seq)
