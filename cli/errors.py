@@ -10,7 +10,9 @@ every command, so the same handling applies through the console entry point and 
   ``error: <message>``, exit status 2;
 * click usage errors (bad option value, missing option, unknown option or command) ->
   ``error: <message> (see `semqam CMD --help`)``, exit status 2, instead of the usage block;
-* ``KeyboardInterrupt`` -> ``interrupted``, exit status 130.
+* ``KeyboardInterrupt`` -> ``interrupted``, exit status 130; SIGTERM (through :func:`run`)
+  -> ``terminated``, exit status 143. Both unwind the command like an exception, so every
+  ``atomic_dir`` / ``atomic_path`` removes its temporary output and a virtual node is stopped.
 
 ``SEMQAM_DEBUG=1`` re-raises the mapped exceptions, so the traceback is shown. Anything else
 is a bug and keeps its traceback.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +39,15 @@ except ImportError:  # pragma: no cover - older typer
 DEBUG_ENV = "SEMQAM_DEBUG"
 USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
+TERMINATE_EXIT = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so the command unwinds and cleans up as on Ctrl-C."""
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    raise Terminated()
 
 
 def debug() -> bool:
@@ -129,6 +141,9 @@ def reported() -> Iterator[None]:
         raise fail(usage_message(exc), exc.exit_code) from None
     except click_exceptions.ClickException as exc:  # e.g. FileError of a click.File option
         raise fail(one_line(exc.format_message()), USAGE_EXIT) from None
+    except Terminated:
+        typer.secho("terminated", err=True)
+        raise typer.Exit(TERMINATE_EXIT) from None
     except KeyboardInterrupt:
         typer.secho("interrupted", err=True)
         raise typer.Exit(INTERRUPT_EXIT) from None
@@ -182,9 +197,14 @@ class SemqamGroup(TyperGroup):
 
 
 def run(app: typer.Typer) -> None:
-    """Run ``app`` as a console script (``sys.exit`` with its status)."""
+    """Run ``app`` as a console script (``sys.exit`` with its status); SIGTERM unwinds the
+    command like Ctrl-C (:class:`Terminated`), so its partial outputs are removed."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app()
+    except Terminated:
+        typer.secho("terminated", err=True)
+        sys.exit(TERMINATE_EXIT)
     except KeyboardInterrupt:  # before the group runs, e.g. while importing
         typer.secho("interrupted", err=True)
         sys.exit(INTERRUPT_EXIT)

@@ -12,7 +12,9 @@ from cli.errors import quiet_native_stderr
 from cli.options import RunOpt, out_option
 
 ExportOut = out_option("Bundle folder to write.")
-KeygenOut = out_option("Path stem: writes STEM.key and STEM.pub.")
+# A string, not a Path: a trailing "/" (a folder, not a stem) must stay visible.
+KeygenOut = Annotated[str, typer.Option(
+    "--out", help="Path stem: writes exactly STEM.key and STEM.pub (keys/lab -> keys/lab.key).")]
 
 
 def export(
@@ -25,6 +27,9 @@ def export(
     force: Annotated[bool, typer.Option(help="Replace a different bundle at --out.")] = False,
     calibration: Annotated[int, typer.Option(
         min=1, help="Training samples in the int8 representative data set.")] = 500,
+    bundle_version: Annotated[int | None, typer.Option(
+        min=0, help="Anti-rollback counter in the manifest; nodes refuse a bundle older than "
+                    "the one they run (default: the export time, seconds since 1970).")] = None,
 ) -> None:
     """Quantize a run to int8 TFLite + C arrays, export the ONNX edge decoder, validate
     float vs int8 and write a (signed) bundle.
@@ -44,7 +49,8 @@ def export(
         typer.echo(f"[{next(stages, 6)}/6] {message}", err=True)
 
     result = export_bundle(run, out, target=target, key=key, force=force,
-                           calibration_size=calibration, progress=step)
+                           calibration_size=calibration, progress=step,
+                           bundle_version=bundle_version)
     print_validation(result)
     typer.echo(f"bundle {result['bundle_id']} written to {out} in "
                f"{result['export_seconds']} s ({'signed' if result['signed'] else 'unsigned'})")
@@ -61,20 +67,21 @@ def keygen(
     """
     from semqam_node.bundle import generate_keypair
 
-    from semqam.fileio import atomic_path, check_writable
+    from semqam.fileio import check_writable, write_private, write_text
 
-    priv_path, pub_path = out.with_suffix(".key"), out.with_suffix(".pub")
+    if not out or out.endswith(("/", os.sep)) or Path(out).is_dir():
+        raise ValueError(f"--out {out}: a folder, not a path stem; pass e.g. "
+                         f"{Path(out or '.') / 'lab'} to write lab.key and lab.pub there")
+    priv_path, pub_path = Path(out + ".key"), Path(out + ".pub")
     for p in (priv_path, pub_path):
         check_writable(p, folder=False)
         if p.exists() and not force:
             raise ValueError(f"{p}: exists; pass --force to overwrite or choose another --out")
+        if p.is_dir():
+            raise ValueError(f"{p}: is a folder; choose another --out")
     private, public = generate_keypair()
-    with atomic_path(priv_path) as tmp:
-        tmp.write_bytes(private)
-        os.chmod(tmp, 0o600)
-    os.chmod(priv_path, 0o600)
-    with atomic_path(pub_path) as tmp:
-        tmp.write_bytes(public)
+    write_private(priv_path, private)
+    write_text(pub_path, public.decode())
     typer.echo(f"wrote {priv_path} (keep it secret) and {pub_path} (give it to nodes)")
 
 

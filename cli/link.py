@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from cli.options import BaudOpt, BundleOpt, PaceOpt, PortOpt, TimeoutOpt, TrustOpt
+from cli.options import (
+    BaudOpt,
+    BundleOpt,
+    FlashDeadlineOpt,
+    PaceOpt,
+    PortOpt,
+    TimeoutOpt,
+    TrustOpt,
+)
 
 BACKENDS = ("c", "litert")
 
@@ -22,11 +30,14 @@ def flash(
     trust: TrustOpt = None,
     force: Annotated[bool, typer.Option(help="Send even if the node already runs it.")] = False,
     pace: PaceOpt = False,
+    deadline: FlashDeadlineOpt = None,
 ) -> None:
     """Flash a bundle to a node over its serial link; resumes an interrupted transfer.
 
-    The node verifies hashes, signature (if it holds a key) and dimensions, then switches
-    its active slot atomically; on any failure its previous bundle stays active.
+    The node verifies hashes, signature (if it holds a key), version and dimensions, then
+    switches its active slot atomically; on any failure its previous bundle stays active.
+    A warning line says when the node holds no trusted key. The flash gives up after
+    --deadline, or when the node keeps discarding the transfer (another host aborting it).
 
     Examples:
       semqam flash --port /dev/ttyUSB0 --bundle build/mnist-256
@@ -55,7 +66,9 @@ def flash(
 
         with open_node(port, bundle, trust=trust, baud=baud, pace=pace, timeout=timeout,
                        progress=advance, force=force, chunk_size=chunk_size,
-                       open_timeout=min(timeout, 2.0), on_hello=hello) as session:
+                       open_timeout=min(timeout, 2.0), on_hello=hello,
+                       warn=lambda line: typer.secho(line, err=True, fg=typer.colors.YELLOW),
+                       flash_deadline=deadline) as session:
             result = session.flash
     typer.echo(result.line())
 
@@ -71,8 +84,15 @@ def node(
     install: Annotated[Path | None, typer.Option(
         help="Install this local bundle folder at start-up (same checks as a flash).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every ERROR.")] = False,
+    insecure_accept_unsigned: Annotated[bool, typer.Option(
+        "--insecure-accept-unsigned",
+        help="Run without --trust: accept unsigned and foreign-key bundles (test benches "
+             "only; logged and reported in INFO).")] = False,
+    allow_downgrade: Annotated[bool, typer.Option(
+        help="Accept a bundle older (bundle_version) than the active one.")] = False,
 ) -> None:
     """Run the node side of the link (same as `semqam-node`), serving until stopped.
+    Needs --trust KEY.pub, or --insecure-accept-unsigned on a test bench.
 
     Example: semqam node --port /dev/serial0 --bundle-dir /var/lib/semqam --trust lab.pub
     """
@@ -88,6 +108,12 @@ def node(
     if install is not None and not (install / "manifest.json").is_file():
         raise ValueError(f"--install {install}: no manifest.json; pass a folder written by "
                          "`semqam export`")
+    if trust is None and not insecure_accept_unsigned:
+        raise ValueError("no --trust KEY.pub: a node accepts only bundles signed by its key; "
+                         "pass --trust (from `semqam keygen`), or --insecure-accept-unsigned "
+                         "on a test bench")
+    if trust is not None and insecure_accept_unsigned:
+        raise ValueError("--trust and --insecure-accept-unsigned exclude each other; pass one")
     argv = ["--port", port, "--bundle-dir", str(bundle_dir), "--backend", backend,
             "--baud", str(baud)]
     for flag, value in (("--trust", trust), ("--node-id", node_id), ("--install", install)):
@@ -95,6 +121,10 @@ def node(
             argv += [flag, str(value)]
     if verbose:
         argv.append("--verbose")
+    if insecure_accept_unsigned:
+        argv.append("--insecure-accept-unsigned")
+    if allow_downgrade:
+        argv.append("--allow-downgrade")
     code = node_main(argv)
     if code:
         raise typer.Exit(code)

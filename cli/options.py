@@ -52,6 +52,10 @@ BaudOpt = Annotated[int, typer.Option(
     "--baud", min=1, help="Line rate in baud (8N1: 10 bits/byte).")]
 TimeoutOpt = Annotated[float, typer.Option(
     callback=_positive, help="Seconds to wait for each reply.")]
+FlashDeadlineOpt = Annotated[float | None, typer.Option(
+    "--deadline", callback=_positive,
+    help="Give up when the whole flash takes longer, in seconds (default: 60 s + 4x the "
+         "transfer time at --baud).")]
 BackendOpt = Annotated[str, typer.Option(help="Virtual node backend: c | litert.")]
 PaceOpt = Annotated[bool, typer.Option(
     help="Deliver bytes at --baud (a real UART's speed) instead of as fast as a pty can.")]

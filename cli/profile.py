@@ -71,9 +71,12 @@ def profile(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from semqam_node.session import open_node
 
-    from hil.energy import Radio, node_power
-    from hil.profile import profile_node
+    from cli.errors import quiet_native_stderr
     from semqam.fileio import check_writable
+
+    with quiet_native_stderr():  # hil pulls in TensorFlow: its start-up lines
+        from hil.energy import Radio, node_power
+        from hil.profile import profile_node
 
     if out is not None:
         check_writable(out)

@@ -18,6 +18,7 @@ from semqam_node.bundle import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
+    VERSION_KEY,
     BundleError,
     bundle_id,
     load_private_key,
@@ -115,11 +116,18 @@ def _tool_versions() -> dict[str, str]:
 def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux",
                   key: str | Path | None = None, force: bool = False,
                   calibration_size: int = CALIBRATION_SIZE, seed: int = 0,
-                  progress=None) -> dict:
+                  progress=None, bundle_version: int | None = None) -> dict:
     """Export ``run_dir`` into the bundle folder ``out``; return the validation report.
 
-    ``progress(message)`` is called before each stage. Raises :class:`ExportError` (one line).
+    ``progress(message)`` is called before each stage. ``bundle_version`` is the manifest's
+    anti-rollback counter (docs/bundle.md; default: the export time in seconds since the
+    epoch, UTC, so later exports are newer). Raises :class:`ExportError` (one line).
     """
+    if bundle_version is None:
+        bundle_version = int(time.time())
+    if isinstance(bundle_version, bool) or not isinstance(bundle_version, int) or \
+            not 0 <= bundle_version < 1 << 63:
+        raise ExportError(f"bundle version {bundle_version!r}; use an integer in [0, 2^63)")
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
     run_dir, out = Path(run_dir), Path(out)
@@ -192,6 +200,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
 
         say("writing the manifest")
         manifest = _manifest(run, tmp, meta, target, time.perf_counter() - t0)
+        manifest[VERSION_KEY] = bundle_version
         if private_key is not None:
             manifest = sign_manifest(manifest, private_key)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

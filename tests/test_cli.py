@@ -104,6 +104,7 @@ def _cases() -> list[tuple[str, str, str]]:
             if pname in params:
                 cases.append((name, "readonly-output", pname))
                 cases.append((name, "output-under-file", pname))
+                cases.append((name, "full-disk", pname))
         garbage = [(flag, "abc") for typ, flag, _ in params.values()
                    if flag is not None and typ in (int, float)]
         garbage += [tuple(g) for g in SEMANTIC_GARBAGE.get(name, [])]
@@ -141,7 +142,7 @@ def _in_tmp(tmp_path, monkeypatch):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("name", "kind", "detail"), CASES,
                          ids=[f"{n}-{k}-{d}".rstrip("-") for n, k, d in CASES])
-def test_every_command_fails_in_one_line(name, kind, detail, tmp_path):
+def test_every_command_fails_in_one_line(name, kind, detail, tmp_path, monkeypatch):
     params = _params(name)
     if kind == "missing-input":
         args = _base_args(name, tmp_path)
@@ -165,6 +166,14 @@ def test_every_command_fails_in_one_line(name, kind, detail, tmp_path):
             if parent.is_dir() and not os.path.ismount(parent):
                 parent.chmod(0o755)
         assert not (parent / "out").exists()
+    elif kind == "full-disk":
+        parent = _full_folder(tmp_path / "full", monkeypatch)
+        earlier = parent / "earlier"
+        args = _base_args(name, tmp_path, skip={detail})
+        _put(args, params[detail][1], str(earlier / "new"))
+        _assert_one_line_error(_invoke([name, *args]), str(parent))
+        assert sorted(p.name for p in earlier.iterdir()) == ["result.json"]  # no partial output
+        assert (earlier / "result.json").read_text() == EARLIER  # earlier output intact
     else:
         flag, value = detail.split("=", 1)
         args = [name, *_base_args(name, tmp_path), flag, value]
@@ -186,6 +195,42 @@ def _read_only_folder(path: Path) -> Path:
                     "run the tests as a normal user")
     _MOUNTS.append(path)
     assert not os.access(path, os.W_OK) or _is_read_only(path)
+    return path
+
+
+EARLIER = '{"earlier": "output"}\n'
+
+
+def _full_folder(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder on a full file system holding an earlier output ``earlier/result.json``: a
+    64 KiB tmpfs filled to the last block (root), else a folder whose file system reports no
+    free space (``os.statvfs`` patched: a simulated ENOSPC)."""
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=64", "tmpfs",
+                              str(path)], capture_output=True, text=True)
+    if mounted.returncode == 0:
+        _MOUNTS.append(path)
+    (path / "earlier").mkdir()
+    (path / "earlier" / "result.json").write_text(EARLIER)
+    if mounted.returncode == 0:
+        try:
+            with open(path / "filler", "wb") as f:
+                while True:
+                    f.write(bytes(4096))
+                    f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+        assert os.statvfs(path).f_bavail == 0
+    else:
+        real = os.statvfs
+
+        def statvfs(p):
+            st = real(p)
+            if Path(p).resolve().is_relative_to(path.resolve()):
+                return os.statvfs_result((*st[:4], 0, *st[5:]))  # f_bavail = 0
+            return st
+
+        monkeypatch.setattr("os.statvfs", statvfs)
     return path
 
 
@@ -365,3 +410,132 @@ def test_every_command_has_an_example():
         assert "semqam " + name in (cmd.callback.__doc__ or ""), name
         res = _invoke([name, "--help"])
         assert res.exit_code == 0 and "Example" in res.stdout, (name, res.stderr)
+
+
+# --------------------------------------------------------------------------- keygen
+def test_keygen_writes_exactly_stem_key_and_pub(tmp_path, monkeypatch):
+    """``--out d/lab.v2`` -> d/lab.v2.key + d/lab.v2.pub; an existing d/lab.key is untouched;
+    the private key is mode 0600 from the moment its file exists."""
+    import semqam.fileio
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "lab.key").write_text("old key")
+    modes: list[int] = []
+    real_mkstemp, real_replace = semqam.fileio.tempfile.mkstemp, semqam.fileio.os.replace
+
+    def mkstemp(*a, **k):
+        fd, name = real_mkstemp(*a, **k)
+        modes.append(os.stat(name).st_mode & 0o777)
+        return fd, name
+
+    def replace(src, dst, *a, **k):
+        if str(dst).endswith(".key"):
+            modes.append(os.stat(src).st_mode & 0o777)
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(semqam.fileio.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(semqam.fileio.os, "replace", replace)
+    monkeypatch.setattr(os, "umask", os.umask)  # restored below whatever happens
+    old_umask = os.umask(0)  # the most permissive umask: the mode must not depend on it
+    try:
+        res = _invoke(["keygen", "--out", str(d / "lab.v2")])
+    finally:
+        os.umask(old_umask)
+    assert res.exit_code == 0, res.stderr
+    assert sorted(p.name for p in d.iterdir()) == ["lab.key", "lab.v2.key", "lab.v2.pub"]
+    assert (d / "lab.key").read_text() == "old key"
+    assert (d / "lab.v2.key").stat().st_mode & 0o777 == 0o600
+    assert modes[0] == 0o600 and modes[1] == 0o600, modes  # at creation and at the rename
+    assert b"PRIVATE KEY" in (d / "lab.v2.key").read_bytes()
+    assert b"PUBLIC KEY" in (d / "lab.v2.pub").read_bytes()
+
+
+def test_keygen_refuses_to_overwrite_without_force(tmp_path):
+    stem = tmp_path / "lab"
+    assert _invoke(["keygen", "--out", str(stem)]).exit_code == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "lab.key", tmp_path / "lab.pub")}
+    (tmp_path / "lab.key").unlink()  # only the .pub left: still refused
+    _assert_one_line_error(_invoke(["keygen", "--out", str(stem)]), "lab.pub", "--force")
+    assert not (tmp_path / "lab.key").exists()
+    assert _invoke(["keygen", "--out", str(stem), "--force"]).exit_code == 0
+    assert (tmp_path / "lab.pub").read_bytes() != before[tmp_path / "lab.pub"]
+
+
+def test_keygen_refuses_a_folder_as_stem(tmp_path):
+    (tmp_path / "keys").mkdir()
+    for out in (str(tmp_path / "keys"), str(tmp_path / "keys") + "/",
+                str(tmp_path / "new") + "/"):
+        _assert_one_line_error(_invoke(["keygen", "--out", out]), "path stem")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]
+    assert not any((tmp_path / "keys").iterdir())
+
+
+def test_enospc_while_writing_is_one_line_and_keeps_the_earlier_output(tmp_path, monkeypatch):
+    """A disk that fills up during the write (simulated ENOSPC at fsync): one line naming the
+    file, no temporary file left, the earlier key pair intact."""
+    import semqam.fileio
+
+    stem = tmp_path / "lab"
+    assert _invoke(["keygen", "--out", str(stem)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(semqam.fileio.os, "fsync", full)
+    line = _assert_one_line_error(_invoke(["keygen", "--out", str(stem), "--force"]),
+                                  str(tmp_path / "lab.key"))
+    assert "no space left" in line
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+# --------------------------------------------------------------------------- nodes, signals
+def test_node_without_trust_refuses_to_start(tmp_path):
+    line = _assert_one_line_error(_invoke(["node", "--port", str(tmp_path / "tty"),
+                                           "--bundle-dir", str(tmp_path / "state")]),
+                                  "--insecure-accept-unsigned")
+    assert "--trust" in line
+
+
+SIGTERM_APP = """
+import sys, time
+from pathlib import Path
+import typer
+from cli.errors import SemqamGroup, run
+from semqam.fileio import atomic_dir
+
+app = typer.Typer(cls=SemqamGroup)
+
+@app.command()
+def slow(out: Path) -> None:
+    with atomic_dir(out) as tmp:
+        (tmp / "partial.json").write_text("{}")
+        print("ready", flush=True)
+        time.sleep(60)
+
+@app.command()
+def other() -> None:
+    pass
+
+run(app)
+"""
+
+
+def test_sigterm_removes_partial_outputs_like_ctrl_c(tmp_path):
+    import signal
+
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-c", SIGTERM_APP, "slow", str(out)], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        assert any(x.name.startswith(".out.new-") for x in tmp_path.iterdir())
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert err.strip() == "terminated"
+    assert list(tmp_path.iterdir()) == []  # neither OUT nor OUT.new-* is left

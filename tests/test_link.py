@@ -118,6 +118,7 @@ def test_cli_flash_and_errors(vnode, bundles, keys):
                               "--chunk-size", "4088"])
     assert res.exit_code == 0, res.output
     assert "active in slot a" in res.output
+    assert "holds no trusted key" not in res.output  # this node holds one
     res = runner.invoke(app, ["flash", "--port", v.port, "--bundle", str(bundles["unsigned"]),
                               "--trust", str(keys["lab_pub"])])
     assert res.exit_code == 2, res.output
@@ -126,3 +127,20 @@ def test_cli_flash_and_errors(vnode, bundles, keys):
     res = runner.invoke(app, ["flash", "--port", "/dev/nonexistent-tty", "--bundle",
                               str(bundles["A"]), "--timeout", "0.2"])
     assert res.exit_code == 2 and "cannot open" in res.output
+
+
+def test_cli_flash_warns_when_the_node_holds_no_key(vnode, bundles):
+    """A node started with --insecure-accept-unsigned takes the unsigned bundle, and
+    `semqam flash` says in one warning line that it would take anyone's."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    v = vnode("insecure", trust=False, insecure=True)
+    res = CliRunner().invoke(app, ["flash", "--port", v.port, "--bundle",
+                                   str(bundles["unsigned"]), "--chunk-size", "4088"])
+    assert res.exit_code == 0, res.output
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, res.stderr
+    assert "holds no trusted key" in warnings[0] and "--insecure-accept-unsigned" in warnings[0]
+    assert "active in slot a" in res.stdout

@@ -27,7 +27,7 @@ import pytest
 import semqam_node
 from semqam_node import protocol as P
 from semqam_node.bundle import MANIFEST, generate_keypair, load_public_key, verify_bundle
-from semqam_node.host import LinkError, NodeClient, NodeError
+from semqam_node.host import LinkError, NodeClient, NodeError, NodeStartError
 from semqam_node.node import Node
 from semqam_node.slots import CRASH_POINTS, Limits, SlotError, SlotStore, pack_bundle
 from semqam_node.testing import derive_bundle as derive
@@ -437,10 +437,16 @@ def test_refused_bundles_leave_the_previous_one_active(vnode, bundles, keys, ref
         assert c.hello().manifest_sha256 == _sha(bundles["A"])
 
 
-def test_a_node_without_a_key_accepts_unsigned_bundles(vnode, bundles):
-    v = vnode(trust=False)
+def test_a_node_without_a_key_accepts_unsigned_bundles_only_when_told(vnode, bundles):
+    refused = vnode("refused", trust=False, start=False)
+    with pytest.raises(NodeStartError, match="no --trust KEY.pub") as e:
+        refused.start()
+    assert "exited with 2" in str(e.value)
+    v = vnode(trust=False, insecure=True)
+    assert "WARNING: no --trust key" in v.log_text()
     with client_for(v) as c:
-        assert not c.hello().flags & P.INFO_TRUST
+        info = c.hello()
+        assert not info.flags & P.INFO_TRUST and info.flags & P.INFO_INSECURE
         assert c.flash(bundles["unsigned"], chunk_size=4000).slot == 1
 
 

@@ -35,8 +35,9 @@ def test_virtual_node_is_flashed_and_serves_the_bundle(node_bundle, signing_keys
     assert pid is not None and s.node_pid is None  # the node process is gone
 
 
-def test_a_real_port_is_flashed_only_when_needed(node_bundle, tmp_path):
-    with VirtualNode(tmp_path / "board", log_path=tmp_path / "board.log") as board:
+def test_a_real_port_is_flashed_only_when_needed(node_bundle, signing_keys, tmp_path):
+    with VirtualNode(tmp_path / "board", trust=signing_keys[1],
+                     log_path=tmp_path / "board.log") as board:
         with open_node(board.port, node_bundle) as s:
             assert s.virtual is None and not s.flash.skipped
         with open_node(board.port, node_bundle) as s:

@@ -16,7 +16,7 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .bundle import MANIFEST, read_manifest
+from .bundle import MANIFEST, MAX_MANIFEST_BYTES, read_manifest
 from .durable import fsync_dir
 from .errors import BundleError, SlotError
 from .protocol import ErrorCode
@@ -87,6 +87,9 @@ def unpack_bundle(archive: Path, dest: Path, max_files: int, max_bytes: int,
                                     f"archive member {name!r} is not a node file of the manifest")
                 if len(written) >= max_files:
                     raise SlotError(ErrorCode.ARCHIVE, f"more than {max_files} files")
+                if name == MANIFEST and member.size > MAX_MANIFEST_BYTES:
+                    raise SlotError(ErrorCode.BUNDLE, f"{MANIFEST}: {member.size} bytes, more "
+                                    f"than the {MAX_MANIFEST_BYTES} accepted")
                 if name in sizes and member.size > sizes[name]:
                     raise SlotError(ErrorCode.BUNDLE, f"{name}: {member.size} bytes in the "
                                     f"archive, manifest says {sizes[name]}")
@@ -106,7 +109,10 @@ def unpack_bundle(archive: Path, dest: Path, max_files: int, max_bytes: int,
                     os.fsync(out.fileno())
                 written.append(name)
                 if name == MANIFEST:
-                    manifest = read_manifest(dest)
+                    try:
+                        manifest = read_manifest(dest)
+                    except BundleError as e:
+                        raise SlotError(ErrorCode.BUNDLE, str(e)) from None
                     expected = set(manifest.get("node_files") or [])
                     files = manifest["files"]
                     sizes = {n: int(files[n]["size"]) for n in expected

@@ -35,8 +35,19 @@ if TYPE_CHECKING:
     import serial
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-__all__ = ["FlashResult", "LinkError", "LinkTimeout", "NodeClient", "NodeError",
-           "NodeStartError", "Outcome", "SampleResult", "StreamReport"]
+__all__ = ["MAX_FLASH_RESTARTS", "FlashResult", "LinkError", "LinkTimeout", "NodeClient",
+           "NodeError", "NodeStartError", "Outcome", "SampleResult", "StreamReport",
+           "flash_deadline"]
+
+#: Times a flash may find its transfer discarded by the node before it gives up.
+MAX_FLASH_RESTARTS = 8
+
+
+def flash_deadline(total: int, baud: int, commit_timeout: float = 10.0) -> float:
+    """Default bound on one whole flash, in seconds: 60 s plus four times the time
+    ``total`` bytes take at ``baud`` (10 bits per byte, framing overhead and the acks included
+    with margin), plus the commit's own time-out."""
+    return 60.0 + 4.0 * total * 10.0 / max(baud, 1) + commit_timeout
 
 
 class NodeClient:
@@ -176,6 +187,10 @@ class NodeClient:
         snr_cdb = int(round(snr_db * 100))
         if not -32768 <= snr_cdb <= 32767:
             raise ValueError(f"SNR {snr_db} dB does not fit int16 centi-dB")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int)
+                              or not 1 <= k <= 0xFFFF):
+            raise ValueError(f"K {k!r}: force 1..N concepts (the node says N in INFO), or pass "
+                             "no K to follow its policy")
         ack = self.request(P.SnrFeedback(snr_cdb, k or 0))
         assert isinstance(ack, P.SnrAck)
         self._snr = (snr_cdb, k or 0)
@@ -257,7 +272,7 @@ class NodeClient:
     def flash(self, bundle_dir: str | Path,
               progress_callback: Callable[[int, int], None] | None = None,
               chunk_size: int = 2048, force: bool = False, trust: Ed25519PublicKey | None = None,
-              commit_timeout: float = 10.0) -> FlashResult:
+              commit_timeout: float = 10.0, deadline: float | None = None) -> FlashResult:
         """Send a bundle; resume a transfer the node already holds part of; verify it is active.
 
         Checks before sending: the bundle verifies locally (node files; the signature too when
@@ -281,22 +296,31 @@ class NodeClient:
             return FlashResult(manifest["bundle_id"], info.active_slot, manifest_sha.hex(), 0, 0,
                                0, 0, 0, 0, time.monotonic() - t0, skipped=True)
         return self.flash_archive(pack_bundle(bundle_dir), progress_callback, chunk_size,
-                                  expect_manifest=manifest_sha, commit_timeout=commit_timeout)
+                                  expect_manifest=manifest_sha, commit_timeout=commit_timeout,
+                                  deadline=deadline)
 
     def flash_archive(self, data: bytes,
                       progress_callback: Callable[[int, int], None] | None = None,
                       chunk_size: int = 2048, expect_manifest: bytes | None = None,
-                      commit_timeout: float = 10.0, sha256: bytes | None = None) -> FlashResult:
+                      commit_timeout: float = 10.0, sha256: bytes | None = None,
+                      deadline: float | None = None,
+                      max_restarts: int = MAX_FLASH_RESTARTS) -> FlashResult:
         """Send a prepared transfer image (:func:`semqam_node.slots.pack_bundle`) without local
         checks: FLASH_BEGIN (resumes where the node's acknowledged bytes end), one
         acknowledged FLASH_CHUNK at a time, FLASH_COMMIT, then HELLO to confirm.
 
         After a lost link the client reconnects and resumes from the node's acknowledged
         offset. ``sha256`` overrides the announced hash (tests of the node's check).
+        The whole flash must end within ``deadline`` seconds (default
+        :func:`flash_deadline` of the size and baud), and the node may discard the transfer
+        (start again from a lower offset) at most ``max_restarts`` times: beyond either,
+        :class:`LinkError` says so (e.g. another host keeps sending FLASH_ABORT).
         """
         t0 = time.monotonic()
         sha = sha256 or hashlib.sha256(data).digest()
         total = len(data)
+        limit = flash_deadline(total, self.baud, commit_timeout) if deadline is None else deadline
+        restarts = 0
         re0, rc0 = self.engine.counters["retransmits"], self.reconnects
         chunk_size = max(1, min(chunk_size, P.MAX_CHUNK))
         begin = self._flash_begin(total, chunk_size, sha)
@@ -306,6 +330,10 @@ class NodeClient:
         if progress_callback:
             progress_callback(offset, total)
         while offset < total:
+            if time.monotonic() - t0 > limit:
+                raise LinkError(f"flash not done after {limit:.0f} s ({offset} of {total} bytes "
+                                f"acknowledged, {restarts} restarts); check the link, or pass a "
+                                "longer --deadline")
             piece = data[offset:offset + chunk_size]
             try:
                 ack = self.request(P.FlashChunk.make(offset, piece))
@@ -318,7 +346,16 @@ class NodeClient:
                     raise
                 ack = None
             if not isinstance(ack, P.FlashChunkAck):  # resynchronise with the node's offset
-                offset = self._flash_begin(total, chunk_size, sha).offset
+                again = self._flash_begin(total, chunk_size, sha).offset
+                if again < offset:
+                    restarts += 1
+                    if restarts > max_restarts:
+                        raise LinkError(
+                            f"the node discarded the transfer {restarts} times (at "
+                            f"{offset} of {total} bytes); another host on the link may be "
+                            "sending FLASH_ABORT, or the node keeps restarting; stop it and "
+                            "flash again")
+                offset = again
                 continue
             sent += len(piece)
             chunks += 1

@@ -21,7 +21,6 @@ kernels by default, so both backends give identical symbols) and the rest in the
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from semqam_node.conventions import (
     sample_bytes,
 )
 from semqam_node.conventions import ENCODE_STAGES as STAGES
+from semqam_node.model_file import ModelLimits, check_node_model, load_node_model
 
 from .stats import summarize
 
@@ -201,6 +201,11 @@ class Node:
         arrays, self.meta = self._load_node_model(self.bundle_dir / NODE_MODEL)
         self.limits = _c_limits()
         check_limits(self.meta, arrays, self.limits)
+        check_node_model(arrays, self.meta, self.manifest, ModelLimits(
+            max_order=self.limits["sq_max_m"], max_concepts=self.limits["sq_max_n"],
+            max_latent=self.limits["sq_max_d"], max_layer_width=self.limits["sq_max_layer_width"],
+            max_chain_layers=self.limits["sq_max_chain_layers"],
+            max_policy_len=self.limits["sq_max_policy_len"]), self.bundle_dir / NODE_MODEL)
         self._check_input_convention()
         table_key = f"const_{constellation}_q"
         for key in (table_key, "codebook_int8", "policy_k"):
@@ -240,16 +245,8 @@ class Node:
     # ---- loading ------------------------------------------------------------------------------
     @staticmethod
     def _load_node_model(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-        except (OSError, ValueError) as e:
-            raise BundleError(f"{path}: unreadable ({e}); export the bundle again") from None
-        try:
-            meta = json.loads(str(arrays.pop("meta")[()]))
-        except (KeyError, ValueError) as e:
-            raise BundleError(f"{path}: no valid 'meta' entry ({e}); export the bundle "
-                              "again") from None
+        """The used members only, bounded (:func:`semqam_node.model_file.load_node_model`)."""
+        arrays, meta = load_node_model(path)
         required = ("n_concepts", "latent_dim", "input_size", "trunk", "z_head", "sci_head",
                     "policy_snr_min_cdb", "policy_step_cdb")
         missing = [key for key in required if key not in meta]

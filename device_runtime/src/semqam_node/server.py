@@ -1,17 +1,21 @@
 """``semqam-node``: serve the link protocol (docs/protocol.md) on a serial port.
 
-    semqam-node --port /dev/serial0 --bundle-dir /var/lib/semqam [--trust key.pub]
-                [--backend c|litert] [--baud 115200] [--node-id pi-1]
+    semqam-node --port /dev/serial0 --bundle-dir /var/lib/semqam --trust key.pub
+                [--backend c|litert] [--baud 115200] [--node-id pi-1] [--allow-downgrade]
+    semqam-node ... --insecure-accept-unsigned      (no key: accepts any bundle; warns)
 
 The port is opened with ``serial.serial_for_url``: a device path, a pty path, ``socket://host:port``
 and ``loop://`` all work. Every request gets exactly one reply (its own type | 0x80, or ERROR);
 frames that fail COBS/CRC are counted and dropped without a reply, as their seq cannot be trusted.
-The node never stops serving on bad input; a vanished port is reopened.
+The node never stops serving on bad input; a vanished port is reopened; a reply the host does
+not take within the write timeout is dropped and counted (``replies_dropped``). Exit status: 0
+after SIGTERM, 2 for a start-up error, 3 when its pty hung up (the link is gone for good).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -37,6 +41,10 @@ log = logging.getLogger("semqam_node.server")
 BACKENDS = {"c": P.Backend.C, "litert": P.Backend.LITERT}
 CONSTELLATIONS = {P.Constellation[name.upper()]: name for name in CONSTELLATION_NAMES}
 READY_LINE = "serving"  # the log line virtual nodes wait for
+EXIT_LINK_GONE = 3  # the pty hung up: a failure, so a service manager restarts the node
+WRITE_TIMEOUT_S = 2.0  # a reply the host does not take in this time is dropped
+INSECURE_WARNING = ("WARNING: no --trust key: this node accepts unsigned bundles and bundles "
+                    "signed by anyone who can reach its serial link")
 
 
 def runtime_limits() -> Limits:
@@ -48,7 +56,9 @@ def runtime_limits() -> Limits:
     except (ImportError, AttributeError):
         return Limits()
     return Limits(max_order=int(lim["max_m"]), max_concepts=int(lim["max_n"]),
-                  max_latent=int(lim["max_d"]),
+                  max_latent=int(lim["max_d"]), max_layer_width=int(lim["max_layer_width"]),
+                  max_chain_layers=int(lim["max_chain_layers"]),
+                  max_policy_len=int(lim["max_policy_len"]),
                   max_input=min(int(lim["max_layer_width"]), P.MAX_PAYLOAD - 4))
 
 
@@ -89,7 +99,7 @@ class _Timing:
 
 
 SERVER_COUNTERS = ("frames_tx", "bytes_tx", "requests", "samples_encoded", "errors_sent",
-                   "flash_chunks", "flash_commits", "port_reopens")
+                   "flash_chunks", "flash_commits", "port_reopens", "replies_dropped")
 
 
 class NodeServer:
@@ -99,7 +109,7 @@ class NodeServer:
     def __init__(self, bundle_dir: str | Path, trust: str | Path | None = None,
                  backend: str = "c", node_id: str | None = None,
                  encoder_factory: EncoderFactory | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, allow_downgrade: bool = False) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}; choose one of {sorted(BACKENDS)}")
         self.backend = backend
@@ -107,7 +117,8 @@ class NodeServer:
         self.trust_path = Path(trust) if trust else None
         self.trust_key = load_public_key(trust) if trust else None
         self.factory = encoder_factory or make_encoder
-        self.store = SlotStore(bundle_dir, self.trust_key, limits or runtime_limits())
+        self.store = SlotStore(bundle_dir, self.trust_key, limits or runtime_limits(),
+                               allow_downgrade=allow_downgrade)
         self.decoder = P.FrameDecoder()
         self.boot_id = int.from_bytes(os.urandom(4), "little")
         self.started = time.monotonic()
@@ -218,9 +229,23 @@ class NodeServer:
         return self._frame(P.Error(code, item.type or 0, text), item.seq)
 
     def handle_frame(self, frame: P.Frame, t0: int | None = None) -> bytes:
-        """The reply frame for one valid frame (exactly one, ERROR included)."""
+        """The reply frame for one valid frame: exactly one, ERROR included, whatever happens
+        (the reply is packed inside the error handling: a reply that cannot be packed becomes
+        ERROR INTERNAL)."""
         t0 = time.perf_counter_ns() if t0 is None else t0
         self.counters["requests"] += 1
+        ref_sample = P.NO_SAMPLE
+        try:
+            reply = self._reply(frame, t0)
+            return self._frame(reply, frame.seq)
+        except Exception as e:  # noqa: BLE001 - the node keeps serving whatever happens
+            log.exception("request %s seq %d failed", P.type_name(frame.type), frame.seq)
+            if frame.type == P.MsgType.INPUT:
+                ref_sample = int.from_bytes(frame.payload[:4].ljust(4, b"\xff"), "little")
+            return self._frame(P.Error(P.ErrorCode.INTERNAL, frame.type & 0xFF,
+                                       f"{type(e).__name__}: {e}"[:200], ref_sample), frame.seq)
+
+    def _reply(self, frame: P.Frame, t0: int) -> P.Message:
         ref_sample = P.NO_SAMPLE
         try:
             msg = P.decode_message(frame)
@@ -238,13 +263,13 @@ class NodeServer:
             log.exception("request %s seq %d failed", P.type_name(frame.type), frame.seq)
             reply = P.Error(P.ErrorCode.INTERNAL, frame.type, f"{type(e).__name__}: {e}",
                             ref_sample)
-        return self._frame(reply, frame.seq)
+        return reply
 
     def _frame(self, reply: P.Message, seq: int) -> bytes:
+        wire = P.encode_message(reply, seq)  # may raise: counted only once it is built
         if isinstance(reply, P.Error):
             self.counters["errors_sent"] += 1
             log.debug("ERROR seq %d: %s", seq, reply)
-        wire = P.encode_message(reply, seq)
         self.counters["frames_tx"] += 1
         self.counters["bytes_tx"] += len(wire)
         return wire
@@ -381,7 +406,7 @@ class NodeServer:
         lim = self.store.limits
         enc = self._encoders.get(self.constellation)
         flags = ((P.INFO_ACTIVE if b else 0) | (P.INFO_ENCODER if enc is not None else 0)
-                 | (P.INFO_TRUST if self.trust_key else 0)
+                 | (P.INFO_TRUST if self.trust_key else P.INFO_INSECURE)
                  | (P.INFO_TRANSFER if self.store.staged else 0))
         staged = self.store.staged
         k = 0
@@ -415,14 +440,20 @@ class NodeServer:
     # ------------------------------------------------------------------ serial loop
 
     def serve(self, url: str, baud: int = 115200, stop: Callable[[], bool] = lambda: False,
-              ) -> None:
-        """Serve ``url`` until ``stop()``; reopen the port if it goes away."""
+              write_timeout: float = WRITE_TIMEOUT_S) -> int:
+        """Serve ``url`` until ``stop()``; reopen the port if it goes away.
+
+        A reply the host does not take within ``write_timeout`` (it stopped reading) is dropped
+        and counted in ``replies_dropped``; the node keeps serving. Returns the exit status:
+        0 when stopped, :data:`EXIT_LINK_GONE` when a pty hung up.
+        """
         import serial
 
         first = True
         while not stop():
             try:
-                ser = serial.serial_for_url(url, baudrate=baud, timeout=0.05, write_timeout=5)
+                ser = serial.serial_for_url(url, baudrate=baud, timeout=0.05,
+                                            write_timeout=write_timeout)
             except (serial.SerialException, OSError, ValueError) as e:
                 if first:
                     raise
@@ -442,19 +473,44 @@ class NodeServer:
                 while not stop():
                     data = ser.read(ser.in_waiting or 1)
                     if data:
-                        reply = self.process(data)
-                        if reply:
-                            ser.write(reply)
+                        self._send(ser, self._process_safely(data))
             except (serial.SerialException, OSError) as e:
                 if url.startswith("/dev/pts/"):
                     # A pty whose other side hung up never comes back, and its number is soon
                     # reused by an unrelated pty: reopening could hijack someone else's link.
                     log.warning("pty %s hung up (%s); exiting", url, e)
-                    return
+                    return EXIT_LINK_GONE
                 log.warning("port %s failed (%s); reopening", url, e)
                 time.sleep(0.2)
             finally:
                 ser.close()
+        return 0
+
+    def _process_safely(self, data: bytes) -> bytes:
+        """:meth:`process`, but a bug in it costs the bytes, never the node."""
+        try:
+            return self.process(data)
+        except Exception:  # noqa: BLE001 - the node keeps serving whatever happens
+            log.exception("processing %d received bytes failed; dropped", len(data))
+            self.decoder = P.FrameDecoder()
+            return b""
+
+    def _send(self, ser: Any, reply: bytes) -> None:
+        """Write ``reply``; a host that does not read in time loses it (counted), nothing
+        else: the node goes on serving and the host's retransmission recovers."""
+        import serial
+
+        if not reply:
+            return
+        try:
+            ser.write(reply)
+        except serial.SerialTimeoutException:
+            self.counters["replies_dropped"] += 1
+            log.warning("host took no reply bytes for %.1f s; dropped %d bytes of replies "
+                        "(%d so far)", ser.write_timeout or 0, len(reply),
+                        self.counters["replies_dropped"])
+            with contextlib.suppress(serial.SerialException, OSError):
+                ser.reset_output_buffer()
 
 
 class _Refuse(Exception):
@@ -473,8 +529,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serial device, pty path, or pyserial URL (socket://, loop://)")
     p.add_argument("--bundle-dir", required=True, type=Path,
                    help="node state directory: slot_a/, slot_b/, active, staging/")
-    p.add_argument("--trust", type=Path, default=None,
-                   help="Ed25519 public key (.pub); unsigned bundles are then refused")
+    trust = p.add_mutually_exclusive_group()
+    trust.add_argument("--trust", type=Path, default=None,
+                       help="Ed25519 public key (.pub): only bundles it signed are accepted")
+    trust.add_argument("--insecure-accept-unsigned", action="store_true",
+                       help="run without a key: accept unsigned and foreign-key bundles (tests "
+                            "and lab benches only; logged at start and reported in INFO)")
+    p.add_argument("--allow-downgrade", action="store_true",
+                   help="accept a bundle whose bundle_version is older than the active one's")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="c")
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--node-id", default=None, help="name reported in INFO (default: hostname)")
@@ -495,19 +557,25 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal stopping
         stopping = True
 
+    if args.trust is None and not args.insecure_accept_unsigned:
+        print("semqam-node: error: no --trust KEY.pub: a node accepts only bundles signed by "
+              "its key; pass --trust (from `semqam keygen`), or --insecure-accept-unsigned on a "
+              "test bench", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, on_term)
+    if args.trust is None:
+        log.warning("%s", INSECURE_WARNING)
     try:
         server = NodeServer(args.bundle_dir, trust=args.trust, backend=args.backend,
-                            node_id=args.node_id)
+                            node_id=args.node_id, allow_downgrade=args.allow_downgrade)
         if args.install is not None:
             server.install(args.install)
-        server.serve(args.port, args.baud, stop=lambda: stopping)
+        return server.serve(args.port, args.baud, stop=lambda: stopping)
     except (BundleError, SlotError, ValueError, OSError) as e:
         print(f"semqam-node: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
 
 
 if __name__ == "__main__":

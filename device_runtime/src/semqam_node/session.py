@@ -10,12 +10,14 @@ program a Pi runs) or behind a real port (flashed over the link if it does not r
 from __future__ import annotations
 
 import contextlib
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import protocol as P
 from .bundle import MANIFEST, load_public_key
 from .host import NodeClient
 from .reports import FlashResult
@@ -64,6 +66,20 @@ class NodeSession:
         }
 
 
+def trust_warning(info: P.Info) -> str:
+    """One line when the node holds no trusted key (it accepts any bundle), else ''."""
+    if info.flags & P.INFO_TRUST:
+        return ""
+    how = (" (started with --insecure-accept-unsigned)" if info.flags & P.INFO_INSECURE
+           else "")
+    return (f"warning: node {info.node_id or '?'} holds no trusted key{how}: it accepts unsigned "
+            "bundles and bundles signed by anyone; start it with --trust KEY.pub")
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
               baud: int = 115200, pace: bool = False, timeout: float = 2.0,
@@ -71,7 +87,9 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
               faults: FaultConfig | None = None,
               progress: Callable[[int, int], None] | None = None,
               force: bool = False, chunk_size: int | None = None, open_timeout: float = 5.0,
-              on_hello: Callable[[Any], None] | None = None) -> Iterator[NodeSession]:
+              on_hello: Callable[[Any], None] | None = None,
+              warn: Callable[[str], None] = _stderr,
+              flash_deadline: float | None = None) -> Iterator[NodeSession]:
     """Connect to ``port`` and flash ``bundle`` unless the node already runs it.
 
     ``port == "virtual"`` starts ``semqam-node`` (``backend``, trusting ``trust``) on a pty
@@ -81,7 +99,10 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
     ``trust`` (a ``.pub``) is also checked on the host before flashing. ``faults`` corrupts the
     virtual wire once the bundle is flashed. ``force`` sends the bundle even if the node runs
     it; ``chunk_size`` sets the FLASH_CHUNK size; ``on_hello(info)`` sees the node's INFO before
-    flashing; ``open_timeout`` bounds opening a real port. ``ValueError`` for an unknown
+    flashing; ``open_timeout`` bounds opening a real port; ``flash_deadline`` bounds the whole
+    flash (seconds; default from the size and baud). ``warn(line)`` (default: stderr) gets
+    :func:`trust_warning` when the node holds no key; a virtual node started without ``trust``
+    runs with ``--insecure-accept-unsigned``, so it warns too. ``ValueError`` for an unknown
     backend, a folder that is not a bundle, or faults on a real port (all before anything
     starts).
     """
@@ -98,7 +119,8 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
         if port == VIRTUAL:
             if state_dir is None:
                 state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="semqam-hil-"))
-            virtual = VirtualNode(state_dir, trust=trust, backend=backend, baud=baud, pace=pace)
+            virtual = VirtualNode(state_dir, trust=trust, insecure=trust is None, backend=backend,
+                                  baud=baud, pace=pace)
             stack.callback(virtual.close)
             virtual.start()
             client = NodeClient(virtual.port, baud=baud, timeout=timeout,
@@ -110,7 +132,12 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
         info = client.hello()
         if on_hello is not None:
             on_hello(info)
-        flash_opts = {} if chunk_size is None else {"chunk_size": chunk_size}
+        line = trust_warning(info)
+        if line:
+            warn(line)
+        flash_opts: dict[str, Any] = {} if chunk_size is None else {"chunk_size": chunk_size}
+        if flash_deadline is not None:
+            flash_opts["deadline"] = flash_deadline
         result = client.flash(bundle, progress_callback=progress, trust=key, force=force,
                               **flash_opts)
         if virtual is not None and faults is not None:

@@ -33,14 +33,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from .archive import pack_bundle, unpack_bundle
 from .bundle import (
     MANIFEST,
+    MAX_MANIFEST_BYTES,
     Dimensions,
     bundle_dimensions,
+    bundle_version,
+    parse_manifest,
     read_manifest,
     verify_bundle,
     verify_signature,
 )
 from .durable import fsync_dir, write_atomic
 from .errors import BundleError, SlotError
+from .model_file import NODE_MODEL, ModelLimits, check_node_model, load_node_model
 from .protocol import ErrorCode
 
 __all__ = ["CRASH_POINTS", "ActiveBundle", "Dimensions", "Limits", "SlotError", "SlotStore",
@@ -58,12 +62,9 @@ CRASH_POINTS = ("chunk", "unpack", "unpacked", "verified", "pointer", "switched"
 
 
 @dataclass(frozen=True)
-class Limits:
+class Limits(ModelLimits):
     """What this runtime can hold; bundles outside these are refused at commit."""
 
-    max_order: int = 1024
-    max_concepts: int = 256
-    max_latent: int = 256
     max_input: int = 4092  # INPUT payload = 4-byte seq + sample <= MAX_PAYLOAD
     max_bundle_bytes: int = 64 << 20
     max_files: int = 16
@@ -129,9 +130,11 @@ class SlotStore:
     """
 
     def __init__(self, root: str | Path, trust: Ed25519PublicKey | None = None,
-                 limits: Limits | None = None, crash_at: str | None = None) -> None:
+                 limits: Limits | None = None, crash_at: str | None = None,
+                 allow_downgrade: bool = False) -> None:
         self.root = Path(root)
         self.trust = trust
+        self.allow_downgrade = allow_downgrade
         self.limits = limits or Limits()
         self.crash_at = crash_at if crash_at is not None else os.environ.get(CRASH_ENV)
         self._crash_seen: dict[str, int] = {}
@@ -158,13 +161,18 @@ class SlotStore:
             for slot in order:
                 try:
                     self.active = self._verify_slot(slot, check)
-                except (BundleError, SlotError) as e:
-                    problems.append(f"slot_{slot}: {e}")
-                    log.warning("slot_%s does not verify: %s", slot, e)
+                except Exception as e:  # noqa: BLE001 - any failure means "this slot is bad"
+                    text = e if isinstance(e, (BundleError, SlotError)) else \
+                        f"{type(e).__name__}: {e}"
+                    problems.append(f"slot_{slot}: {text}")
+                    log.warning("slot_%s does not verify: %s", slot, text)
                     continue
                 if slot != pointer:
                     log.warning("active slot_%s is broken; falling back to slot_%s",
                                 pointer, slot)
+                    self._write_pointer(self.active)
+                elif self._pointer_field("slot") != slot:
+                    log.warning("repairing the damaged %s pointer: slot_%s", ACTIVE, slot)
                     self._write_pointer(self.active)
                 break
             if self.active is None:
@@ -181,7 +189,10 @@ class SlotStore:
         except (OSError, ValueError, AttributeError) as e:
             log.warning("%s unreadable (%s); trying both slots", path, e)
             return SLOTS[0]
-        return slot if slot in SLOTS else None
+        if slot not in SLOTS:
+            log.warning("%s names no slot (%r); trying both slots", path, slot)
+            return SLOTS[0]
+        return slot
 
     def _verify_slot(self, slot: str, check: LoadCheck | None) -> ActiveBundle:
         path = self.slot_path(slot)
@@ -206,6 +217,15 @@ class SlotStore:
         except BundleError as e:
             raise SlotError(ErrorCode.BUNDLE, str(e)) from None
         check_limits(dims, self.limits, where)
+        if NODE_MODEL not in (manifest.get("node_files") or []):
+            raise SlotError(ErrorCode.BUNDLE, f"{where}: {NODE_MODEL} is not a node file; "
+                            "export the bundle again")
+        try:
+            arrays, meta = load_node_model(path / NODE_MODEL, self.limits.max_model_bytes)
+            check_node_model(arrays, meta, manifest, self.limits, path / NODE_MODEL)
+        except BundleError as e:
+            raise SlotError(ErrorCode.BUNDLE, str(e)) from None
+        del arrays
         if check is not None:
             try:
                 check(path, manifest)
@@ -336,16 +356,17 @@ class SlotStore:
         if info.name != MANIFEST or not info.isreg():
             self._refuse(ErrorCode.ARCHIVE, f"first archive member is {info.name!r}, "
                          f"not {MANIFEST}")
+        where = f"{MANIFEST} of the transfer"
+        if info.size > MAX_MANIFEST_BYTES:  # refused before a byte of it is read
+            self._refuse(ErrorCode.BUNDLE, f"{where}: {info.size} bytes, more than the "
+                         f"{MAX_MANIFEST_BYTES} accepted; export the bundle again")
         if t.acked < tarfile.BLOCKSIZE + info.size:
             return
         t.checked = True
-        where = f"{MANIFEST} of the transfer"
         try:
-            manifest = json.loads(f.read(info.size))
-            if not isinstance(manifest, dict) or manifest.get("format") != "semqam-bundle":
-                raise ValueError("not a semqam-bundle manifest")
-        except (ValueError, UnicodeDecodeError) as e:
-            self._refuse(ErrorCode.BUNDLE, f"{where}: unreadable ({e}); export the bundle again")
+            manifest = parse_manifest(f.read(info.size), where)
+        except BundleError as e:
+            self._refuse(ErrorCode.BUNDLE, str(e))
         if self.trust is not None:
             try:
                 verify_signature(manifest, self.trust, where)
@@ -358,6 +379,20 @@ class SlotStore:
             self._refuse(ErrorCode.BUNDLE, str(e))
         except SlotError as e:
             self._refuse(e.code, str(e))
+        try:
+            self._check_version(manifest, where)
+        except SlotError as e:
+            self._refuse(e.code, str(e))
+
+    def _check_version(self, manifest: dict[str, Any], where: str) -> None:
+        """ROLLBACK unless ``manifest`` is at least as new as the active bundle."""
+        if self.active is None or self.allow_downgrade:
+            return
+        new, old = bundle_version(manifest), bundle_version(self.active.manifest)
+        if new < old:
+            raise SlotError(ErrorCode.ROLLBACK, f"{where}: bundle_version {new} is older than "
+                            f"the active bundle's {old}; flash a newer bundle, or start the node "
+                            "with --allow-downgrade")
 
     def _refuse(self, code: ErrorCode, message: str) -> NoReturn:
         self._clear_staging()
@@ -405,13 +440,19 @@ class SlotStore:
                           self.limits.max_bundle_bytes, self._crash)
             self._crash("unpacked")
             bundle = self._verify(path, slot, check)
+            self._check_version(bundle.manifest, str(path / MANIFEST))
         except SlotError:
             self._clear_staging()
-            shutil.rmtree(path, ignore_errors=True)
+            self._empty_slot(path)
             raise
         except OSError as e:
-            shutil.rmtree(path, ignore_errors=True)
+            self._empty_slot(path)
             raise SlotError(ErrorCode.STORAGE, f"cannot write {path} ({e})") from None
+        except Exception as e:  # noqa: BLE001 - untrusted input: any failure refuses it
+            self._clear_staging()
+            self._empty_slot(path)
+            raise SlotError(ErrorCode.BUNDLE, f"bundle refused ({type(e).__name__}: "
+                            f"{e}); export the bundle again") from None
         self._crash("verified")
         self._write_pointer(bundle, transfer_sha256=t.sha256)
         self._crash("switched")
@@ -419,6 +460,12 @@ class SlotStore:
         self.problem = ""
         self._clear_staging()
         return bundle
+
+    def _empty_slot(self, path: Path) -> None:
+        """Remove a refused bundle's files: nothing unverified stays on the node."""
+        shutil.rmtree(path, ignore_errors=True)
+        if path.exists():
+            log.warning("cannot remove the refused bundle in %s", path)
 
     def install(self, bundle_dir: str | Path, check: LoadCheck | None = None) -> ActiveBundle:
         """Install a local bundle folder through the same path as a flash (pack, stage, commit)."""

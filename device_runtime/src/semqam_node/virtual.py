@@ -51,15 +51,20 @@ class VirtualNode:
     SIGTERM, ``restart()`` starts the process again on the same state directory and ports.
     ``env`` adds environment variables for the node process (e.g. the crash hook). The node's
     stderr goes to ``log_path`` (default: a temp file deleted by :meth:`close`).
+    Like ``semqam-node``, a node without ``trust`` refuses to start unless ``insecure`` (it then
+    runs with ``--insecure-accept-unsigned``); ``allow_downgrade`` passes ``--allow-downgrade``.
     """
 
     def __init__(self, bundle_dir: str | Path, *, trust: str | Path | None = None,
+                 insecure: bool = False, allow_downgrade: bool = False,
                  backend: str = "c", node_id: str = "virtual", baud: int = 115200,
                  pace: bool = False, faults: FaultConfig | None = None,
                  install: str | Path | None = None, env: dict[str, str] | None = None,
                  log_path: str | Path | None = None, ready_timeout: float = 30.0) -> None:
         self.bundle_dir = Path(bundle_dir)
         self.trust = trust
+        self.insecure = insecure
+        self.allow_downgrade = allow_downgrade
         self.backend = backend
         self.node_id = node_id
         self.baud = baud
@@ -90,6 +95,10 @@ class VirtualNode:
                "--baud", str(self.baud), "--node-id", self.node_id]
         if self.trust:
             cmd += ["--trust", str(self.trust)]
+        elif self.insecure:
+            cmd.append("--insecure-accept-unsigned")
+        if self.allow_downgrade:
+            cmd.append("--allow-downgrade")
         if self.install and self.starts == 0:
             cmd += ["--install", str(self.install)]
         return cmd
@@ -186,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bundle-dir", required=True, type=Path)
     p.add_argument("--install", type=Path, default=None)
     p.add_argument("--trust", type=Path, default=None)
+    p.add_argument("--insecure-accept-unsigned", action="store_true")
     p.add_argument("--backend", default="c")
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--pace", action="store_true", help="deliver bytes at --baud")
@@ -194,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     faults = FaultConfig(a.flip, a.drop, a.dup, a.insert, a.seed)
-    node = VirtualNode(a.bundle_dir, trust=a.trust, backend=a.backend, baud=a.baud,
+    node = VirtualNode(a.bundle_dir, trust=a.trust, insecure=a.insecure_accept_unsigned,
+                       backend=a.backend, baud=a.baud,
                        pace=a.pace, faults=faults, install=a.install)
     try:
         node.start()

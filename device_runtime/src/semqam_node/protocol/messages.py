@@ -17,7 +17,8 @@ from ..conventions import TIMING_STAGES
 from .framing import MAX_PAYLOAD, VERSION, Frame, crc32, encode_frame
 
 __all__ = [
-    "CFG_INDICES", "INFO_ACTIVE", "INFO_ENCODER", "INFO_TRANSFER", "INFO_TRUST", "MAX_CHUNK",
+    "CFG_INDICES", "INFO_ACTIVE", "INFO_ENCODER", "INFO_INSECURE", "INFO_TRANSFER", "INFO_TRUST",
+    "MAX_CHUNK",
     "MAX_TEXT", "MESSAGES", "NO_SAMPLE", "REPLY_BIT", "REQUESTS", "SNR_MAX_CDB", "SNR_MIN_CDB",
     "SYM_INDICES", "TIMING_STAGES", "Backend", "Config", "ConfigAck", "Constellation", "Error",
     "ErrorCode", "FlashAbort", "FlashAbortAck", "FlashBegin", "FlashBeginAck", "FlashChunk",
@@ -54,6 +55,7 @@ class ErrorCode(IntEnum):
     DIMENSIONS = 17  # bundle dimensions outside this runtime's limits
     STORAGE = 18  # the node could not write its state directory
     INTERNAL = 19  # unexpected exception on the node; it keeps serving
+    ROLLBACK = 20  # bundle_version older than the active bundle's (anti-rollback)
 
 
 class ProtocolError(Exception):
@@ -315,6 +317,7 @@ INFO_ACTIVE = 0x01  # INFO.flags: a verified bundle is active
 INFO_ENCODER = 0x02  # the encoder is loaded and INPUT will be answered with SYMBOLS
 INFO_TRUST = 0x04  # the node holds a trusted key (refuses unsigned bundles)
 INFO_TRANSFER = 0x08  # a staged (resumable) transfer exists
+INFO_INSECURE = 0x10  # started with --insecure-accept-unsigned: no key, accepts any bundle
 
 
 @dataclass(frozen=True)
