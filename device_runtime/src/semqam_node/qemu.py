@@ -1,0 +1,132 @@
+"""A Cortex-M node on QEMU: build the bare-metal firmware (device_runtime/mcu/) for a bundle and
+run it on ``qemu-system-arm -M mps2-an386`` (Cortex-M4F, Q31 requantization) or ``mps2-an500``
+(Cortex-M7, double scales), its UART0 on a local TCP socket.
+
+    with QemuNode("qemu-m4", "build/mnist-256", mcu_dir="device_runtime/mcu") as q:
+        sock = q.sock            # connected; the banner is read, frames follow
+        print(q.banner)
+
+QEMU starts with ``-serial tcp:127.0.0.1:PORT,server=on,wait=on,nodelay=on``: the machine does
+not run until the host connects, so the banner line is never lost.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from .mcu_model import write_model_sources
+
+#: --port names -> (QEMU machine, firmware BOARD)
+BOARDS = {"qemu-m4": ("mps2-an386", "an386"), "qemu-m7": ("mps2-an500", "an500")}
+BANNER = b"SEMQAM-MCU "
+
+
+class QemuError(RuntimeError):
+    """The firmware could not be built or did not come up; the message says what was seen."""
+
+
+def build_firmware(port: str, bundle: str | Path, mcu_dir: str | Path, build_dir: str | Path,
+                   ) -> Path:
+    """Generate the bundle's model sources and ``make`` the firmware; return the ELF path
+    (make rebuilds only what changed)."""
+    if port not in BOARDS:
+        raise ValueError(f"port {port!r}; choose one of {', '.join(BOARDS)}")
+    if shutil.which("arm-none-eabi-gcc") is None:
+        raise QemuError("arm-none-eabi-gcc not found; run `make mcu-tools` (apt-get install "
+                        "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
+    board = BOARDS[port][1]
+    build_dir = Path(build_dir).resolve()
+    model = write_model_sources(bundle, build_dir / "model")
+    out = build_dir / board
+    r = subprocess.run(["make", "-s", "-C", str(Path(mcu_dir).resolve()), f"BOARD={board}",
+                        f"MODEL_DIR={model}", f"BUILD_DIR={out}"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise QemuError(f"firmware build for {board} failed:\n{r.stdout}{r.stderr}")
+    return out / f"semqam-{board}.elf"
+
+
+class QemuNode:
+    """``qemu-system-arm`` running a firmware ELF; ``sock`` is the connected UART."""
+
+    def __init__(self, port: str, elf: str | Path, boot_timeout: float = 20.0) -> None:
+        if port not in BOARDS:
+            raise ValueError(f"port {port!r}; choose one of {', '.join(BOARDS)}")
+        if shutil.which("qemu-system-arm") is None:
+            raise QemuError("qemu-system-arm not found; run `make mcu-tools`")
+        self.machine = BOARDS[port][0]
+        self.elf = Path(elf)
+        self.boot_timeout = boot_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.banner = ""
+        self.tcp_port = 0
+
+    def start(self) -> QemuNode:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.tcp_port = s.getsockname()[1]
+        s.close()
+        self.proc = subprocess.Popen(
+            ["qemu-system-arm", "-M", self.machine, "-nographic", "-monitor", "none", "-serial",
+             f"tcp:127.0.0.1:{self.tcp_port},server=on,wait=on,nodelay=on",
+             "-kernel", str(self.elf)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.boot_timeout
+        while self.sock is None:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.tcp_port), timeout=1)
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise QemuError(self._why("QEMU did not open its UART socket")) from None
+                time.sleep(0.05)
+        buf = b""
+        self.sock.settimeout(0.5)
+        while b"\n" not in buf[buf.find(BANNER):] or BANNER not in buf:
+            if time.monotonic() > deadline:
+                raise QemuError(self._why(f"no banner after {self.boot_timeout:.0f} s; "
+                                          f"received {buf[:200]!r}"))
+            try:
+                chunk = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            if not chunk:
+                raise QemuError(self._why(f"UART closed; received {buf[:200]!r}"))
+            buf += chunk
+        line = buf[buf.find(BANNER):]
+        self.banner = line[:line.find(b"\n")].decode("ascii", "replace")
+        self.sock.settimeout(None)
+        return self
+
+    def banner_field(self, key: str) -> str | None:
+        for part in self.banner.split():
+            if part.startswith(key + "="):
+                return part.split("=", 1)[1]
+        return None
+
+    def _why(self, what: str) -> str:
+        out = b""
+        if self.proc is not None and self.proc.poll() is not None and self.proc.stdout:
+            out = self.proc.stdout.read() or b""
+        tail = ": " + out.decode(errors="replace") if out else ""
+        return f"{what} ({self.machine}, {self.elf}){tail}"
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            if self.proc.stdout:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def __enter__(self) -> QemuNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

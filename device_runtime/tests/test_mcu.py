@@ -1,0 +1,106 @@
+"""The Cortex-M firmware (device_runtime/mcu/) on QEMU: built with -Werror for the M4F
+(mps2-an386, Q31 requantization) and the M7 (mps2-an500, double scales), it boots, prints its
+banner with the bundle identity, answers HELLO with the bundle active, and encodes 50 samples
+bit-exact with the Linux node (M7: ``Node(backend="c")``; M4F: ``integer_only=True``, the same
+Q31 path). Needs arm-none-eabi-gcc and qemu-system-arm (``make mcu-tools``; ``make test``
+installs them): without them these tests fail, they do not skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from semqam_node import protocol as P
+from semqam_node.node import Node
+from semqam_node.qemu import QemuNode, build_firmware
+from semqam_node.testing import synthetic_bundle
+
+MCU = Path(__file__).resolve().parents[1] / "mcu"
+RAM_BUDGET = 48 * 1024
+STACK = 8 * 1024
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthetic_bundle(tmp_path_factory.mktemp("mcu") / "bundle", n_concepts=32,
+                            latent_dim=4, order=16, seed=5)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: run `make mcu-tools` (the MCU tests do not skip)")
+    return tmp_path_factory.mktemp("fw")
+
+
+class Link:
+    """Request/reply over the firmware's UART socket, one request at a time."""
+
+    def __init__(self, node: QemuNode) -> None:
+        assert node.sock is not None
+        self.sock = node.sock
+        self.sock.settimeout(20)
+        self.dec = P.FrameDecoder()
+        self.pending: list[P.Frame] = []
+
+    def ask(self, msg: P.Message, seq: int) -> P.Message:
+        self.sock.sendall(P.encode_message(msg, seq))
+        while not self.pending:
+            data = self.sock.recv(65536)
+            assert data, "the firmware closed its UART"
+            self.pending += [f for f in self.dec.feed(data) if isinstance(f, P.Frame)]
+        frame = self.pending.pop(0)
+        assert frame.seq == seq
+        return P.decode_message(frame)
+
+
+@pytest.mark.parametrize("port", ["qemu-m4", "qemu-m7"])
+def test_firmware_encodes_bit_exact_with_the_linux_node(port: str, bundle: Path,
+                                                        builds: Path) -> None:
+    elf = build_firmware(port, bundle, MCU, builds)
+    size = (elf.parent / "size.txt").read_text().split("\n")[1].split()
+    text, data, bss = (int(v) for v in size[:3])
+    assert data + bss + STACK <= RAM_BUDGET, (data, bss)
+    node = Node(bundle, backend="c", integer_only=port == "qemu-m4")
+    manifest_sha = hashlib.sha256((bundle / "manifest.json").read_bytes()).digest()
+    with QemuNode(port, elf) as q:
+        assert q.banner_field("manifest") == manifest_sha.hex()
+        assert q.banner_field("requant") == ("q31" if port == "qemu-m4" else "double")
+        assert q.banner_field("model") == "ok"
+        link = Link(q)
+        info = link.ask(P.Hello(), 1)
+        assert isinstance(info, P.Info)
+        assert info.flags & P.INFO_ACTIVE and info.flags & P.INFO_ENCODER
+        assert info.manifest_sha256 == manifest_sha and info.status == "ready"
+        assert (info.order, info.n_concepts, info.input_size) == (16, 32, 784)
+        assert link.ask(P.Ping(b"\x00abc" * 100), 2) == P.Pong(b"\x00abc" * 100)
+        assert link.ask(P.Config(1, P.CFG_INDICES), 3) == P.ConfigAck(1, 1, 12)
+        ack = link.ask(P.SnrFeedback(500, 0), 4)
+        assert isinstance(ack, P.SnrAck)
+        node.set_snr(500)
+        assert ack.k == node.k
+        rng = np.random.default_rng(9)
+        for i in range(50):
+            sample = rng.integers(0, 256, 784, dtype=np.uint8)
+            sample[rng.random(784) < 0.5] = 0  # MNIST-like: many dark pixels
+            sym = link.ask(P.Input(1000 + i, sample.tobytes()), 100 + i)
+            assert isinstance(sym, P.Symbols), sym
+            ref = node.encode(sample)
+            assert sym.sample_seq == 1000 + i and sym.k == ref.k
+            assert sym.positions == tuple(int(v) for v in ref.positions)
+            assert sym.indices == tuple(int(v) for v in ref.indices)
+            assert sym.iq == tuple(int(v) for v in ref.iq.reshape(-1))
+            assert len(sym.timings_us) == 5
+        stats = link.ask(P.StatsRequest(0), 200)
+        assert isinstance(stats, P.Stats)
+        counts = stats.as_dict()
+        assert counts["samples_encoded"] == 50 and counts["dropped"] == 0
+        assert counts["frames_ok"] == 55
+        err = link.ask(P.FlashAbort(), 201)
+        assert isinstance(err, P.Error) and err.code == P.ErrorCode.FLASH_STATE
+    assert text > 0
