@@ -67,3 +67,18 @@ def test_existing_run_is_not_overwritten_without_force(tiny_run):
 
     with pytest.raises(FileExistsError, match="--force"):
         train_mod.train(tiny_dataset(), TrainConfig(order=16), tiny_run)
+
+
+def test_an_empty_test_split_is_one_clear_error(tmp_path):
+    """Issue 16, defect 8: training on data without test samples used to fail inside Keras."""
+    import dataclasses
+
+    from conftest import TINY_OVERRIDES, tiny_dataset
+    from trainer.svqvae.config import TrainConfig
+
+    ds = tiny_dataset()
+    empty = dataclasses.replace(ds, x_test=ds.x_test[:0], y_test=ds.y_test[:0])
+    cfg = TrainConfig.for_profile("quick", **TINY_OVERRIDES)
+    with pytest.raises(ValueError, match="no test samples"):
+        train_mod.train(empty, cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

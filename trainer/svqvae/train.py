@@ -126,6 +126,9 @@ def train(
         raise FileExistsError(f"run folder {out} already exists; pass --force to replace it")
     if len(ds.x_train) < 50:
         raise ValueError(f"data set {ds.source} has only {len(ds.x_train)} training samples")
+    if len(ds.x_test) == 0:
+        raise ValueError(f"data set {ds.source} has no test samples; training measures T and "
+                         "the pass-through accuracy on them: give data with a test split")
     with atomic_dir(out) as work, progress or make_progress() as prog:
         summary = _train_into(ds, cfg, work, prog)
     return TrainResult(out, summary)
