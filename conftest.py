@@ -71,15 +71,11 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def signing_keys(tmp_path_factory) -> tuple[Path, Path]:
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A fresh Ed25519 key pair (private PEM path, public PEM path)."""
-    from semqam_node.bundle import generate_keypair
+    from semqam_node.testing import write_keypair
 
-    folder = tmp_path_factory.mktemp("keys")
-    private, public = generate_keypair()
-    (folder / "lab.key").write_bytes(private)
-    (folder / "lab.pub").write_bytes(public)
-    return folder / "lab.key", folder / "lab.pub"
+    return write_keypair(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="session")

@@ -8,16 +8,18 @@ package's own suite, ``device_runtime/tests/test_link.py``, without TensorFlow.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 from semqam_node import protocol as P
-from semqam_node.bundle import generate_keypair
-from semqam_node.host import NodeClient
 from semqam_node.node import Node
-from semqam_node.testing import derive_bundle
-from semqam_node.virtual import VirtualNode
+from semqam_node.testing import (
+    NodeFactory,
+    check_symbols,
+    client_for,
+    derive_bundle,
+    write_keypair,
+)
+from semqam_node.testing import random_samples as samples
 
 pytestmark = pytest.mark.timeout(120, func_only=True)  # the session bundle may take longer
 
@@ -25,11 +27,8 @@ pytestmark = pytest.mark.timeout(120, func_only=True)  # the session bundle may 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory) -> dict[str, Path]:
     """The Ed25519 key pair ``lab`` trusted by the nodes (``lab``, ``lab_pub``: file paths)."""
-    folder = tmp_path_factory.mktemp("link-keys")
-    private, public = generate_keypair()
-    (folder / "lab.key").write_bytes(private)
-    (folder / "lab.pub").write_bytes(public)
-    return {"lab": folder / "lab.key", "lab_pub": folder / "lab.pub"}
+    key, pub = write_keypair(tmp_path_factory.mktemp("link-keys"))
+    return {"lab": key, "lab_pub": pub}
 
 
 @pytest.fixture(scope="module")
@@ -43,33 +42,9 @@ def bundles(tiny_bundle, keys, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def vnode(tmp_path, keys):
     """Factory of virtual nodes (closed at the end of the test)."""
-    made: list[VirtualNode] = []
-
-    def make(state: str = "state", trust: bool = True, start: bool = True,
-             **kw: Any) -> VirtualNode:
-        v = VirtualNode(tmp_path / state, trust=keys["lab_pub"] if trust else None,
-                        log_path=tmp_path / f"{state}.log", **kw)
-        made.append(v)
-        if start:
-            v.start()
-        return v
-
-    yield make
-    for v in made:
-        v.close()
-
-
-def client_for(v: VirtualNode, **kw: Any) -> NodeClient:
-    kw.setdefault("link_note", v.paced)
-    kw.setdefault("timeout", 0.5)
-    kw.setdefault("retries", 2)
-    kw.setdefault("reconnect_timeout", 10.0)
-    return NodeClient(v.port, baud=v.baud, **kw)
-
-
-def samples(n: int, seed: int = 0, size: int = 784) -> list[bytes]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, size, dtype=np.uint8).tobytes() for _ in range(n)]
+    nodes = NodeFactory(tmp_path, keys["lab_pub"])
+    yield nodes
+    nodes.close()
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +52,6 @@ def reference(tiny_bundle):
     """In-process encoder on the same bundle: what every SYMBOLS must match."""
 
     return Node(tiny_bundle, backend="c")
-
-
-def check_symbols(ref: Any, sample: bytes, sym: P.Symbols) -> None:
-    """SYMBOLS equal the reference encoder's first K positions and I/Q (top-K is a prefix)."""
-    full = ref.encode(sample, k=ref.n_concepts)
-    k = sym.k
-    assert list(sym.positions) == [int(p) for p in np.asarray(full.positions)[:k]]
-    assert list(sym.iq) == [int(v) for v in np.asarray(full.iq)[:k].reshape(-1)]
 
 
 def test_litert_backend_node_sends_the_same_symbols(vnode, bundles, reference):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from semqam_node.bundle import generate_keypair
 from semqam_node.testing import synthetic_bundle
 
 #: Top-level modules the node package must never need.
@@ -38,11 +37,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A fresh Ed25519 key pair (private PEM path, public PEM path)."""
-    folder = tmp_path_factory.mktemp("keys")
-    private, public = generate_keypair()
-    (folder / "lab.key").write_bytes(private)
-    (folder / "lab.pub").write_bytes(public)
-    return folder / "lab.key", folder / "lab.pub"
+    from semqam_node.testing import write_keypair
+
+    return write_keypair(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="session")

@@ -22,15 +22,21 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import semqam_node
 from semqam_node import protocol as P
-from semqam_node.bundle import MANIFEST, generate_keypair, load_public_key, verify_bundle
+from semqam_node.bundle import MANIFEST, load_public_key, verify_bundle
 from semqam_node.host import LinkError, NodeClient, NodeError, NodeStartError
 from semqam_node.node import Node
 from semqam_node.slots import CRASH_POINTS, Limits, SlotError, SlotStore, pack_bundle
+from semqam_node.testing import (
+    NodeFactory,
+    check_symbols,
+    client_for,
+    write_keypair,
+)
 from semqam_node.testing import derive_bundle as derive
+from semqam_node.testing import random_samples as samples
 from semqam_node.virtual import FaultConfig, VirtualNode
 
 pytestmark = pytest.mark.timeout(120, func_only=True)  # the session bundle may take longer
@@ -44,11 +50,7 @@ def keys(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("link-keys")
     out = {}
     for name in ("lab", "other"):
-        private, public = generate_keypair()
-        (folder / f"{name}.key").write_bytes(private)
-        (folder / f"{name}.pub").write_bytes(public)
-        out[name] = folder / f"{name}.key"
-        out[f"{name}_pub"] = folder / f"{name}.pub"
+        out[name], out[f"{name}_pub"] = write_keypair(folder, name)
     return out
 
 
@@ -89,33 +91,9 @@ def _sha(path: Path) -> bytes:
 @pytest.fixture
 def vnode(tmp_path, keys):
     """Factory of virtual nodes (closed at the end of the test)."""
-    made: list[VirtualNode] = []
-
-    def make(state: str = "state", trust: bool = True, start: bool = True,
-             **kw: Any) -> VirtualNode:
-        v = VirtualNode(tmp_path / state, trust=keys["lab_pub"] if trust else None,
-                        log_path=tmp_path / f"{state}.log", **kw)
-        made.append(v)
-        if start:
-            v.start()
-        return v
-
-    yield make
-    for v in made:
-        v.close()
-
-
-def client_for(v: VirtualNode, **kw: Any) -> NodeClient:
-    kw.setdefault("link_note", v.paced)
-    kw.setdefault("timeout", 0.5)
-    kw.setdefault("retries", 2)
-    kw.setdefault("reconnect_timeout", 10.0)
-    return NodeClient(v.port, baud=v.baud, **kw)
-
-
-def samples(n: int, seed: int = 0, size: int = 784) -> list[bytes]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, size, dtype=np.uint8).tobytes() for _ in range(n)]
+    nodes = NodeFactory(tmp_path, keys["lab_pub"])
+    yield nodes
+    nodes.close()
 
 
 @pytest.fixture(scope="module")
@@ -123,14 +101,6 @@ def reference(base_bundle):
     """In-process encoder on the same bundle: what every SYMBOLS must match."""
 
     return Node(base_bundle, backend="c")
-
-
-def check_symbols(ref: Any, sample: bytes, sym: P.Symbols) -> None:
-    """SYMBOLS equal the reference encoder's first K positions and I/Q (top-K is a prefix)."""
-    full = ref.encode(sample, k=ref.n_concepts)
-    k = sym.k
-    assert list(sym.positions) == [int(p) for p in np.asarray(full.positions)[:k]]
-    assert list(sym.iq) == [int(v) for v in np.asarray(full.iq)[:k].reshape(-1)]
 
 
 # ------------------------------------------------------------------------------ slots (in-process)

@@ -1,5 +1,6 @@
-"""Bundles for tests without TensorFlow: a small random but valid node bundle, and variants of a
-bundle with a changed (re-signed or unsigned) manifest.
+"""Test helpers shared by the node suite (device_runtime/tests) and the host suite, needing no
+TensorFlow: key pairs, a small random but valid node bundle, variants of a bundle with a changed
+(re-signed or unsigned) manifest, virtual nodes and clients, and the SYMBOLS check.
 
 :func:`synthetic_bundle` writes what a node needs for the ``"c"`` backend (``manifest.json``
 and ``node_model.npz``: an int8 784-32 trunk, a z head to N·D, an SCI head to N with a
@@ -22,6 +23,67 @@ from .bundle import FORMAT, FORMAT_VERSION, MANIFEST, bundle_id, load_private_ke
 from .conventions import CONSTELLATIONS, INPUT_SCALE, INPUT_ZERO_POINT
 
 NODE_MODEL = "node_model.npz"
+
+
+def write_keypair(folder: str | Path, name: str = "lab") -> tuple[Path, Path]:
+    """A fresh Ed25519 key pair written as ``folder/name.key`` and ``folder/name.pub``."""
+    from .bundle import generate_keypair
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    private, public = generate_keypair()
+    (folder / f"{name}.key").write_bytes(private)
+    (folder / f"{name}.pub").write_bytes(public)
+    return folder / f"{name}.key", folder / f"{name}.pub"
+
+
+class NodeFactory:
+    """Makes :class:`~semqam_node.virtual.VirtualNode` s under ``root`` (trusting ``trust``
+    unless asked not to) and closes every one of them in :meth:`close`."""
+
+    def __init__(self, root: str | Path, trust: Path | None) -> None:
+        self.root, self.trust = Path(root), trust
+        self.made: list[Any] = []
+
+    def __call__(self, state: str = "state", trust: bool = True, start: bool = True,
+                 **kw: Any) -> Any:
+        from .virtual import VirtualNode
+
+        v = VirtualNode(self.root / state, trust=self.trust if trust else None,
+                        log_path=self.root / f"{state}.log", **kw)
+        self.made.append(v)
+        if start:
+            v.start()
+        return v
+
+    def close(self) -> None:
+        for v in self.made:
+            v.close()
+
+
+def client_for(v: Any, **kw: Any) -> Any:
+    """A :class:`~semqam_node.host.NodeClient` on a virtual node with test-friendly timeouts."""
+    from .host import NodeClient
+
+    kw.setdefault("link_note", v.paced)
+    kw.setdefault("timeout", 0.5)
+    kw.setdefault("retries", 2)
+    kw.setdefault("reconnect_timeout", 10.0)
+    return NodeClient(v.port, baud=v.baud, **kw)
+
+
+def random_samples(n: int, seed: int = 0, size: int = 784) -> list[bytes]:
+    """``n`` random raw samples of ``size`` bytes."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, size, dtype=np.uint8).tobytes() for _ in range(n)]
+
+
+def check_symbols(ref: Any, sample: bytes, sym: Any) -> None:
+    """SYMBOLS equal the reference encoder's first K positions and I/Q (top-K is a prefix)."""
+    full = ref.encode(sample, k=ref.n_concepts)
+    k = sym.k
+    assert list(sym.positions) == [int(p) for p in np.asarray(full.positions)[:k]]
+    assert list(sym.iq) == [int(v) for v in np.asarray(full.iq)[:k].reshape(-1)]
 
 
 def quantize_multiplier(scale: float) -> tuple[int, int]:
