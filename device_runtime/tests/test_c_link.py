@@ -295,7 +295,12 @@ def test_c_node_replies_like_the_python_node(lib: C.CDLL, bundle: Path, tmp_path
         assert len(c_sym.timings_us) == len(P.TIMING_STAGES)
     (c_info,) = P.FrameDecoder().feed(_c_feed(lib, P.encode_message(P.Hello(), 200)))
     info, p_info = P.decode_message(c_info), py.info()
-    for field in ("flags", "order", "n_concepts", "latent_dim", "input_size", "k", "snr_cdb",
+    # the firmware node holds no key and accepts no bundle (FIXED); the Python node here was
+    # started without a key (INSECURE): the other bits agree
+    key_bits = P.INFO_TRUST | P.INFO_INSECURE | P.INFO_FIXED
+    assert info.flags & P.INFO_FIXED and not info.flags & (P.INFO_TRUST | P.INFO_INSECURE)
+    assert info.flags & ~key_bits == p_info.flags & ~key_bits
+    for field in ("order", "n_concepts", "latent_dim", "input_size", "k", "snr_cdb",
                   "frac_bits_semantic", "frac_bits_standard", "config_flags", "bundle_id",
                   "manifest_sha256", "constellation", "proto_version", "max_payload"):
         assert getattr(info, field) == getattr(p_info, field), field

@@ -17,6 +17,7 @@ import pytest
 from semqam_node import protocol as P
 from semqam_node.node import Node
 from semqam_node.qemu import QemuNode, build_firmware
+from semqam_node.session import trust_warning
 from semqam_node.testing import synthetic_bundle
 
 MCU = Path(__file__).resolve().parents[1] / "mcu"
@@ -76,6 +77,7 @@ def test_firmware_encodes_bit_exact_with_the_linux_node(port: str, bundle: Path,
         info = link.ask(P.Hello(), 1)
         assert isinstance(info, P.Info)
         assert info.flags & P.INFO_ACTIVE and info.flags & P.INFO_ENCODER
+        assert info.flags & P.INFO_FIXED and not trust_warning(info)
         assert info.manifest_sha256 == manifest_sha and info.status == "ready"
         assert (info.order, info.n_concepts, info.input_size) == (16, 32, 784)
         assert link.ask(P.Ping(b"\x00abc" * 100), 2) == P.Pong(b"\x00abc" * 100)

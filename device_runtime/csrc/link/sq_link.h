@@ -73,6 +73,7 @@ extern "C" {
 #define SQL_CFG_INDICES 0x01
 #define SQL_INFO_ACTIVE 0x01
 #define SQL_INFO_ENCODER 0x02
+#define SQL_INFO_BUILT_IN 0x20 /* the bundle is built into the firmware: FLASH_* refused */
 #define SQL_INFO_TRUST 0x04
 #define SQL_INFO_TRANSFER 0x08
 

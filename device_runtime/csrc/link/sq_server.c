@@ -9,7 +9,7 @@ static const char *const stage_names[SQS_N_STAGES] = {"neural", "select", "quant
                                                       "frame"};
 static const char *const server_counter_names[SQS_N_COUNTERS] = {
     "frames_tx", "bytes_tx", "requests", "samples_encoded", "errors_sent", "flash_chunks",
-    "flash_commits", "port_reopens"};
+    "flash_commits", "port_reopens", "replies_dropped"}; /* the Python node's SERVER_COUNTERS */
 enum { C_FRAMES_TX, C_BYTES_TX, C_REQUESTS, C_SAMPLES, C_ERRORS_SENT };
 
 #define ST_NEURAL 0
@@ -134,7 +134,7 @@ static int32_t info_reply(sqs_server *s, uint16_t seq) {
     int32_t len = 0, ok = s->load_status == SQ_OK;
     memset(&m, 0, sizeof m);
     update_uptime(s);
-    m.flags = (uint8_t)(SQL_INFO_ACTIVE | (ok ? SQL_INFO_ENCODER : 0));
+    m.flags = (uint8_t)(SQL_INFO_ACTIVE | SQL_INFO_BUILT_IN | (ok ? SQL_INFO_ENCODER : 0));
     m.active_slot = 1;
     m.backend = 1;
     m.constellation = s->constellation;

@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 #define SQS_N_STAGES 5     /* neural select quantize map frame (conventions.TIMING_STAGES) */
-#define SQS_N_COUNTERS 8   /* frames_tx bytes_tx requests samples_encoded errors_sent ... */
+#define SQS_N_COUNTERS 9   /* frames_tx bytes_tx requests samples_encoded errors_sent ... */
 #ifndef SQS_TIMING_WINDOW
 #define SQS_TIMING_WINDOW 64 /* samples per stage kept for p50 / p99 (the Linux node: 4096) */
 #endif

@@ -67,8 +67,9 @@ class NodeSession:
 
 
 def trust_warning(info: P.Info) -> str:
-    """One line when the node holds no trusted key (it accepts any bundle), else ''."""
-    if info.flags & P.INFO_TRUST:
+    """One line when the node holds no trusted key (it accepts any bundle), else ''. A node
+    whose bundle is built into its firmware (INFO_FIXED) accepts none over the link."""
+    if info.flags & (P.INFO_TRUST | P.INFO_FIXED):
         return ""
     how = (" (started with --insecure-accept-unsigned)" if info.flags & P.INFO_INSECURE
            else "")

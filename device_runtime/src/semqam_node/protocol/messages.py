@@ -17,7 +17,8 @@ from ..conventions import TIMING_STAGES
 from .framing import MAX_PAYLOAD, VERSION, Frame, crc32, encode_frame
 
 __all__ = [
-    "CFG_INDICES", "INFO_ACTIVE", "INFO_ENCODER", "INFO_INSECURE", "INFO_TRANSFER", "INFO_TRUST",
+    "CFG_INDICES", "INFO_ACTIVE", "INFO_ENCODER", "INFO_FIXED", "INFO_INSECURE", "INFO_TRANSFER",
+    "INFO_TRUST",
     "MAX_CHUNK",
     "MAX_TEXT", "MESSAGES", "NO_SAMPLE", "REPLY_BIT", "REQUESTS", "SNR_MAX_CDB", "SNR_MIN_CDB",
     "SYM_INDICES", "TIMING_STAGES", "Backend", "Config", "ConfigAck", "Constellation", "Error",
@@ -318,6 +319,7 @@ INFO_ENCODER = 0x02  # the encoder is loaded and INPUT will be answered with SYM
 INFO_TRUST = 0x04  # the node holds a trusted key (refuses unsigned bundles)
 INFO_TRANSFER = 0x08  # a staged (resumable) transfer exists
 INFO_INSECURE = 0x10  # started with --insecure-accept-unsigned: no key, accepts any bundle
+INFO_FIXED = 0x20  # the bundle is built into the firmware (MCU): every FLASH_* is refused
 
 
 @dataclass(frozen=True)
