@@ -8,16 +8,23 @@ end (:class:`SpectrogramConfig`, docs/models.md "Data"):
    leading and trailing silent frames are cut (silence inside the word is kept).
 2. **align** (``align``): ``"centre"`` puts the middle of the (trimmed) word at the middle of the
    ``n_samples`` window, silence-padded both sides, a longer word cropped symmetrically;
-   ``"start"`` crops / pads from the start (the behaviour before the speaker-robust front end).
-3. a power log-mel spectrogram with ``tf.signal`` (one batched call), 10 log10, floored at
-   ``top_db`` dB below the utterance's peak.
-4. **normalise** (``normalise``): ``"peak"`` maps [peak - top_db, peak] linearly to [0, 1];
-   ``"utterance"`` standardises the utterance's dB values to zero mean and unit variance and
-   maps ``z`` in [-z_range, z_range] to [0, 1] (clipped), so loudness, microphone gain and the
-   recording's dynamic range no longer change the image.
+   ``"start"`` crops / pads from the start (the behaviour before the speaker-robust front end);
+   ``"fit"`` interpolates the word's frames onto the ``n_frames`` columns (duration removed).
+3. a power log-mel spectrogram with ``tf.signal`` (one batched call), 10 log10; optionally
+   ``lifter``: only the first cepstral coefficients of each frame kept (spectral envelope).
+4. **normalise** (``normalise``), per utterance: ``"peak"`` (default) maps [peak - top_db, peak]
+   linearly to [0, 1], so the recording's level is removed and everything more than ``top_db``
+   below the utterance's peak (background noise, reverberation tails) is the floor 0;
+   ``"utterance"`` clips at peak - top_db, standardises the dB values to zero mean and unit
+   variance and maps ``z`` in [-z_range, z_range] to [0, 1] (clipped); ``"band"`` first removes
+   each mel band's mean over time (cepstral mean normalisation), then does the same.
+
+Defaults (measured on held-out speaker lucas, docs/RESULTS.md "FSDD front end"): trim 40 dB,
+centre, peak normalisation with a 60 dB floor. ``"utterance"``, ``"band"``, ``"fit"`` and
+``lifter`` were measured and are worse; they stay selectable for experiments.
 
 :meth:`SpectrogramConfig.legacy` is the old front end (no trimming, start-aligned, peak
-normalisation); runs record their configuration in ``Dataset.meta["spectrogram"]`` and
+normalisation over 80 dB); runs record their configuration in ``Dataset.meta["spectrogram"]`` and
 :meth:`SpectrogramConfig.from_meta` reads an older run's record as the legacy front end.
 
 Augmentation (:class:`AugmentConfig`, optional, training split only): ``copies`` perturbed
@@ -50,12 +57,12 @@ from trainer.data.dataset import DataError, Dataset
 FILE_PATTERN = re.compile(r"^(?P<digit>\d)_(?P<speaker>[^_]+)_(?P<index>\d+)\.wav$", re.IGNORECASE)
 FSDD_TEST_INDICES = range(5)  # the FSDD convention: recordings 0-4 are the test set
 CLASS_NAMES = tuple(str(d) for d in range(10))
-ALIGNS = ("centre", "start")
-NORMALISATIONS = ("utterance", "peak")
+ALIGNS = ("centre", "start", "fit")
+NORMALISATIONS = ("peak", "utterance", "band")
 
 #: The front-end fields added with the speaker-robust front end and their values before it: a
 #: run whose recorded ``spectrogram`` lacks them was trained on the legacy front end.
-_LEGACY = {"trim_db": None, "align": "start", "normalise": "peak"}
+_LEGACY = {"trim_db": None, "align": "start", "normalise": "peak", "top_db": 80.0}
 
 
 @dataclass(frozen=True)
@@ -70,14 +77,15 @@ class SpectrogramConfig:
     n_frames: int = 32
     lower_hz: float = 20.0
     upper_hz: float = 4000.0
-    top_db: float = 80.0
+    top_db: float = 60.0  # dB kept below the peak (the legacy front end: 80)
     window: str = "hann"
     power: float = 2.0  # mel filterbank applied to |STFT|^2, dB = 10 log10
     orientation: str = "mel x time"
     trim_db: float | None = 40.0  # silence: frame RMS below (loudest frame - trim_db); None: off
     align: str = "centre"  # "centre" | "start"
-    normalise: str = "utterance"  # "utterance" | "peak"
+    normalise: str = "peak"  # "peak" | "utterance" | "band"
     z_range: float = 3.0  # "utterance": z in [-z_range, z_range] -> [0, 1]
+    lifter: int | None = None  # keep this many cepstral (DCT) coefficients per frame; None: off
 
     def __post_init__(self) -> None:
         if self.align not in ALIGNS:
@@ -123,10 +131,10 @@ class AugmentConfig:
     copies: int = 4
     seed: int = 0
     speed: tuple[float, float] = (0.85, 1.15)
-    shift_s: float = 0.05
+    shift_s: float = 0.15
     snr_db: tuple[float, float] | None = (10.0, 40.0)
-    freq_masks: int = 1
-    time_masks: int = 1
+    freq_masks: int = 2
+    time_masks: int = 2
     mask_width: int = 4
 
     def __post_init__(self) -> None:
@@ -223,12 +231,10 @@ def standardise(x: np.ndarray, axes: tuple[int, ...] = (-2, -1)) -> np.ndarray:
     return np.where(std > 0, (x - mean) / np.where(std > 0, std, 1.0), 0.0)
 
 
-def _log_mel(batch: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
-    """[n, n_samples] windows -> float32 [n, n_mels, n_frames] images in [0, 1] (steps 3-4)."""
+def _db(batch: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """[n, samples] -> float64 [n, time, mel] power log-mel in dB (floor -100 dB), step 3."""
     import tensorflow as tf
 
-    if len(batch) == 0:
-        return np.zeros((0, config.n_mels, config.n_frames), np.float32)
     stft = tf.signal.stft(
         tf.constant(np.asarray(batch, np.float32)),
         frame_length=config.frame_length,
@@ -237,7 +243,7 @@ def _log_mel(batch: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
         window_fn=tf.signal.hann_window,
         pad_end=False,
     )
-    power = tf.abs(stft) ** config.power  # [n, n_frames, fft/2+1]
+    power = tf.abs(stft) ** config.power  # [n, frames, fft/2+1]
     mel_matrix = tf.signal.linear_to_mel_weight_matrix(
         num_mel_bins=config.n_mels,
         num_spectrogram_bins=config.fft_length // 2 + 1,
@@ -246,23 +252,92 @@ def _log_mel(batch: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
         upper_edge_hertz=config.upper_hz,
     )
     mel = tf.tensordot(power, mel_matrix, axes=1).numpy().astype(np.float64)  # [n, time, mel]
-    floor = 1e-10
-    db = 10.0 * np.log10(np.maximum(mel, floor))
+    db = 10.0 * np.log10(np.maximum(mel, _FLOOR))
+    if config.lifter is not None:
+        db = lifter(db, config.lifter)
+    return db
+
+
+def dct_matrix(n: int) -> np.ndarray:
+    """Orthonormal DCT-II matrix [n, n] (row k = basis function k)."""
+    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
+    d = np.cos(np.pi * k * (2 * i + 1) / (2 * n)) * np.sqrt(2.0 / n)
+    d[0] /= np.sqrt(2.0)
+    return d
+
+
+def lifter(db: np.ndarray, keep: int) -> np.ndarray:
+    """Each frame's log-mel spectrum (last axis) smoothed by keeping its first ``keep`` cepstral
+    (DCT-II) coefficients: the spectral envelope (formants) stays, the pitch ripple goes."""
+    d = dct_matrix(db.shape[-1])
+    c = db @ d.T
+    c[..., keep:] = 0.0
+    return c @ d
+
+
+_FLOOR = 1e-10
+
+
+def _normalise(db: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """[n, time, mel] dB -> float32 [n, mel, time] images in [0, 1] (step 4)."""
+    if len(db) == 0:
+        return np.zeros((0, config.n_mels, config.n_frames), np.float32)
     peak = db.max(axis=(1, 2), keepdims=True)
-    silent = peak[:, 0, 0] <= 10.0 * np.log10(floor) + 1e-6
+    silent = peak[:, 0, 0] <= 10.0 * np.log10(_FLOOR) + 1e-6
     if config.normalise == "peak":
         norm = np.clip((db - (peak - config.top_db)) / config.top_db, 0.0, 1.0)
-    else:  # "utterance"
-        z = standardise(np.maximum(db, peak - config.top_db))
+    else:  # "utterance" | "band"
+        db = np.maximum(db, peak - config.top_db)
+        if config.normalise == "band":  # each mel band's mean over time removed first (CMN)
+            db = db - db.mean(axis=1, keepdims=True)
+        z = standardise(db)
         norm = np.clip(0.5 + z / (2.0 * config.z_range), 0.0, 1.0)
     norm[silent] = 0.0  # pure silence -> zeros
     return np.ascontiguousarray(norm.transpose(0, 2, 1), dtype=np.float32)  # mel x time
+
+
+def _log_mel(batch: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """[n, n_samples] windows -> float32 [n, n_mels, n_frames] images in [0, 1] (steps 3-4)."""
+    if len(batch) == 0:
+        return np.zeros((0, config.n_mels, config.n_frames), np.float32)
+    return _normalise(_db(batch, config), config)
+
+
+def _fit_log_mel(words: Sequence[np.ndarray], config: SpectrogramConfig) -> np.ndarray:
+    """``align="fit"``: each (trimmed) word's log-mel frames linearly interpolated along time
+    onto ``n_frames`` columns, so the word fills the window whatever its duration."""
+    if len(words) == 0:
+        return np.zeros((0, config.n_mels, config.n_frames), np.float32)
+    length = max(config.n_samples, *(len(w) for w in words))
+    batch = np.zeros((len(words), length), np.float32)
+    for i, w in enumerate(words):
+        batch[i, : len(w)] = w
+    db = _db(batch, config)
+    out = np.empty((len(words), config.n_frames, config.n_mels))
+    for i, w in enumerate(words):
+        k = 1 + max(0, int(np.ceil((len(w) - config.frame_length) / config.frame_step)))
+        k = min(k, db.shape[1])
+        pos = np.linspace(0.0, k - 1, config.n_frames)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, k - 1)
+        a = (pos - lo)[:, None]
+        out[i] = (1.0 - a) * db[i, lo] + a * db[i, hi]
+    return _normalise(out, config)
+
+
+def _word(wave_: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    w = np.asarray(wave_, np.float32)
+    if config.trim_db is None:
+        return w
+    return trim_silence(w, config.frame_length, config.frame_step, config.trim_db)
 
 
 def log_mel_spectrograms(
     waveforms: Sequence[np.ndarray], config: SpectrogramConfig = SpectrogramConfig()
 ) -> np.ndarray:
     """Batch of waveforms -> float32 [n, n_mels, n_frames] front-end images in [0, 1]."""
+    if config.align == "fit":
+        return _fit_log_mel([_word(w, config) for w in waveforms], config)
     batch = np.zeros((len(waveforms), config.n_samples), np.float32)
     for i, w in enumerate(waveforms):
         batch[i] = place_in_window(w, config)
@@ -286,22 +361,21 @@ def augmented_spectrograms(
     """``augment.copies`` perturbed images of each waveform, copy-major: row ``c * n + i`` is
     copy ``c`` of waveform ``i`` (see :class:`AugmentConfig`). Seeded by ``augment.seed``."""
     rng = np.random.default_rng(augment.seed)
-    n, n_samples, sr = len(waveforms), config.n_samples, config.sample_rate
-    batch = np.zeros((augment.copies * n, n_samples), np.float32)
-    for c in range(augment.copies):
-        for i, w in enumerate(waveforms):
+    sr = config.sample_rate
+    rows = []
+    for _ in range(augment.copies):
+        for w in waveforms:
             w = change_speed(w, rng.uniform(*augment.speed))
             shift = int(round(rng.uniform(-augment.shift_s, augment.shift_s) * sr))
-            row = place_in_window(w, config, shift)
+            word = _word(w, config)
+            row = word if config.align == "fit" else place_in_window(w, config, shift)
             if augment.snr_db is not None:
                 snr = rng.uniform(*augment.snr_db)
-                word = w if config.trim_db is None else trim_silence(
-                    w, config.frame_length, config.frame_step, config.trim_db)
                 power = float(np.mean(np.square(word, dtype=np.float64))) if word.size else 0.0
-                noise = rng.standard_normal(n_samples) * np.sqrt(power / 10.0 ** (snr / 10.0))
+                noise = rng.standard_normal(len(row)) * np.sqrt(power / 10.0 ** (snr / 10.0))
                 row = row + noise.astype(np.float32)
-            batch[c * n + i] = row
-    x = _log_mel(batch, config)
+            rows.append(row)
+    x = _fit_log_mel(rows, config) if config.align == "fit" else _log_mel(np.array(rows), config)
     for img in x:
         for _ in range(augment.freq_masks):
             _mask(img, 0, rng, augment.mask_width)

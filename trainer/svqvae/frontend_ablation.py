@@ -21,13 +21,26 @@ from trainer.data import AugmentConfig, SpectrogramConfig, load_dataset
 from trainer.svqvae.config import TrainConfig
 from trainer.svqvae.train import _split_validation, fit_classifier
 
-#: name -> (front end, augmentation or None); each adds one step to the previous one.
+_TC = dict(trim_db=40.0, align="centre")
+_AUG = AugmentConfig()
+
+#: name -> (front end, augmentation or None). The first rows add one step each; the rows marked
+#: "instead" replace the previous step, the rows marked "aug:" remove one part of the final one.
 VARIANTS: dict[str, tuple[SpectrogramConfig, AugmentConfig | None]] = {
     "baseline (legacy front end)": (SpectrogramConfig.legacy(), None),
-    "+ trim": (SpectrogramConfig.legacy(trim_db=40.0), None),
-    "+ trim + centre": (SpectrogramConfig.legacy(trim_db=40.0, align="centre"), None),
-    "+ utterance normalisation (default front end)": (SpectrogramConfig(), None),
-    "+ augmentation (4 copies)": (SpectrogramConfig(), AugmentConfig()),
+    "+ trim 40 dB": (SpectrogramConfig.legacy(trim_db=40.0), None),
+    "+ centre": (SpectrogramConfig.legacy(**_TC), None),
+    "+ 60 dB floor (default front end)": (SpectrogramConfig(), None),
+    "instead: utterance z-normalisation": (SpectrogramConfig(normalise="utterance"), None),
+    "instead: band (CMN) normalisation": (SpectrogramConfig(normalise="band"), None),
+    "instead: fit word to 32 frames": (SpectrogramConfig(align="fit"), None),
+    "instead: lifter 20": (SpectrogramConfig(lifter=20), None),
+    "+ augmentation (final)": (SpectrogramConfig(), _AUG),
+    "aug: shift 0.05 s": (SpectrogramConfig(), replace(_AUG, shift_s=0.05)),
+    "aug: no noise": (SpectrogramConfig(), replace(_AUG, snr_db=None)),
+    "aug: no masks": (SpectrogramConfig(), replace(_AUG, freq_masks=0, time_masks=0)),
+    "aug: no speed": (SpectrogramConfig(), replace(_AUG, speed=(1.0, 1.0))),
+    "aug + utterance z-normalisation": (SpectrogramConfig(normalise="utterance"), _AUG),
 }
 
 
@@ -67,7 +80,8 @@ def main(argv=None) -> None:
             )
             accs.append(classifier_accuracy(ds, TrainConfig.for_profile(args.profile, seed=seed)))
             walls.append(time.perf_counter() - t0)
-        row = dict(variant=name, mean=float(np.mean(accs)), std=float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+        std = float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
+        row = dict(variant=name, mean=float(np.mean(accs)), std=std,
                    accs=accs, wall_s=float(np.mean(walls)), seeds=seeds)
         rows.append(row)
         print(f"| {name} | {row['mean']:.3f} ± {row['std']:.3f} | "

@@ -123,7 +123,8 @@ def fit_classifier(
     x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, callbacks=()
 ) -> tuple[keras.Model, dict]:
     """Step 1: T trained on clean ``x`` (Section III.A), then frozen; returns (T, history)."""
-    clf = build_classifier(tuple(int(d) for d in x.shape[1:]), n_classes, cfg.classifier_hidden, cfg.classifier_dropout,
+    shape = tuple(int(d) for d in x.shape[1:])
+    clf = build_classifier(shape, n_classes, cfg.classifier_hidden, cfg.classifier_dropout,
                            seed=cfg.seed)
     clf.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy",
                 metrics=["accuracy"])
