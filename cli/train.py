@@ -24,6 +24,10 @@ def train(
     speakers: Annotated[
         str | None, typer.Option(help="FSDD: comma-separated speakers to load (default all).")
     ] = None,
+    augment: Annotated[
+        int, typer.Option(help="FSDD: perturbed copies of each training recording (0 = none; "
+                          "docs/models.md, Data).", min=0)
+    ] = 0,
     force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
 ) -> None:
     """Train classifier T, the S-VQ-VAE + SCI, the semantic constellation and the DQN.
@@ -34,7 +38,7 @@ def train(
 
     check_writable(out)
     with quiet_native_stderr():
-        from trainer.data import load_dataset
+        from trainer.data import AugmentConfig, load_dataset
         from trainer.svqvae.config import TrainConfig
         from trainer.svqvae.train import train as run_training
 
@@ -42,7 +46,8 @@ def train(
     if out.exists() and not force:
         raise ValueError(f"run folder {out} already exists; pass --force to replace it")
     ds = load_dataset(dataset, data.resolve() if data else None,
-                      test_speakers=_split(test_speakers), speakers=_split(speakers))
+                      test_speakers=_split(test_speakers), speakers=_split(speakers),
+                      augment=AugmentConfig(copies=augment, seed=seed) if augment else None)
     typer.echo(f"data: {ds.source}: {len(ds.x_train)} train / {len(ds.x_test)} test, "
                f"shape {ds.input_shape}, {ds.n_classes} classes", err=True)
     result = run_training(ds, cfg, out, force=force)

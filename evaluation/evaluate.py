@@ -38,7 +38,7 @@ from metrics import (
 from semqam.fileio import savez, write_json
 from semqam.progress import make_progress, step_callback
 from semqam.units import linear_to_db, raw_symbols_per_sample
-from trainer.data import DATASETS, DataError, Dataset, load_dataset
+from trainer.data import DATASETS, DataError, Dataset, SpectrogramConfig, load_dataset
 from trainer.scheme import Transmitter
 from trainer.svqvae.run import Run, load_run
 from trainer.svqvae.scheme import NAME, FloatTransmitter, Int8Transmitter, KerasReceiver
@@ -98,7 +98,8 @@ def dataset_from_info(info: dict) -> Dataset:
             "file or folder (all of it is then the test set)"
         )
     kwargs = {}
-    if name == "fsdd":
+    if name == "fsdd":  # the run's own front end; a run from before it recorded one is legacy
+        kwargs["spectrogram"] = SpectrogramConfig.from_meta(meta.get("spectrogram"))
         kwargs["speakers"] = meta.get("speakers")
         if str(meta.get("split", "")).startswith("speakers:"):
             kwargs["test_speakers"] = meta.get("test_speakers")
@@ -119,7 +120,14 @@ def resolve_test_set(
             f"run {run.path} was trained on {name}, not {_dataset_key(dataset)}; "
             f"evaluate it on {name} data or pick a run trained on {_dataset_key(dataset)}"
         )
-    ds = run_dataset(run) if data is None else load_dataset(name, data, all_test=True)
+    if data is None:
+        ds = run_dataset(run)
+    else:
+        kwargs = {}
+        if name == "fsdd":  # the run's front end, also on other recordings
+            meta = run.info["dataset"].get("meta") or {}
+            kwargs["spectrogram"] = SpectrogramConfig.from_meta(meta.get("spectrogram"))
+        ds = load_dataset(name, data, all_test=True, **kwargs)
     check_compatible(run, ds)
     return ds
 

@@ -12,8 +12,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainer.data import DATASETS, DataError, Dataset, SpectrogramConfig, load_dataset
-from trainer.data.fsdd import log_mel_spectrograms
+from trainer.data import (
+    DATASETS,
+    AugmentConfig,
+    DataError,
+    Dataset,
+    SpectrogramConfig,
+    load_dataset,
+)
+from trainer.data.fsdd import (
+    augmented_spectrograms,
+    change_speed,
+    log_mel_spectrograms,
+    place_in_window,
+    standardise,
+    trim_silence,
+)
 
 # ---------------------------------------------------------------------------------------- helpers
 
@@ -358,8 +372,9 @@ def test_spectrogram_tone_peaks_in_its_mel_bin():
 
 
 def test_spectrogram_orientation_and_padding():
-    """Silence, then a tone: early columns (time) are dark; short clips pad with silence."""
-    config = SpectrogramConfig()
+    """Legacy front end: silence, then a tone: early columns (time) are dark; short clips pad
+    with silence at the end."""
+    config = SpectrogramConfig.legacy()
     onset = 0.25  # s -> frame ~ 0.25 * 8000 / 128 = 15.6
     wave_ = np.concatenate([np.zeros(int(onset * 8000)), tone(1000.0, 0.1)])  # ends ~0.35 s
     (x,) = log_mel_spectrograms([wave_], config)
@@ -369,6 +384,137 @@ def test_spectrogram_orientation_and_padding():
     assert loudest[25:].max() == 0.0  # after the end: silence padding
     (silent,) = log_mel_spectrograms([np.zeros(100)], config)
     assert not silent.any()
+
+
+def burst(onset_s: float, seconds: float = 0.15, total_s: float = 1.0, freq: float = 1000.0):
+    """A tone burst at ``onset_s`` in ``total_s`` seconds of silence."""
+    w = np.zeros(int(total_s * 8000))
+    b = tone(freq, seconds)
+    w[int(onset_s * 8000) : int(onset_s * 8000) + len(b)] = b
+    return w
+
+
+def test_trim_silence_by_threshold():
+    """Frames more than trim_db below the loudest frame are silence; louder ones are kept."""
+    quiet = 10 ** (-50 / 20)  # -50 dB: below the 40 dB threshold
+    audible = 10 ** (-30 / 20)  # -30 dB: above it
+    w = np.concatenate([quiet * tone(500.0, 0.2), tone(1000.0, 0.1), audible * tone(500.0, 0.1),
+                        np.zeros(800)]).astype(np.float32)
+    t = trim_silence(w, 256, 128, 40.0)
+    start, end = 1600, 1600 + 800 + 800  # the loud tone and the -30 dB tail
+    # the cut is on frame edges (256 samples, hop 128): within one frame of the true edges
+    offsets = [o for o in range(start - 256, start + 1) if np.array_equal(w[o : o + len(t)], t)]
+    assert offsets and end <= offsets[0] + len(t) <= end + 256
+    assert len(trim_silence(w, 256, 128, 60.0)) > len(t)  # -50 dB is not silence at 60 dB
+    assert trim_silence(np.zeros(1000)).size == 0
+
+
+@pytest.mark.parametrize("onset", [0.0, 0.3, 0.85])
+def test_tone_burst_anywhere_ends_up_centred(onset):
+    config = SpectrogramConfig()
+    window = place_in_window(burst(onset), config)
+    energy = np.flatnonzero(np.abs(window) > 1e-6)
+    middle = (energy[0] + energy[-1]) / 2
+    assert abs(middle - config.n_samples / 2) <= 256  # centred to within one frame
+    (x,) = log_mel_spectrograms([burst(onset)], config)
+    loud = np.flatnonzero(x.max(axis=0) > 0.5)  # loud columns (time frames)
+    assert abs((loud[0] + loud[-1]) / 2 - (config.n_frames - 1) / 2) <= 1.5
+    ref = log_mel_spectrograms([burst(0.3)], config)[0]
+    ref_loud = np.flatnonzero(ref.max(axis=0) > 0.5)
+    assert abs(loud[0] - ref_loud[0]) <= 1 and abs(loud[-1] - ref_loud[-1]) <= 1
+    inner = slice(max(loud[0], ref_loud[0]) + 2, min(loud[-1], ref_loud[-1]) - 1)
+    # the position is gone: the same loud cells (the onset clicks at the edges may differ)
+    np.testing.assert_array_equal(x[:, inner] > 0.5, ref[:, inner] > 0.5)
+    legacy = log_mel_spectrograms([burst(onset)], SpectrogramConfig.legacy())[0]
+    if onset > 0.6:  # the old front end crops from the start: the late burst is lost
+        assert not legacy.any()
+
+
+def test_fit_stretches_the_word_over_the_window():
+    config = SpectrogramConfig(align="fit")
+    for seconds in (0.1, 0.9):
+        (x,) = log_mel_spectrograms([burst(0.05, seconds, total_s=1.2)], config)
+        assert x.max(axis=0).min() > 0.5  # every column holds the word
+
+
+def test_standardise_gives_zero_mean_unit_variance_per_utterance(rng):
+    x = rng.normal(3.0, 5.0, (4, 32, 32)) * np.arange(1, 5)[:, None, None]
+    z = standardise(x)
+    np.testing.assert_allclose(z.mean(axis=(1, 2)), 0.0, atol=1e-12)
+    np.testing.assert_allclose(z.std(axis=(1, 2)), 1.0, atol=1e-12)
+    assert not standardise(np.full((1, 3, 3), 7.0)).any()  # constant -> zeros
+    config = SpectrogramConfig(normalise="utterance")
+    quiet, loud = log_mel_spectrograms([0.01 * tone(700.0), 0.9 * tone(700.0)], config)
+    np.testing.assert_allclose(quiet, loud, atol=1e-3)  # level removed
+    assert quiet.min() >= 0.0 and quiet.max() <= 1.0
+
+
+def test_peak_normalisation_removes_level_and_floors_at_top_db():
+    config = SpectrogramConfig()
+    assert config.normalise == "peak" and config.top_db == 60.0
+    quiet, loud = log_mel_spectrograms([0.01 * tone(700.0), 0.9 * tone(700.0)], config)
+    np.testing.assert_allclose(quiet, loud, atol=1e-3)
+    assert quiet.max() == pytest.approx(1.0) and quiet.min() == 0.0
+
+
+def test_spectrogram_config_legacy_and_from_meta():
+    from dataclasses import asdict
+
+    legacy = SpectrogramConfig.legacy()
+    assert (legacy.trim_db, legacy.align, legacy.normalise, legacy.top_db) == (
+        None, "start", "peak", 80.0)
+    old_record = {k: v for k, v in asdict(legacy).items()
+                  if k not in ("trim_db", "align", "normalise", "z_range", "lifter")}
+    assert SpectrogramConfig.from_meta(old_record) == legacy  # a run from before the change
+    assert SpectrogramConfig.from_meta(None) == legacy
+    assert SpectrogramConfig.from_meta(asdict(SpectrogramConfig())) == SpectrogramConfig()
+    for bad in (dict(align="middle"), dict(normalise="max"), dict(trim_db=0.0)):
+        with pytest.raises(ValueError):
+            SpectrogramConfig(**bad)
+    with pytest.raises(ValueError):
+        AugmentConfig(speed=(1.2, 0.9))
+
+
+def test_change_speed():
+    w = tone(500.0, 0.4)
+    fast = change_speed(w, 1.25)
+    assert len(fast) == round(len(w) / 1.25)
+    spectrum = np.abs(np.fft.rfft(fast))
+    assert abs(np.argmax(spectrum) * 8000 / len(fast) - 625.0) < 10  # pitch up by 1.25
+
+
+def test_augmentation_is_seeded():
+    waves = [burst(0.2, 0.2, freq=f) for f in (400.0, 900.0, 1500.0)]
+    aug = AugmentConfig(copies=2, seed=5)
+    a = augmented_spectrograms(waves, SpectrogramConfig(), aug)
+    b = augmented_spectrograms(waves, SpectrogramConfig(), aug)
+    c = augmented_spectrograms(waves, SpectrogramConfig(), AugmentConfig(copies=2, seed=6))
+    assert a.shape == (6, 32, 32) and a.dtype == np.float32
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    clean = log_mel_spectrograms(waves)
+    assert not np.array_equal(a[:3], clean)  # perturbed
+
+
+def test_augmentation_touches_only_the_training_split(tmp_path):
+    folder = make_fsdd_folder(tmp_path, digits=(0, 1), n_index=6)
+    plain = load_dataset("fsdd", folder, test_speakers=["bob"])
+    aug = AugmentConfig(copies=3, seed=1)
+    ds = load_dataset("fsdd", folder, test_speakers=["bob"], augment=aug)
+    n = plain.n_train
+    assert ds.n_train == 4 * n and ds.meta["augment"]["n_original"] == n
+    assert ds.meta["augment"]["copies"] == 3 and ds.meta["augment"]["seed"] == 1
+    np.testing.assert_array_equal(ds.x_train[:n], plain.x_train)  # originals first
+    np.testing.assert_array_equal(ds.y_train, np.tile(plain.y_train, 4))
+    np.testing.assert_array_equal(ds.x_test, plain.x_test)  # the real test recordings
+    np.testing.assert_array_equal(ds.y_test, plain.y_test)
+    again = load_dataset("fsdd", folder, test_speakers=["bob"], augment=aug)
+    np.testing.assert_array_equal(ds.x_train, again.x_train)
+    everything = load_dataset("fsdd", folder, all_test=True, augment=aug)
+    assert everything.n_train == 0 and everything.n_test == 36
+    with pytest.raises(DataError, match="only apply to fsdd"):
+        load_dataset("mnist", augment=aug)
 
 
 def test_fsdd_default_split(tmp_path):
@@ -449,6 +595,11 @@ def test_real_fsdd(shared_data):
     ds = load_dataset("fsdd", shared_data / "fsdd", test_speakers=["lucas"])
     check_arrays(ds, shape=(32, 32))
     assert (ds.n_train, ds.n_test) == (1500, 500)
+    # trimmed and centred: the word's loud frames sit around the middle column
+    loud = ds.x_test.max(axis=1) > 0.5
+    cols = np.arange(32)
+    centre = (loud * cols).sum(1) / np.maximum(loud.sum(1), 1)
+    assert abs(float(np.median(centre)) - 15.5) < 2.0
     assert ds.meta["test_speakers"] == ["lucas"]
     assert ds.meta["train_speakers"] == ["george", "jackson", "nicolas"]
     assert np.bincount(ds.y_test).tolist() == [50] * 10

@@ -5,7 +5,7 @@ Importing this package is cheap: TensorFlow is only imported when FSDD audio is 
 """
 
 from trainer.data.dataset import DATASETS, DataError, Dataset
-from trainer.data.fsdd import SpectrogramConfig
+from trainer.data.fsdd import AugmentConfig, SpectrogramConfig
 from trainer.data.load import load_dataset
 
-__all__ = ["DATASETS", "DataError", "Dataset", "SpectrogramConfig", "load_dataset"]
+__all__ = ["AugmentConfig", "DATASETS", "DataError", "Dataset", "SpectrogramConfig", "load_dataset"]

@@ -74,10 +74,17 @@ class _TauSchedule(keras.callbacks.Callback):
 
 
 def _split_validation(ds: Dataset, seed: int) -> tuple[np.ndarray, ...]:
+    """(x_tr, y_tr, x_val, y_val). With FSDD augmentation (``meta["augment"]``) the split is by
+    recording: the validation split holds only real recordings, and none of its recordings'
+    augmented copies is trained on."""
     rng = np.random.default_rng(seed + 7919)
-    perm = rng.permutation(len(ds.x_train))
+    augment = ds.meta.get("augment")
+    n = int(augment["n_original"]) if augment else len(ds.x_train)
+    perm = rng.permutation(n)
     n_val = max(1, int(round(VALIDATION_FRACTION * len(perm))))
     val, tr = perm[:n_val], perm[n_val:]
+    if augment:
+        tr = np.concatenate([tr + c * n for c in range(1 + int(augment["copies"]))])
     return ds.x_train[tr], ds.y_train[tr], ds.x_train[val], ds.y_train[val]
 
 
@@ -110,6 +117,21 @@ def selected_concepts(pipe: SemanticPipeline, x: np.ndarray, actions, seed: int)
     scores = np.take_along_axis(sci, pos, axis=1)
     mask = np.arange(n_slots)[None, :] < ks[:, None]
     return np.where(mask, idx, -1), np.where(mask, scores, 0.0), mask
+
+
+def fit_classifier(
+    x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, callbacks=()
+) -> tuple[keras.Model, dict]:
+    """Step 1: T trained on clean ``x`` (Section III.A), then frozen; returns (T, history)."""
+    shape = tuple(int(d) for d in x.shape[1:])
+    clf = build_classifier(shape, n_classes, cfg.classifier_hidden, cfg.classifier_dropout,
+                           seed=cfg.seed)
+    clf.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy",
+                metrics=["accuracy"])
+    h = clf.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.classifier_epochs, verbose=0,
+                callbacks=list(callbacks))
+    clf.trainable = False
+    return clf, h.history
 
 
 def train(
@@ -145,15 +167,8 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
 
     # 1. Task classifier T (Section III.A).
     t0 = time.perf_counter()
-    clf = build_classifier(shape, ds.n_classes, cfg.classifier_hidden, cfg.classifier_dropout,
-                           seed=cfg.seed)
-    clf.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy",
-                metrics=["accuracy"])
     cb = KerasProgress(prog, "classifier T", batches * cfg.classifier_epochs)
-    h = clf.fit(x_tr, y_tr, batch_size=bs, epochs=cfg.classifier_epochs, verbose=0,
-                callbacks=[cb])
-    history["classifier"] = h.history
-    clf.trainable = False
+    clf, history["classifier"] = fit_classifier(x_tr, y_tr, ds.n_classes, cfg, callbacks=[cb])
     clean_acc = _accuracy(clf.predict(ds.x_test, batch_size=500, verbose=0), ds.y_test)
     timings["classifier_s"] = time.perf_counter() - t0
 
