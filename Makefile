@@ -68,7 +68,7 @@ test: lint cross-tools mcu-tools
 	cd device_runtime && $(abspath $(PY)) -m pytest -q
 
 # Train the quick profile on the embedded default data set (if no complete run exists yet).
-train: $(STAMP)
+train: $(STAMP) $(NODE_STAMP)
 	@if [ -f $(RUN)/run.json ]; then echo "using existing run $(RUN) (delete it to retrain)"; \
 	else $(SEMQAM) train --dataset $(DATASET) --order $(ORDER) --profile $(PROFILE) --out $(RUN); fi
 
@@ -78,7 +78,7 @@ KEY ?= build/keys/lab
 HIL_OUT ?= results/hil-$(DATASET)-$(ORDER)
 PORT ?= virtual
 
-$(KEY).key: | $(STAMP)
+$(KEY).key: | $(STAMP) $(NODE_STAMP)
 	$(SEMQAM) keygen --out $(KEY)
 
 # Quantize, package and sign the run for a node (int8 TFLite, C arrays, ONNX edge decoder,

@@ -9,11 +9,19 @@ traceback.
 from __future__ import annotations
 
 import os
+import sys
 
 # TensorFlow's C++ start-up chatter hides the one-line messages users need.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
+
+try:  # every command needs the node runtime's conventions (the bottom layer)
+    import semqam_node  # noqa: E402, F401
+except ImportError:  # an install without ./device_runtime (tests/test_cli.py)
+    sys.stderr.write("error: the node runtime semqam_node is not installed; run `make venv` or "
+                     "`pip install ./device_runtime`\n")
+    sys.exit(2)
 
 from cli import bench, evaluate, export, hil, link, profile, train  # noqa: E402
 from cli.errors import SemqamGroup, run  # noqa: E402

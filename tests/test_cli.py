@@ -539,3 +539,18 @@ def test_sigterm_removes_partial_outputs_like_ctrl_c(tmp_path):
     assert p.returncode == 128 + signal.SIGTERM, err
     assert err.strip() == "terminated"
     assert list(tmp_path.iterdir()) == []  # neither OUT nor OUT.new-* is left
+
+
+def test_a_missing_node_runtime_is_one_line():
+    """`semqam` on an install without ./device_runtime: one line that says how to fix it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, runpy; sys.modules['semqam_node'] = None; "
+            "runpy.run_module('cli.main', run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "error: the node runtime semqam_node is not installed; run `make venv` or "
+        "`pip install ./device_runtime`"]
