@@ -72,15 +72,12 @@ def hil(
     """
     from rich.console import Console
 
-    from cli.errors import quiet_native_stderr
+    from evaluation.snr import parse_snr
+    from hil.report import print_table
+    from hil.runner import CONSTELLATIONS, HilConfig
+    from hil.session import hil as run_session
     from semqam.fileio import check_writable
     from semqam.progress import make_progress
-
-    with quiet_native_stderr():  # hil.report pulls in TensorFlow: its start-up lines
-        from evaluation.snr import parse_snr
-        from hil.report import print_table
-        from hil.runner import CONSTELLATIONS, HilConfig
-        from hil.session import hil as run_session
 
     check_writable(out)
     snr_db = parse_snr(snr)

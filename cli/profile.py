@@ -71,12 +71,9 @@ def profile(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from semqam_node.session import open_node
 
-    from cli.errors import quiet_native_stderr
+    from hil.energy import Radio, node_power
+    from hil.profile import profile_node
     from semqam.fileio import check_writable
-
-    with quiet_native_stderr():  # hil pulls in TensorFlow: its start-up lines
-        from hil.energy import Radio, node_power
-        from hil.profile import profile_node
 
     if out is not None:
         check_writable(out)

@@ -100,14 +100,6 @@ class EdgeDecoder:
             self._classifier = OnnxClassifier(self.bundle / "classifier.onnx", self.input_shape)
         return self._classifier(x, batch)
 
-    def receive(self, y: np.ndarray, positions: np.ndarray, constellation: str
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """Received symbols ``y`` [n, K] and their positional IDs -> (indices [n, K],
-        probabilities [n, C])."""
-        indices = self.demap(y, constellation)
-        _, probs = self.decode_classify(self.scatter(indices, positions))
-        return indices, probs
-
     def receiver(self, constellation: str) -> EdgeReceiver:
         """This decoder as the :class:`~trainer.scheme.Receiver` of one constellation."""
         self.constellation(constellation)  # names a bad one now

@@ -11,34 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 from semqam_node.conventions import CONSTELLATIONS
+from semqam_node.mcu_model import C_TYPES, c_literal
 
 PREFIX = "SEMQAM"
 _PER_LINE = 24
 
-_CTYPES = {
-    np.dtype(np.int8): "int8_t",
-    np.dtype(np.uint8): "uint8_t",
-    np.dtype(np.int16): "int16_t",
-    np.dtype(np.uint16): "uint16_t",
-    np.dtype(np.int32): "int32_t",
-    np.dtype(np.float32): "float",
-}
-
 
 def _values(a: np.ndarray) -> list[str]:
     flat = np.asarray(a).reshape(-1)
-    if flat.dtype == np.float32:
-        return [f"{float(v):.9e}f" for v in flat]
-    if flat.dtype == np.int32:
-        # INT32_MIN cannot be written as a literal; spell it as an expression.
-        return ["(-2147483647 - 1)" if v == -(2**31) else str(int(v)) for v in flat]
-    return [str(int(v)) for v in flat.tolist()]
+    return [c_literal(flat.dtype, v) for v in flat.tolist()]
 
 
 def _array(name: str, a: np.ndarray, align: bool = False) -> tuple[str, str]:
     """(declaration, definition) of ``const T name[len]``."""
     a = np.asarray(a)
-    ctype = _CTYPES[a.dtype]
+    ctype = C_TYPES[a.dtype]
     n = a.size
     vals = _values(a)
     lines = [", ".join(vals[i:i + _PER_LINE]) for i in range(0, n, _PER_LINE)]

@@ -109,11 +109,12 @@ class NodeTransmitter:
     """
 
     def __init__(self, client: Any, edge: EdgeDecoder, u8: np.ndarray, cfg: HilConfig,
-                 constellation: str, advance: Callable[[int], None] = lambda n: None) -> None:
+                 constellation: str, point: int = 0,
+                 advance: Callable[[int], None] = lambda n: None) -> None:
         self.client, self.edge, self.u8, self.cfg = client, edge, u8, cfg
         self.variant = constellation
         self.advance = advance
-        self.point = 0
+        self.point = point
         self.link: dict[str, Any] = {}
         self.feedback: list[dict[str, Any]] = []
         self.stage_us: dict[str, list[int]] = {}
@@ -178,8 +179,7 @@ def run_point(client: Any, edge: EdgeDecoder, u8: np.ndarray, p_clean: np.ndarra
               advance: Callable[[int], None] = lambda n: None) -> PointResult:
     """Stream every sample at SNR ``cfg.snr_db[j]`` through the node and decode at the edge."""
     snr = float(cfg.snr_db[j])
-    tx = NodeTransmitter(client, edge, u8, cfg, constellation, advance)
-    tx.point = j
+    tx = NodeTransmitter(client, edge, u8, cfg, constellation, j, advance)
     rx = edge.receiver(constellation)
     # The channel: one block seeded seed + j over every received symbol of the point.
     channel = make_channel(cfg.channel, cfg.seed + j,

@@ -79,7 +79,7 @@ def run_point(tx: Transmitter, rx: Receiver, channel: Channel, snr_db: float,
             continue
         y = channel(frame.symbols, snr_db)
         got = rx.receive(y, frame)
-        energy += float(np.sum(np.abs(frame.symbols) ** 2))
+        energy += frame.energy * frame.symbols.size
         n_symbols += frame.symbols.size
         rows.append(frame.samples)
         probs.append(got.probs)

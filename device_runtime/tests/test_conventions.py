@@ -27,7 +27,11 @@ def test_int8_input_is_u_minus_128() -> None:
     q = C.int8_input(u)
     assert q.dtype == np.int8 and q[0] == -128 and q[128] == 0 and q[255] == 127
     np.testing.assert_array_equal(q.astype(int), np.arange(256) - 128)
-    assert 1 / C.INPUT_SCALE == 255 and C.INPUT_ZERO_POINT == -128
+    # the byte rule and the bundle's input quantization describe the same mapping: a float
+    # sample dequantized from its int8 input is within half a step of itself
+    x = np.linspace(0.0, 1.0, 1001)
+    back = (C.int8_input(C.sample_bytes(x)).astype(float) - C.INPUT_ZERO_POINT) * C.INPUT_SCALE
+    assert np.max(np.abs(back - x)) <= 0.5 * C.INPUT_SCALE + 1e-12
 
 
 def test_names_are_defined_once() -> None:

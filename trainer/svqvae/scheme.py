@@ -14,6 +14,7 @@ kernels + the node's Q-format symbol tables: the offline twin of a node).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,16 +29,17 @@ NAME = "svqvae"
 KPolicy = Callable[[float], int]
 
 
-class _SetTransmitter:
-    """Shared part: cached (positions, indices) per K -> one frame of symbols."""
+class _SetTransmitter(ABC):
+    """Shared part: the (positions, indices) of a K -> one frame of symbols."""
 
     def __init__(self, variant: str, points: np.ndarray, k_for: KPolicy) -> None:
         self.variant = variant
         self.points = np.asarray(points)
         self.k_for = k_for
 
-    def sets(self, k: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def sets(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(positions int64 [n, K], concept indices int64 [n, K]) of every sample."""
 
     def transmit(self, snr_db: float) -> list[Frame]:
         pos, idx = self.sets(int(self.k_for(snr_db)))

@@ -29,19 +29,25 @@ HEADER_NAME = "sqm_model.h"
 SOURCE_NAME = "sqm_model.c"
 _PER_LINE = 16
 
-_CTYPES = {
+#: The C type of each array dtype the generated sources use (also ``firmware_export.c_arrays``).
+C_TYPES = {
     np.dtype(np.int8): "int8_t",
     np.dtype(np.uint8): "uint8_t",
     np.dtype(np.int16): "int16_t",
     np.dtype(np.uint16): "uint16_t",
     np.dtype(np.int32): "int32_t",
+    np.dtype(np.float32): "float",
     np.dtype(np.float64): "double",
 }
 
 
-def _literal(dtype: np.dtype, v: Any) -> str:
+def c_literal(dtype: np.dtype, v: Any) -> str:
+    """One C99 literal of ``dtype``: doubles as exact hex floats (``0x1.8p-3``), floats with 9
+    significant digits (round-trip exact), INT32_MIN as an expression (no such literal)."""
     if dtype == np.float64:
-        return float(v).hex()  # exact: C99 hex float literal (0x1.8p-3)
+        return float(v).hex()
+    if dtype == np.float32:
+        return f"{float(v):.9e}f"
     if dtype == np.int32 and int(v) == -(2**31):
         return "(-2147483647 - 1)"
     return str(int(v))
@@ -49,8 +55,8 @@ def _literal(dtype: np.dtype, v: Any) -> str:
 
 def _array(name: str, a: np.ndarray, ctype_dtype: Any, align: bool = False) -> str:
     a = np.ascontiguousarray(a, ctype_dtype).reshape(-1)
-    ctype = _CTYPES[a.dtype]
-    vals = [_literal(a.dtype, v) for v in a.tolist()]
+    ctype = C_TYPES[a.dtype]
+    vals = [c_literal(a.dtype, v) for v in a.tolist()]
     lines = [", ".join(vals[i:i + _PER_LINE]) for i in range(0, len(vals), _PER_LINE)] or ["0"]
     attr = " SQM_ALIGN16" if align else ""
     body = ",\n    ".join(lines)

@@ -132,6 +132,7 @@ def load_node_model(path: str | Path, max_bytes: int = MAX_MODEL_BYTES,
             wanted = [members[f"{k}.npy"] for k in table_keys(meta)[1:]
                       if f"{k}.npy" in members]
             arrays = {info.filename[:-4]: _read_member(zf, info, path) for info in wanted}
+        # NotImplementedError: zipfile's answer to a compression method it does not know
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
             raise _fail(path, f"unreadable ({type(e).__name__}: {e})") from None
     return arrays, meta
