@@ -45,12 +45,15 @@ class Frame:
         or None where a scheme has no per-symbol label.
     side : side information sent error-free beside the symbols, e.g.
         ``{"positions": int64 [n, K]}`` (the S-VQ-VAE system's positional IDs).
+    side_bits : bits of side information per sample that ``side`` stands for (positional
+        bitmap, lengths, orders), counted so that schemes compare at one budget.
     """
 
     symbols: np.ndarray
     samples: np.ndarray
     labels: np.ndarray | None = None
     side: dict[str, np.ndarray] = field(default_factory=dict)
+    side_bits: float = 0.0
 
     @property
     def k(self) -> int:
@@ -65,10 +68,12 @@ class Frame:
 
 @dataclass
 class Reception:
-    """What a receiver made of one frame: per-symbol decisions (or None) and ``T(x_hat)``."""
+    """What a receiver made of one frame: per-symbol decisions (or None), ``T(x_hat)`` and,
+    where the receiver reconstructs, ``x_hat`` itself (``[n, *input_shape]``, for PSNR)."""
 
     labels: np.ndarray | None
     probs: np.ndarray
+    x_hat: np.ndarray | None = None
 
 
 @runtime_checkable

@@ -95,5 +95,6 @@ class KerasReceiver:
     def receive(self, y: np.ndarray, frame: Frame) -> Reception:
         labels = self.constellation.demap(y)
         positions = frame.side["positions"]
-        _, probs = self.pipeline.decode_classify(self.pipeline.reconstruct(labels, positions))
-        return Reception(labels, probs)
+        x_hat, probs = self.pipeline.decode_classify(
+            self.pipeline.reconstruct(labels, positions))
+        return Reception(labels, probs, x_hat)
