@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -61,6 +63,37 @@ def train(
     typer.echo(f"codebook entries in use     {m['codebook_used']} / {order}")
 
 
+def retune(
+    run: Annotated[Path, typer.Option(help="Run folder whose rate controller to re-train.")],
+    gate_width: Annotated[float | None, typer.Option(
+        help="Width of the B_comp gate in accuracy (0 = the paper's step).", min=0.0)] = None,
+    q0_fraction: Annotated[float | None, typer.Option(
+        help="Q_0 as a fraction of the validation pass-through accuracy.", min=0.0,
+        max=1.0)] = None,
+    gamma: Annotated[float | None, typer.Option(
+        help="DQN discount (Table I: 0.99; default 0, docs/models.md).", min=0.0,
+        max=1.0)] = None,
+    dqn_steps: Annotated[int | None, typer.Option(help="DQN training steps.", min=1)] = None,
+) -> None:
+    """Re-train only the DQN rate controller of a run on its stored environment table
+    (seconds; the networks and constellations stay). Export bundles again afterwards.
+
+    Example: semqam retune --run runs/mnist-256 --gate-width 0
+    """
+    with quiet_native_stderr():
+        from trainer.svqvae.retune import retune_policy
+
+    given = {"comp_gate_width": gate_width, "q0_fraction": q0_fraction, "dqn_gamma": gamma,
+             "dqn_steps": dqn_steps}
+    info = retune_policy(run, {k: v for k, v in given.items() if v is not None})
+    ks = json.loads((run / "policy.json").read_text())["k"]
+    typer.echo(f"policy of {run} re-trained: mean regret {info['mean_regret']:.4f} "
+               f"(target {info['regret_target']}), K from {ks[0]} (lowest SNR) to {ks[-1]} "
+               f"(highest), {'non-increasing' if info['k_non_increasing'] else 'NOT monotone'}")
+    typer.echo("bundles exported from this run carry the old policy: run `semqam export` again")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``train`` to ``app``."""
+    """Add ``train`` and ``retune`` to ``app``."""
     app.command("train")(train)
+    app.command("retune")(retune)

@@ -20,7 +20,7 @@ from trainer.svqvae.rate_control import (
 
 P = RewardParams(n_concepts=64, k_min=5, k_max=64, q0=0.8, comp_alpha=0.2, adapt_alpha=0.1,
                  ber_lambda=0.5, extreme_penalty=0.05, snr_min_db=-10.0, snr_max_db=20.0,
-                 adapt_shape="linear")
+                 adapt_shape="linear", comp_gate_width=0.0)
 
 
 def test_reward_terms_by_hand():
@@ -36,6 +36,38 @@ def test_reward_terms_by_hand():
     assert t["b_comp"] == 0.0 and t["penalty"] == 0.05
     assert t["b_a"] == pytest.approx(0.1)
     assert reward_terms(0.9, 0.0, 5, 5.0, P)["penalty"] == 0.05
+
+
+def test_compression_gate_step_and_logistic_by_hand():
+    """Width 0 is the paper's step; width w is the logistic 1 / (1 + exp(-(Q - Q_0) / w)):
+    0.5 at Q_0, 0.75 at Q_0 + w ln 3, 0.25 at Q_0 - w ln 3."""
+    from trainer.svqvae.rate_control import compression_gate
+
+    step = RewardParams(64, 5, 64, q0=0.8, comp_gate_width=0.0)
+    assert compression_gate(0.8001, step) == 1.0 and compression_gate(0.8, step) == 0.0
+    soft = RewardParams(64, 5, 64, q0=0.8, comp_gate_width=0.01)
+    assert compression_gate(0.8, soft) == pytest.approx(0.5)
+    assert compression_gate(0.8 + 0.01 * math.log(3), soft) == pytest.approx(0.75)
+    assert compression_gate(0.8 - 0.01 * math.log(3), soft) == pytest.approx(0.25)
+    assert compression_gate(-50.0, soft) == 0.0 and compression_gate(50.0, soft) == 1.0
+    t = reward_terms(0.8, 0.0, 16, 5.0, soft)
+    assert t["b_comp"] == pytest.approx(0.5 * 0.2 * math.log(4.0))
+
+
+def test_environment_table_is_isotonic_in_snr():
+    """Hand case: a dip in Q_task (0.5 then 0.4) pools to 0.45; a bump in P_e pools down."""
+    from trainer.svqvae.rate_control import make_environment, monotone_in_snr
+
+    q = np.array([[0.3, 0.2], [0.5, 0.3], [0.4, 0.6], [0.6, 0.7]])
+    np.testing.assert_allclose(monotone_in_snr(q)[:, 0], [0.3, 0.45, 0.45, 0.6])
+    np.testing.assert_allclose(monotone_in_snr(q)[:, 1], q[:, 1])  # already monotone
+    ber = np.array([[0.2], [0.25], [0.1], [0.0]])
+    np.testing.assert_allclose(monotone_in_snr(ber, increasing=False)[:, 0],
+                               [0.225, 0.225, 0.1, 0.0])
+    snr = np.array([0.0, 5.0, 10.0, 15.0])
+    env = make_environment(snr, (5, 10), q, np.zeros_like(q), P, monotone=True)
+    assert np.all(np.diff(env.q_task, axis=0) >= 0) and env.q_task_raw is q
+    assert make_environment(snr, (5, 10), q, np.zeros_like(q), P, monotone=False).q_task is q
 
 
 def test_bump_bonus_by_hand():
@@ -143,3 +175,39 @@ def test_dqn_learns_channel_adaptive_policy():
     assert np.mean(np.array(pol.k)[snr < 5]) > np.mean(np.array(pol.k)[snr >= 5]) + 4
     regret = policy_regret(env, np.array(pol.k))
     assert regret["mean_regret"] < 0.1
+
+
+def test_retune_rewrites_only_the_rate_controller(tmp_path):
+    """`semqam retune`: the DQN re-trained on a run's stored table with new reward settings;
+    policy.json, dqn.keras and run.json are replaced, every other file is kept, and the new
+    policy's regret is measured against the table's argmax under the new reward."""
+    import json
+
+    from semqam.fileio import savez
+    from trainer.svqvae.retune import retune_policy
+
+    snr = np.linspace(-10, 20, 7)
+    acts = TrainConfig().actions
+    k = np.array(acts, float)
+    low = (snr[:, None] < 5).astype(float)
+    q = 0.3 + 0.5 * (low * k / 64 + (1 - low) * (1 - k / 64))
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = TrainConfig(order=16, dqn_steps=600, env_snr_step_db=5.0).to_dict()
+    del cfg["comp_gate_width"]  # a run written before the field existed
+    (run / "run.json").write_text(json.dumps(
+        {"config": cfg, "metrics": {"q0": 0.97 * 0.8}, "dqn": {"mean_regret": 0.5}}))
+    savez(run / "rate_env.npz", snr_db=snr, actions=np.array(acts), q_task=q,
+          ber=np.zeros_like(q))
+    (run / "codebook.npy").write_bytes(b"kept")
+    info = retune_policy(run, {"comp_gate_width": 0.0, "q0_fraction": 0.9})
+    out = json.loads((run / "run.json").read_text())
+    assert out["metrics"]["q0"] == pytest.approx(0.9 * 0.8)
+    assert out["config"]["comp_gate_width"] == 0.0 and out["dqn"] == info
+    assert out["retuned"]["previous_mean_regret"] == 0.5
+    assert info["mean_regret"] < 0.1 and "k_non_increasing" in info
+    pol = RatePolicy.load(run / "policy.json")
+    assert set(pol.k) <= set(acts) and (run / "dqn.keras").is_file()
+    assert (run / "codebook.npy").read_bytes() == b"kept"
+    with pytest.raises(ValueError, match="cannot retune order"):
+        retune_policy(run, {"order": 4})

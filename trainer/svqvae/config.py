@@ -58,6 +58,7 @@ class TrainConfig:
     comp_alpha: float = 0.2  # alpha in B_comp = alpha ln(N/K)
     # our choices for eq. (2) (docs/models.md)
     q0_fraction: float = 0.97  # Q_0 = q0_fraction * pass-through accuracy at K = N
+    comp_gate_width: float = 0.01  # logistic gate of B_comp; 0 = the paper's step
     adapt_alpha: float = 0.1  # scale of B_a
     adapt_shape: str = "bump"  # or "linear" (trainer/svqvae/rate_control.py)
     adapt_k_high: float = 36.0  # bump target K at SNR_min
@@ -76,6 +77,7 @@ class TrainConfig:
     env_snr_step_db: float = 2.5
     env_samples: int = 500
     env_draws: int = 2  # noise draws averaged per (SNR, K) cell
+    env_monotone: bool = True  # isotonic fit in SNR of the environment table (rate_control)
     policy_snr_step_db: float = 0.5
 
     # Semantic PHY & channel (Table I)
@@ -129,6 +131,28 @@ class TrainConfig:
             raise ValueError(f"profile {profile!r} is unknown; choose one of {PROFILES}")
         base.update(overrides)
         return cls(profile=profile, **base)
+
+    def reward_params(self, q0: float):
+        """The constants of eq. (2) (``trainer.svqvae.rate_control.RewardParams``)."""
+        from trainer.svqvae.rate_control import RewardParams
+
+        return RewardParams(
+            self.n_concepts, self.k_min, self.k_max, q0, self.comp_alpha, self.adapt_alpha,
+            self.ber_lambda, self.extreme_penalty, self.snr_min_db, self.snr_max_db,
+            self.adapt_shape, self.adapt_k_high, self.adapt_k_low, self.adapt_width,
+            self.comp_gate_width,
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """A configuration from ``run.json``'s ``config``; fields it lacks (runs written before
+        they existed) take today's defaults, derived entries (``actions``) are recomputed."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        kw = {}
+        for k, v in d.items():
+            if k in names:
+                kw[k] = tuple(v) if isinstance(v, list) else v
+        return cls(**kw)
 
     def dqn_settings(self):
         """The DQN schedule of this configuration (``trainer.svqvae.rate_control.DQNSettings``)."""

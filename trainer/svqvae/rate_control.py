@@ -13,8 +13,13 @@ Reward, eq. (2):
     r_t = Q_{task} + B_{comp} + B_a - \\lambda P_e - P(K)
 
 * ``Q_task(SNR, K)``: task accuracy of the whole chain at that SNR and K;
-* ``B_comp = alpha ln(N/K)`` if ``Q_task > Q_0`` else 0, with ``Q_0`` a fraction of the
-  pass-through accuracy at K = N (our choice);
+* ``B_comp = alpha ln(N/K) g(Q_task - Q_0)``, with ``Q_0`` a fraction of the pass-through
+  accuracy at K = N (our choice). The paper's gate is the step ``g = 1(Q_task > Q_0)``
+  (``comp_gate_width = 0``); the default is the logistic ``g(d) = 1 / (1 + exp(-d / w))`` with
+  ``w = comp_gate_width = 0.01``: with the step, cells whose accuracy sits within noise of
+  ``Q_0`` make the reward jump by ``alpha ln(N/K)`` (up to 0.5) between neighbouring SNRs and
+  actions, the tabulated optimum is not monotone in SNR and the Q-network cannot fit the
+  jumps (measured regret 0.013-0.017 at M = 1024; docs/models.md);
 * ``B_a``, the channel-adaptive bonus ("incentivizes fewer concepts at high SNR and more at low
   SNR"; the paper gives no formula). ``bump`` (default): ``B_a = alpha_a exp(-(K - K_t)^2 /
   (2 w^2))`` around a target ``K_t = K_hi - (K_hi - K_lo) SNR_n`` that falls with SNR.
@@ -25,7 +30,11 @@ Reward, eq. (2):
 * ``P(K) = p_ext`` if ``K`` is ``K_min`` or ``K_max``, else 0 (our concrete extreme-K penalty).
 
 ``Q_task`` and ``P_e`` are precomputed on a grid of SNRs x actions with the real chain on
-held-out training samples and interpolated linearly in SNR, so DQN training takes seconds.
+held-out training samples and interpolated linearly in SNR, so DQN training takes seconds. With
+``monotone`` (default) each action's column is replaced by its isotonic fit in SNR (``Q_task``
+non-decreasing, ``P_e`` non-increasing: what a fixed-K chain over AWGN does in expectation),
+which removes the draw-to-draw noise that otherwise makes the tabulated optimum jump between
+neighbouring SNRs (docs/models.md); the raw measurements are kept beside it.
 """
 
 from __future__ import annotations
@@ -65,15 +74,25 @@ class RewardParams:
     adapt_k_high: float = 36.0
     adapt_k_low: float = 8.0
     adapt_width: float = 8.0
+    comp_gate_width: float = 0.01
 
     def snr_norm(self, snr_db):
         span = self.snr_max_db - self.snr_min_db
         return np.clip((np.asarray(snr_db, dtype=np.float64) - self.snr_min_db) / span, 0.0, 1.0)
 
 
+def compression_gate(q_task: float, p: RewardParams) -> float:
+    """``g(Q_task - Q_0)`` of ``B_comp``: the step (``comp_gate_width = 0``, the paper) or the
+    logistic of width ``comp_gate_width``, written with tanh so it never overflows."""
+    d = q_task - p.q0
+    if p.comp_gate_width <= 0:
+        return 1.0 if d > 0 else 0.0
+    return 0.5 * (1.0 + math.tanh(0.5 * d / p.comp_gate_width))
+
+
 def reward_terms(q_task: float, ber: float, k: int, snr_db: float, p: RewardParams) -> dict:
     """The terms of eq. (2) and their sum ``r``."""
-    b_comp = p.comp_alpha * math.log(p.n_concepts / k) if q_task > p.q0 else 0.0
+    b_comp = p.comp_alpha * math.log(p.n_concepts / k) * compression_gate(q_task, p)
     sn = float(p.snr_norm(snr_db))
     if p.adapt_shape == "linear":
         k_n = (k - p.k_min) / (p.k_max - p.k_min)
@@ -96,6 +115,8 @@ class RateEnvironment:
     q_task: np.ndarray  # [S, A]
     ber: np.ndarray  # [S, A]
     params: RewardParams
+    q_task_raw: np.ndarray | None = None  # measured, before the isotonic fit
+    ber_raw: np.ndarray | None = None
 
     def interp(self, table: np.ndarray, snr_db: float, a: int) -> float:
         return float(np.interp(snr_db, self.snr_db, table[:, a]))
@@ -112,8 +133,27 @@ class RateEnvironment:
         )
 
     def save(self, path: Path) -> None:
+        raw = {} if self.q_task_raw is None else {"q_task_raw": self.q_task_raw,
+                                                  "ber_raw": self.ber_raw}
         savez(path, snr_db=self.snr_db, actions=np.array(self.actions),
-              q_task=self.q_task, ber=self.ber, reward=self.reward_table())
+              q_task=self.q_task, ber=self.ber, reward=self.reward_table(), **raw)
+
+
+def monotone_in_snr(table: np.ndarray, increasing: bool = True) -> np.ndarray:
+    """Each column's least-squares isotonic fit along the SNR axis (rows): ``[S, A]``."""
+    from scipy.optimize import isotonic_regression
+
+    return np.stack([isotonic_regression(table[:, a], increasing=increasing).x
+                     for a in range(table.shape[1])], axis=1)
+
+
+def make_environment(snr_db: np.ndarray, actions: tuple[int, ...], q_task: np.ndarray,
+                     ber: np.ndarray, params: RewardParams, monotone: bool) -> RateEnvironment:
+    """The environment of measured tables, isotonic in SNR when ``monotone``."""
+    if not monotone:
+        return RateEnvironment(snr_db, actions, q_task, ber, params)
+    return RateEnvironment(snr_db, actions, monotone_in_snr(q_task),
+                           monotone_in_snr(ber, increasing=False), params, q_task, ber)
 
 
 def build_environment(
@@ -127,6 +167,7 @@ def build_environment(
     seed: int = 0,
     on_cell: Callable[[], None] | None = None,
     draws: int = 1,
+    monotone: bool = True,
 ) -> RateEnvironment:
     """Run the real chain (top-K, quantise, AWGN, demap, decode, T) at every (SNR, K) through
     the one sweep loop (:mod:`trainer.sweep`), K fixed per action; each cell is the mean of
@@ -152,7 +193,8 @@ def build_environment(
                            on_point=None if on_cell is None else lambda _p: on_cell())
             q[:, a] += [p.record["accuracy"] / draws for p in points]
             ber[:, a] += [p.record["ber"] / draws for p in points]
-    return RateEnvironment(np.asarray(snr_grid_db, float), tuple(actions), q, ber, params)
+    return make_environment(np.asarray(snr_grid_db, float), tuple(actions), q, ber, params,
+                            monotone)
 
 
 def build_q_network(n_actions: int, hidden: tuple[int, ...] = (64, 64), lr: float = 1e-3):
@@ -317,3 +359,40 @@ class RatePolicy:
     @classmethod
     def load(cls, path: Path) -> RatePolicy:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def fit_policy(env: RateEnvironment, cfg, progress=None) -> tuple[keras.Model, RatePolicy, dict]:
+    """Stage 4 of training on a built environment: train the DQN with ``cfg``'s schedule
+    (a ``TrainConfig``), tabulate it on ``cfg.policy_snr_step_db`` and measure its regret on
+    the environment grid against the reward's argmax. Returns ``(qnet, policy, info)``;
+    ``info`` is ``run.json``'s ``dqn`` section."""
+    on_step = None
+    if progress is not None:
+        from semqam.progress import step_callback
+
+        on_step = step_callback(progress, "DQN rate controller", cfg.dqn_steps)
+    qnet, info = train_dqn(env, cfg.order, cfg.dqn_settings(), cfg.seed, on_step)
+    p = env.params
+    policy = RatePolicy.from_q_network(qnet, cfg.order, p, cfg.policy_snr_step_db)
+    on_grid = RatePolicy.from_q_network(qnet, cfg.order, p, cfg.env_snr_step_db)
+    info.update(policy_regret(env, np.array(on_grid.k)))
+    oracle = env.reward_table().argmax(1)
+    ks = policy.with_actions(env.actions).k
+    info.update({
+        "oracle_k_on_env_grid": [int(env.actions[a]) for a in oracle],
+        "env_snr_db": [float(s) for s in env.snr_db],
+        "k_non_increasing": bool(all(b <= a for a, b in zip(ks, ks[1:], strict=False))),
+        "comp_gate_width": p.comp_gate_width,
+    })
+    return qnet, policy.with_actions(env.actions), info
+
+
+def load_environment(path: Path, params: RewardParams, monotone: bool = True) -> RateEnvironment:
+    """The environment a run stored (``rate_env.npz``, its raw measurements where kept) under
+    reward ``params``."""
+    with np.load(path) as d:
+        raw = "q_task_raw" in d.files
+        q = np.asarray(d["q_task_raw" if raw else "q_task"], float)
+        ber = np.asarray(d["ber_raw" if raw else "ber"], float)
+        return make_environment(np.asarray(d["snr_db"], float),
+                                tuple(int(a) for a in d["actions"]), q, ber, params, monotone)

@@ -42,13 +42,7 @@ from trainer.svqvae.models import (
     build_encoder_sci,
 )
 from trainer.svqvae.pipeline import SemanticPipeline, select_top_k
-from trainer.svqvae.rate_control import (
-    RatePolicy,
-    RewardParams,
-    build_environment,
-    policy_regret,
-    train_dqn,
-)
+from trainer.svqvae.rate_control import build_environment, fit_policy
 from trainer.svqvae.scheme import NAME as SCHEME
 
 RUN_FORMAT = 1
@@ -241,27 +235,17 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
 
     # 4. DQN rate controller (Section III.C).
     t0 = time.perf_counter()
-    q0 = cfg.q0_fraction * accuracy_no_channel(pipe, x_val, y_val, (cfg.n_concepts,))[
-        cfg.n_concepts]
-    params = RewardParams(cfg.n_concepts, cfg.k_min, cfg.k_max, q0, cfg.comp_alpha,
-                          cfg.adapt_alpha, cfg.ber_lambda, cfg.extreme_penalty,
-                          cfg.snr_min_db, cfg.snr_max_db, cfg.adapt_shape, cfg.adapt_k_high,
-                          cfg.adapt_k_low, cfg.adapt_width)
+    passthrough_val = accuracy_no_channel(pipe, x_val, y_val, (cfg.n_concepts,))[cfg.n_concepts]
+    q0 = cfg.q0_fraction * passthrough_val
+    params = cfg.reward_params(q0)
     n_grid = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.env_snr_step_db)) + 1
     grid = np.linspace(cfg.snr_min_db, cfg.snr_max_db, n_grid)
     xe, ye = x_val[: cfg.env_samples], y_val[: cfg.env_samples]
     cell = step_callback(prog, "DQN environment table",
                          n_grid * len(cfg.actions) * cfg.env_draws)
     env = build_environment(pipe, semantic, xe, ye, grid, cfg.actions, params, cfg.seed, cell,
-                            cfg.env_draws)
-    settings = cfg.dqn_settings()
-    qnet, dqn_info = train_dqn(env, cfg.order, settings, cfg.seed,
-                               step_callback(prog, "DQN rate controller", cfg.dqn_steps))
-    policy = RatePolicy.from_q_network(qnet, cfg.order, params, cfg.policy_snr_step_db)
-    on_grid = RatePolicy.from_q_network(qnet, cfg.order, params, cfg.env_snr_step_db)
-    dqn_info.update(policy_regret(env, np.array(on_grid.k)))
-    policy = policy.with_actions(cfg.actions)
-    oracle = env.reward_table().argmax(1)
+                            cfg.env_draws, cfg.env_monotone)
+    qnet, policy, dqn_info = fit_policy(env, cfg, prog)
     timings["dqn_s"] = time.perf_counter() - t0
 
     # 5. Write the run folder.
@@ -299,12 +283,11 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
             "passthrough_accuracy": passthrough,
             "accuracy_vs_k_no_channel": {str(k): v for k, v in acc_k.items()},
             "codebook_used": int(np.count_nonzero(usage)),
+            "passthrough_accuracy_validation": passthrough_val,
             "q0": q0,
         },
         "constellation": {**phy_info, "average_power": semantic.average_power},
-        "dqn": {**dqn_info,
-                "oracle_k_on_env_grid": [int(cfg.actions[a]) for a in oracle],
-                "env_snr_db": grid.tolist()},
+        "dqn": dqn_info,
     }
     summary["timings_s"]["total_s"] = round(sum(timings.values()), 2)
     write_json(work / "run.json", summary)
