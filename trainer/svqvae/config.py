@@ -79,6 +79,7 @@ class TrainConfig:
     env_draws: int = 2  # noise draws averaged per (SNR, K) cell
     env_monotone: bool = True  # isotonic fit in SNR of the environment table (rate_control)
     policy_snr_step_db: float = 0.5
+    policy_monotone: bool = True  # tabulate the best non-increasing K (rate_control)
 
     # Semantic PHY & channel (Table I)
     snr_min_db: float = -10.0

@@ -321,6 +321,34 @@ def policy_regret(env: RateEnvironment, policy_actions: np.ndarray) -> dict:
             "regret_target": REGRET_TARGET, "regret_target_met": mean <= REGRET_TARGET}
 
 
+def monotone_argmax(values: np.ndarray) -> np.ndarray:
+    """The action sequence ``a_0 >= a_1 >= ...`` (rows = increasing SNR, actions sorted by K)
+    maximising ``sum_g values[g, a_g]``: dynamic programming over ``best[g, a] = values[g, a] +
+    max_{a' >= a} best[g-1, a']``, O(G A). Ties go to the larger action at each step."""
+    values = np.asarray(values, dtype=np.float64)
+    n_g, n_a = values.shape
+    best = np.empty_like(values)
+    arg = np.zeros((n_g, n_a), np.int64)  # the previous row's action chosen for (g, a)
+    best[0] = values[0]
+    for g in range(1, n_g):
+        # suffix maximum of the previous row: max over a' >= a, preferring the larger a'
+        suf_val = np.empty(n_a)
+        suf_arg = np.empty(n_a, np.int64)
+        run_val, run_arg = -np.inf, n_a - 1
+        for a in range(n_a - 1, -1, -1):
+            if best[g - 1, a] > run_val:
+                run_val, run_arg = best[g - 1, a], a
+            suf_val[a], suf_arg[a] = run_val, run_arg
+        best[g] = values[g] + suf_val
+        arg[g] = suf_arg
+    out = np.empty(n_g, np.int64)
+    last = best[-1]
+    out[-1] = int(np.flatnonzero(last == last.max())[-1])
+    for g in range(n_g - 1, 0, -1):
+        out[g - 1] = arg[g, out[g]]
+    return out
+
+
 @dataclass(frozen=True)
 class RatePolicy:
     """The DQN policy tabulated on quantised SNR feedback: nearest grid SNR -> K."""
@@ -335,11 +363,14 @@ class RatePolicy:
 
     @classmethod
     def from_q_network(cls, qnet: keras.Model, order: int, params: RewardParams,
-                       step_db: float = 0.5) -> RatePolicy:
+                       step_db: float = 0.5, monotone: bool = False) -> RatePolicy:
+        """Tabulate the greedy actions on a ``step_db`` grid; with ``monotone``, the
+        non-increasing action sequence of largest summed Q-value (:func:`monotone_argmax`)."""
         n = int(round((params.snr_max_db - params.snr_min_db) / step_db)) + 1
         grid = np.linspace(params.snr_min_db, params.snr_max_db, n)
         qv = keras.ops.convert_to_numpy(qnet(state(grid, order, params), training=False))
-        return cls(tuple(float(g) for g in grid), tuple(int(a) for a in qv.argmax(1)))
+        acts = monotone_argmax(qv) if monotone else qv.argmax(1)
+        return cls(tuple(float(g) for g in grid), tuple(int(a) for a in acts))
 
     def with_actions(self, actions: tuple[int, ...]) -> RatePolicy:
         """Translate action indices into K values."""
@@ -363,26 +394,30 @@ class RatePolicy:
 
 def fit_policy(env: RateEnvironment, cfg, progress=None) -> tuple[keras.Model, RatePolicy, dict]:
     """Stage 4 of training on a built environment: train the DQN with ``cfg``'s schedule
-    (a ``TrainConfig``), tabulate it on ``cfg.policy_snr_step_db`` and measure its regret on
-    the environment grid against the reward's argmax. Returns ``(qnet, policy, info)``;
-    ``info`` is ``run.json``'s ``dqn`` section."""
+    (a ``TrainConfig``), tabulate it on ``cfg.policy_snr_step_db`` (with
+    ``cfg.policy_monotone``: the best non-increasing K under its Q-values) and measure the
+    table's regret on the environment grid against the reward's argmax.
+
+    Returns ``(qnet, policy, info)``; ``info`` is ``run.json``'s ``dqn`` section."""
     on_step = None
     if progress is not None:
         from semqam.progress import step_callback
 
         on_step = step_callback(progress, "DQN rate controller", cfg.dqn_steps)
     qnet, info = train_dqn(env, cfg.order, cfg.dqn_settings(), cfg.seed, on_step)
-    p = env.params
-    policy = RatePolicy.from_q_network(qnet, cfg.order, p, cfg.policy_snr_step_db)
-    on_grid = RatePolicy.from_q_network(qnet, cfg.order, p, cfg.env_snr_step_db)
-    info.update(policy_regret(env, np.array(on_grid.k)))
+    policy = RatePolicy.from_q_network(qnet, cfg.order, env.params, cfg.policy_snr_step_db,
+                                       cfg.policy_monotone)
+    # the regret of the deployed table: its action at each environment grid SNR
+    on_grid = np.array([policy.k_for(s) for s in env.snr_db])
+    info.update(policy_regret(env, on_grid))
     oracle = env.reward_table().argmax(1)
     ks = policy.with_actions(env.actions).k
     info.update({
+        "policy_monotone": bool(cfg.policy_monotone),
         "oracle_k_on_env_grid": [int(env.actions[a]) for a in oracle],
         "env_snr_db": [float(s) for s in env.snr_db],
         "k_non_increasing": bool(all(b <= a for a, b in zip(ks, ks[1:], strict=False))),
-        "comp_gate_width": p.comp_gate_width,
+        "comp_gate_width": env.params.comp_gate_width,
     })
     return qnet, policy.with_actions(env.actions), info
 

@@ -29,6 +29,7 @@ RETUNABLE = frozenset({
     "dqn_hidden", "dqn_gamma", "dqn_buffer", "epsilon_start", "epsilon_end", "dqn_steps",
     "dqn_envs", "dqn_batch", "dqn_warmup", "dqn_target_sync", "dqn_lr", "episode_length",
     "snr_walk_std_db", "policy_snr_step_db", "env_monotone",
+    "policy_monotone",
 })
 
 
