@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from channel_sim import Constellation
 from trainer.svqvae.constellation import AveragePowerConstraint, train_semantic_constellation
@@ -83,3 +84,19 @@ def test_fair_variant_spends_the_budget_on_what_is_sent():
     sent = float(p @ (np.abs(const.points.astype(np.complex128)) ** 2))
     assert sent <= 1.0 + 1e-5 and info["max_power_after_step"] <= 1.0 + 1e-5
     assert const.name == "fair"
+
+
+def test_sci_pair_weights_by_hand():
+    """mean: I / mean over the sent pairs; sample_softmax: K_n softmax(I / tau) per sample."""
+    from trainer.svqvae.constellation import sci_pair_weights
+
+    scores = np.array([[0.9, 0.5, 0.0], [0.6, 0.6, 0.6]])
+    mask = np.array([[True, True, False], [True, True, True]])
+    w = sci_pair_weights(scores, mask, "mean")
+    np.testing.assert_allclose(w, [[0.9 / 0.64, 0.5 / 0.64, 0], [0.6 / 0.64] * 3])
+    w = sci_pair_weights(scores, mask, "sample_softmax", tau=0.1)
+    e = np.exp(4.0)  # exp((0.9 - 0.5) / 0.1)
+    np.testing.assert_allclose(w[0], [2 * e / (e + 1), 2 / (e + 1), 0])
+    np.testing.assert_allclose(w[1], [1, 1, 1])
+    with pytest.raises(ValueError, match="phy_weighting"):
+        sci_pair_weights(scores, mask, "rank")

@@ -14,6 +14,8 @@ import numpy as np
 
 ORDERS = (4, 16, 64, 256, 1024)
 PROFILES = ("quick", "paper")
+#: How the SCI scores become the weights I_j of eq. (3) (constellation.sci_pair_weights).
+PAIR_WEIGHTINGS = ("mean", "sample_softmax")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class TrainConfig:
     phy_steps: int = 4000
     phy_learning_rate: float = 1e-2  # Table I: 1e-3 (docs/models.md: the points barely move)
     phy_kkt_zeta: float = 0.1  # power term of the KKT condition (7) in the loss
+    phy_weighting: str = "mean"  # or "sample_softmax" (constellation.sci_pair_weights)
+    phy_weight_tau: float = 0.1  # temperature of "sample_softmax"
     phy_fair: bool = True  # also train the "fair" variant (power of what is sent)
     phy_batch: int = 512  # N_sym per step (our choice)
     phy_snapshots: tuple[int, ...] = (0, 250, 1000, 2000, 4000)
@@ -104,6 +108,9 @@ class TrainConfig:
                 f"need 1 <= k_min < k_max <= N, got k_min={self.k_min}, k_max={self.k_max}, "
                 f"N={self.n_concepts}"
             )
+        if self.phy_weighting not in PAIR_WEIGHTINGS:
+            raise ValueError(f"phy_weighting {self.phy_weighting!r} is unknown; choose one of "
+                             f"{PAIR_WEIGHTINGS}")
         if self.n_actions < 2:
             raise ValueError(f"n_actions must be >= 2, got {self.n_actions}")
 

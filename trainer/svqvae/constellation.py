@@ -36,6 +36,7 @@ from keras import ops
 
 from channel_sim import Constellation
 from semqam.units import noise_variance
+from trainer.svqvae.config import PAIR_WEIGHTINGS
 
 
 @keras.saving.register_keras_serializable(package="semqam")
@@ -108,6 +109,30 @@ class SemanticMapper(keras.Model):
     def constellation(self) -> np.ndarray:
         p = ops.convert_to_numpy(self.points)
         return (p[:, 0] + 1j * p[:, 1]).astype(np.complex64)
+
+
+def sci_pair_weights(scores: np.ndarray, mask: np.ndarray, mode: str = "mean",
+                     tau: float = 0.1) -> np.ndarray:
+    """Weights ``I_j`` of eq. (3) for the transmitted (index, SCI) pairs ``[n, K_max]``
+    (``mask`` marks the sent slots); 0 where nothing is sent.
+
+    * ``mean`` (default): ``I_j / mean(I)`` over every sent pair -- the paper's "normalized
+      SCI weight" read literally; favours S_w and SPP;
+    * ``sample_softmax``: ``K_n softmax(I_{n,.} / tau)`` within each sample's sent set of
+      ``K_n`` slots (mean 1 per sample); concentrates the weight on each sample's top concepts
+      and favours Q_sem at low SNR (docs/models.md has the measured trade-off).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    if mode == "mean":
+        return np.where(mask, scores / scores[mask].mean(), 0.0)
+    if mode == "sample_softmax":
+        if tau <= 0:
+            raise ValueError(f"phy_weight_tau must be > 0, got {tau}")
+        shifted = np.where(mask, scores, -np.inf)
+        e = np.where(mask, np.exp((shifted - shifted.max(1, keepdims=True)) / tau), 0.0)
+        return e / e.sum(1, keepdims=True) * mask.sum(1, keepdims=True)
+    raise ValueError(f"phy_weighting {mode!r} is unknown; choose one of {PAIR_WEIGHTINGS}")
 
 
 class _Snapshots(keras.callbacks.Callback):

@@ -33,7 +33,7 @@ from semqam.seeding import environment_info, set_global_seed
 from trainer.data import Dataset
 from trainer.progress import KerasProgress
 from trainer.svqvae.config import TrainConfig
-from trainer.svqvae.constellation import train_semantic_constellation
+from trainer.svqvae.constellation import sci_pair_weights, train_semantic_constellation
 from trainer.svqvae.models import (
     SVQVAE,
     VectorQuantizerEMA,
@@ -219,15 +219,16 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
     phy = dict(steps=cfg.phy_steps, batch=cfg.phy_batch, learning_rate=cfg.phy_learning_rate,
                power=cfg.power, snr_range_db=(cfg.snr_min_db, cfg.snr_max_db), seed=cfg.seed,
                kkt_zeta=cfg.phy_kkt_zeta)
+    weights = sci_pair_weights(scores, mask, cfg.phy_weighting, cfg.phy_weight_tau)[mask]
     semantic, snaps, phy_info = train_semantic_constellation(
-        idx[mask], scores[mask], cfg.order,
+        idx[mask], weights, cfg.order,
         snapshot_steps=tuple(s for s in cfg.phy_snapshots if s <= cfg.phy_steps),
         on_step=advance, **phy)
     fair = None
     if cfg.phy_fair:
         advance = step_callback(prog, "fair constellation", cfg.phy_steps)
         fair, _, fair_info = train_semantic_constellation(
-            idx[mask], scores[mask], cfg.order, on_step=advance, usage_power=True, name="fair",
+            idx[mask], weights, cfg.order, on_step=advance, usage_power=True, name="fair",
             snapshot_steps=(), **phy)
         phy_info["fair"] = fair_info
     standard = Constellation.rectangular_gray(cfg.order, cfg.power)
