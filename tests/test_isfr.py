@@ -225,10 +225,10 @@ def isfr_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("isfr")
     clf = build_classifier(ds.input_shape, ds.n_classes, seed=0)
     clf.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    clf.fit(ds.x_train, ds.y_train, batch_size=64, epochs=4, verbose=0)
+    clf.fit(ds.x_train, ds.y_train, batch_size=64, epochs=3, verbose=0)
     clf.save(root / "t.keras")
     out = train(ds, root / "run", budget=16, order=16, seed=0, loss="task",
-                classifier=root / "t.keras", profile="quick", stage1_epochs=4, stage2_epochs=4,
+                classifier=root / "t.keras", profile="quick", stage1_epochs=3, stage2_epochs=3,
                 batch_size=64)
     return out, ds
 
@@ -285,3 +285,30 @@ def test_unknown_variant_and_bad_budget_are_named(isfr_run, tmp_path):
         run.transmitter(isfr_run[1].x_test, "argmax")
     with pytest.raises(ValueError, match="choose a budget S"):
         feature_geometry(10, 16, 8, 2)
+
+
+def test_train_rejects_bad_arguments_before_training(tmp_path):
+    from conftest import tiny_dataset
+    from trainer.isfr.config import IsfrConfig
+    from trainer.isfr.train import train
+
+    ds = tiny_dataset()
+    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+        train(ds, tmp_path / "r", budget=16, order=16, seed=0, loss="mse",
+              classifier=tmp_path / "t.keras")
+    with pytest.raises(FileNotFoundError, match="no such classifier file"):
+        train(ds, tmp_path / "r", budget=16, order=16, seed=0, classifier=tmp_path / "t.keras")
+    with pytest.raises(ValueError, match="unknown ISFR option"):
+        IsfrConfig.for_profile("quick", n_feature=4)
+    assert not (tmp_path / "r").exists()
+
+
+def test_feature_geometry_fills_the_budget_at_order_m():
+    from trainer.isfr.config import feature_geometry
+    from trainer.isfr.run import allowed_bits
+
+    assert feature_geometry(16, 16, 8, 2) == (4, 8)  # 64 bits: 8 features of 4 two-bit elements
+    assert feature_geometry(16, 256, 8, 2) == (8, 16)
+    assert allowed_bits((2, 4, 6), 16) == (2, 4)
+    assert allowed_bits((2, 4, 6), 256) == (2, 4, 6, 8)
+    assert allowed_bits((2, 4, 6), 4) == (2,)

@@ -1,7 +1,8 @@
 """Issue 14's ISFR anchors on a trained run: what the first feature alone carries
 (superposition, Section III.D) and OPHD against equal protection over an SNR sweep (Fig. 7/11).
 
-``python -m trainer.isfr.anchors RUN [--channel rayleigh] [--snr -10,-6,0,10,20] [--n 1000]``
+``python -m trainer.isfr.anchors RUN [--channel rayleigh] [--snr -10,-6,0,10,20] [--n 1000]
+[--discard-penalty 0.5] [--search exhaustive] [--ber-model rayleigh]``
 prints one JSON object: the run's no-channel accuracies, and per variant and SNR the accuracy,
 Q_sem, PSNR, symbols and side bits per sample, the measured energy per sent symbol and what
 OPHD chose (k, orders, powers). The channel at point j is ``make_channel(name, seed + j)`` for
@@ -28,14 +29,17 @@ def psnr(x: np.ndarray, x_hat: np.ndarray) -> float:
 
 
 def measure(run_dir: str, channel: str = "rayleigh", snrs=(-10, -6, -2, 0, 4, 10, 20),
-            n: int = 1000, seed: int = 0) -> dict:
+            n: int = 1000, seed: int = 0, ophd_settings: dict | None = None) -> dict:
     from trainer.isfr.run import load_run
 
     run = load_run(run_dir)
+    run.set_ophd(**(ophd_settings or {}))
     ds = load_dataset(run.dataset_name)
     x, y = ds.x_test[:n], ds.y_test[:n]
     p_clean = run.pipeline.classify(x)
+    cfg = run.info["config"]
     out = {"run": str(run_dir), "channel": channel, "n": int(len(x)),
+           "ophd": {k: cfg[k] for k in run.OPHD_KEYS},
            "no_channel": run.info["metrics"], "importance": run.info["importance"]["weights"],
            "points": []}
     for variant in run.variants:
@@ -64,9 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--snr", default="-10,-6,-2,0,4,10,20")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--discard-penalty", type=float, help="D_T (default: the run's)")
+    ap.add_argument("--search", choices=("early_stop", "exhaustive"))
+    ap.add_argument("--ber-model", choices=("awgn", "rayleigh"))
     a = ap.parse_args(argv)
     snrs = [float(v) for v in a.snr.split(",")]
-    json.dump(measure(a.run, a.channel, snrs, a.n, a.seed), sys.stdout, indent=1)
+    settings = {k: v for k, v in (("discard_penalty", a.discard_penalty),
+                                  ("ophd_search", a.search), ("ber_model", a.ber_model))
+                if v is not None}
+    json.dump(measure(a.run, a.channel, snrs, a.n, a.seed, settings), sys.stdout, indent=1)
     print()
     return 0
 

@@ -45,6 +45,18 @@ class Run:
         self.bit_set = allowed_bits(tuple(cfg["bit_set"]), self.order)
         self._allocate = lru_cache(maxsize=256)(self._allocate_uncached)
 
+    #: run.json config keys of OPHD that may change after training (no retraining needed).
+    OPHD_KEYS = ("discard_penalty", "ophd_search", "ophd_prune", "ber_model")
+
+    def set_ophd(self, **settings) -> None:
+        """Change OPHD's evaluation-time settings (``OPHD_KEYS``) of this loaded run."""
+        unknown = sorted(set(settings) - set(self.OPHD_KEYS))
+        if unknown:
+            raise ValueError(f"unknown OPHD setting(s) {', '.join(unknown)}; allowed: "
+                             f"{', '.join(self.OPHD_KEYS)}")
+        self.info["config"].update(settings)
+        self._allocate.cache_clear()
+
     @property
     def budget(self) -> int:
         return int(self.info["budget"])

@@ -14,6 +14,7 @@ The run folder is written atomically (:func:`semqam.fileio.atomic_dir`).
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -131,6 +132,7 @@ def _train_into(ds: Dataset, work: Path, cfg: IsfrConfig, *, budget: int, order:
 
     t0 = time.perf_counter()
     model.digital = False
+    quant.trainable = False  # no quantiser in stage 1
     fit("ISFR stage 1 (analog)", cfg.stage1_epochs, cfg.learning_rate)
     fit("ISFR stage 1 (fine-tune)", cfg.fine_tune_epochs, cfg.learning_rate / 10)
     timings["stage1_s"] = time.perf_counter() - t0
@@ -145,6 +147,7 @@ def _train_into(ds: Dataset, work: Path, cfg: IsfrConfig, *, budget: int, order:
     quant.first.assign(float(lv[0]))
     quant.raw_steps.assign(np.log(np.expm1(np.diff(lv))).astype(np.float32))
     model.digital = True
+    quant.trainable = True
     temp = _Temperature(model.temperature, cfg.temp_slope, cfg.temp_max)
     fit("ISFR stage 2 (digital, BSC)", cfg.stage2_epochs, cfg.learning_rate, (temp,))
     fit("ISFR stage 2 (fine-tune)", cfg.fine_tune_epochs, cfg.learning_rate / 10,
@@ -181,7 +184,7 @@ def _train_into(ds: Dataset, work: Path, cfg: IsfrConfig, *, budget: int, order:
             "name": ds.name, "source": ds.source, "input_shape": list(shape),
             "n_classes": ds.n_classes, "class_names": list(ds.class_names),
             "n_train": int(len(x_tr)), "n_validation": int(len(x_val)),
-            "n_test": int(len(ds.x_test)),
+            "n_test": int(len(ds.x_test)), "meta": json.loads(json.dumps(ds.meta, default=str)),
         },
         "config": {**cfg.to_dict(), "feature_length": length,
                    "bits_per_feature": bits_per_feature, "level_labels_table": labels.tolist()},
