@@ -179,8 +179,9 @@ def test_ophd_trends_with_snr():
 def test_order_candidates_use_the_budget():
     full = order_candidates(2, (2, 4), 4, 6, "full")
     every = order_candidates(2, (2, 4), 4, 6, "none")
-    assert every == [(2, 2), (2, 4), (4, 4)]  # 4 + 2 = 6 and 2 + 2 = 4 symbols fit; non-decreasing
-    assert full == [(2, 4)]  # eq. (26): the most symbols that fit
+    # 4 bits per feature: 2 symbols at 4-QAM, 1 at 16-QAM; non-decreasing vectors only
+    assert every == [(2, 2), (2, 4), (4, 4)]  # 4, 3 and 2 symbols: all fit in 6
+    assert full == [(2, 2)]  # eq. (26): the most symbols that fit
     assert order_candidates(3, (2,), 4, 5) == []
 
 
