@@ -1,7 +1,7 @@
 """Issue 14's ISFR anchors on a trained run: what the first feature alone carries
 (superposition, Section III.D) and OPHD against equal protection over an SNR sweep (Fig. 7/11).
 
-``python -m trainer.isfr.anchors RUN [--channel rayleigh] [--snr -10,-6,0,10,20] [--n 1000]
+``python -m trainer.isfr.anchors RUN [--channel rayleigh] [--snr=-10,-6,0,10,20] [--n 1000]
 [--discard-penalty 0.5] [--search exhaustive] [--ber-model rayleigh]``
 prints one JSON object: the run's no-channel accuracies, and per variant and SNR the accuracy,
 Q_sem, PSNR, symbols and side bits per sample, the measured energy per sent symbol and what
