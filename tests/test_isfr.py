@@ -286,6 +286,15 @@ def test_unknown_variant_and_bad_budget_are_named(isfr_run, tmp_path):
         run.transmitter(isfr_run[1].x_test, "argmax")
     with pytest.raises(ValueError, match="choose a budget S"):
         feature_geometry(10, 16, 8, 2)
+    with pytest.raises(ValueError, match="unknown OPHD setting"):
+        run.set_ophd(d_t=0.5)
+    before = run.allocation("ophd", -6.0)
+    run.set_ophd(discard_penalty=5.0, ophd_search="exhaustive")  # the cache is cleared
+    assert run.allocation("ophd", -6.0) == ophd(
+        run.importance, 10 ** -0.6, bits_per_feature=8, budget=16, bit_set=(2, 4),
+        discard_penalty=5.0, search="exhaustive")
+    run.set_ophd(discard_penalty=0.22, ophd_search="early_stop")
+    assert run.allocation("ophd", -6.0) == before
 
 
 def test_train_rejects_bad_arguments_before_training(tmp_path):
