@@ -1,0 +1,2 @@
+"""ISFR + OPHD (importance-ordered semantic feature restructuring with unequal error
+protection, the ISFR seed paper) as a scheme."""
