@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from channel_sim import make_channel
+from evaluation.compare_plots import line_name, plot_all
 from semqam.fileio import write_json, write_text
 from semqam.progress import make_progress
 from trainer.scheme import SCHEMES
@@ -449,12 +450,6 @@ def _line_key(r: dict) -> tuple:
     return (r["system"], r["variant"], r["loss"], r["budget"], r["order"])
 
 
-def _line_name(key: tuple) -> str:
-    system, variant, loss, budget, order = key
-    b = "K=DQN" if budget is None else f"S={budget}"
-    return f"{system}/{variant} ({loss}) {b} M={order}"
-
-
 def _mean_std(values: list[float]) -> str:
     v = [x for x in values if x is not None]
     if not v:
@@ -475,7 +470,7 @@ def summarise(doc: dict) -> dict[tuple[str, str], list[dict]]:
         rows = []
         for key, recs in sorted(lines.items(), key=lambda kv: str(kv[0])):
             snr = [float(s) for s in recs[0]["snr_db"]]
-            row: dict[str, Any] = {"line": key, "name": _line_name(key), "seeds": len(recs)}
+            row: dict[str, Any] = {"line": key, "name": line_name(key), "seeds": len(recs)}
             for s in TABLE_SNRS:
                 if s in snr:
                     j = snr.index(s)
@@ -531,7 +526,5 @@ def write_outputs(doc: dict, out: Path) -> list[Path]:
         text += [markdown_table(doc, dataset, channel, rows), ""]
     written = [out / "compare.md"]
     write_text(written[0], "\n".join(text))
-    from evaluation.compare_plots import plot_all
-
     written += plot_all(doc, tables, out)
     return written

@@ -32,20 +32,26 @@ def _mean_curve(doc: dict, dataset: str, channel: str) -> dict[tuple, tuple[list
             for k, v in curves.items()}
 
 
-def plot_all(doc: dict, tables: dict, out: Path) -> list[Path]:
-    from evaluation.compare import TARGET_FRACTION, _line_name
+def line_name(key: tuple) -> str:
+    """Legend / table name of a line (system, variant, loss, budget, order)."""
+    system, variant, loss, budget, order = key
+    b = "K=DQN" if budget is None else f"S={budget}"
+    return f"{system}/{variant} ({loss}) {b} M={order}"
 
+
+def plot_all(doc: dict, tables: dict, out: Path) -> list[Path]:
+    """Every figure of the module docstring for the table rows of each (dataset, channel)."""
     written = []
     for (dataset, channel), rows in tables.items():
         clean = doc["classifier"][dataset].get("clean_accuracy")
-        target = TARGET_FRACTION * clean if clean else None
+        target = doc["target_fraction"] * clean if clean else None
         tag = f"{dataset}_{channel}"
 
         fig = Figure(figsize=(8, 5.5))
         ax = fig.add_subplot()
         for key, (snr, acc) in sorted(_mean_curve(doc, dataset, channel).items(),
                                       key=lambda kv: str(kv[0])):
-            ax.plot(snr, acc, marker="o", ms=3, label=_line_name(key))
+            ax.plot(snr, acc, marker="o", ms=3, label=line_name(key))
         if target:
             ax.axhline(target, ls="--", c="k", lw=1, label="90 % of T clean")
         ax.set(xlabel="SNR (dB)", ylabel="accuracy of T(x̂)",

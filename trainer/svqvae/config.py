@@ -137,9 +137,10 @@ class TrainConfig:
                 phy_steps=1000,
                 phy_fair=False,
                 phy_snapshots=(0, 1000),
-                dqn_steps=500,
+                dqn_steps=250,
+                dqn_envs=16,
                 env_snr_step_db=5.0,
-                env_samples=300,
+                env_samples=200,
                 env_draws=1,
             )
         else:
