@@ -45,7 +45,10 @@ def compare(
     workers: Annotated[int, typer.Option(
         min=1, help="Local processes when --ray is not given (1: in this process).")] = 1,
     cpus_per_run: Annotated[float, typer.Option(
-        help="CPUs each run requests from Ray.")] = 1.0,
+        min=0.01, help="CPUs each run requests from Ray.")] = 1.0,
+    n_test: Annotated[int | None, typer.Option(
+        min=1, help="Evaluate on the first N test samples (default: the whole test split).")
+                      ] = None,
 ) -> None:
     """Train (or reuse) and evaluate every run of the grid; compare.json, tables, plots.
 
@@ -68,7 +71,7 @@ def compare(
                 budgets=_ints(budget, "budget"), orders=_ints(orders, "orders"),
                 channels=tuple(_split(channel) or ()), seeds=_ints(seeds, "seeds"),
                 losses=tuple(_split(loss) or ()), snr_db=tuple(parse_snr(snr)),
-                profile=profile)
+                profile=profile, n_test=n_test)
     doc = run_compare(grid, out, runs=Path(runs) if runs else None, workers=workers, ray=ray,
                       cpus_per_run=cpus_per_run)
     n = sum(len(rows) for rows in summarise(doc).values())

@@ -244,7 +244,7 @@ def execute(job: Job, progress=None) -> dict[str, Any]:
                       loss=job.train_loss, classifier=Path(job.classifier),
                       profile=job.profile, **job.options)
         if progress is not None:
-            kwargs["progress"] = progress
+            kwargs["progress"] = _Nested(progress)
         _ref(job.train_ref)(ds, run_dir, **kwargs)
         trained = True
     info = json.loads((run_dir / "run.json").read_text())
@@ -262,6 +262,20 @@ def execute(job: Job, progress=None) -> dict[str, Any]:
         _evaluate_into(job, load, first, todo, ds, train_s, progress)
     return {"job": job.label, "trained": trained, "evaluated": len(todo),
             "seconds": time.perf_counter() - t_start}
+
+
+class _Nested:
+    """The grid's live progress display handed to a trainer that enters it with ``with``:
+    entering gives the display, leaving does not stop it."""
+
+    def __init__(self, progress) -> None:
+        self.progress = progress
+
+    def __enter__(self):
+        return self.progress
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 def _train_seconds(info: dict) -> float | None:
