@@ -28,6 +28,7 @@ are rebuilt from the records at the end.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -221,6 +222,7 @@ def required_snr(snr_db: list[float], accuracy: list[float], target: float) -> f
     return None
 
 
+@functools.lru_cache(maxsize=2)
 def _dataset(name: str):
     from trainer.data import load_dataset
 

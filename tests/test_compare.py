@@ -250,3 +250,29 @@ def test_svqvae_trains_with_a_given_frozen_classifier(tiny_run, tmp_path):
     b = keras.saving.load_model(tmp_path / "run" / "classifier.keras",
                                 compile=False).get_weights()
     assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_table_from_hand_made_records(tmp_path):
+    """Mean ± std over seeds, the interpolated required SNR and '> 20 dB' when a seed never
+    reaches 90 % of T's clean accuracy (T clean = 1.0 here: target 0.9)."""
+    snr = [-10.0, 0.0, 10.0, 20.0]
+
+    def rec(seed, acc, budget=16):
+        return {"system": "s", "variant": "v", "dataset": "mnist", "channel": "awgn",
+                "budget": budget, "order": 16, "seed": seed, "loss": "paper", "snr_db": snr,
+                "accuracy": acc, "q_sem": [0.5] * 4, "psnr": [10.0] * 4,
+                "symbols_per_sample": [float(budget)] * 4, "side_bits": [64.0] * 4,
+                "tx_power": [1.0] * 4, "bits_per_symbol": 4, "train_s": 10.0 + seed}
+
+    doc = {"classifier": {"mnist": {"clean_accuracy": 1.0}}, "target_fraction": 0.9,
+           "records": [rec(0, [0.1, 0.5, 0.9, 0.95]), rec(1, [0.1, 0.7, 0.95, 0.95]),
+                       rec(0, [0.1, 0.2, 0.3, 0.4], 8), rec(1, [0.1, 0.2, 0.3, 0.95], 8)]}
+    rows = {r["line"][3]: r for r in cmp.summarise(doc)[("mnist", "awgn")]}
+    assert rows[16]["required_snr"] == [pytest.approx(10.0), pytest.approx(8.0)]
+    assert rows[16]["effective"] == pytest.approx(16 + 64 / 4)
+    table = cmp.markdown_table(doc, "mnist", "awgn", list(rows.values()))
+    assert "9.0 ± 1.0 dB" in table  # mean and population std of 10 and 8
+    assert "> 20 dB (1/2 seeds reach it)" in table
+    assert "| 0.600 ± 0.100 |" in table  # accuracy at 0 dB of S = 16: 0.5 and 0.7
+    written = cmp.write_outputs(doc, tmp_path)
+    assert all(p.is_file() for p in written)
