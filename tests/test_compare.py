@@ -276,3 +276,27 @@ def test_table_from_hand_made_records(tmp_path):
     assert "| 0.600 ± 0.100 |" in table  # accuracy at 0 dB of S = 16: 0.5 and 0.7
     written = cmp.write_outputs(doc, tmp_path)
     assert all(p.is_file() for p in written)
+
+
+def test_run_point_reports_psnr_of_the_receivers_x_hat(rng):
+    """``reference`` = the transmitter's inputs: psnr of x_hat over the rows that arrived."""
+    x = rng.random((6, 3, 3))
+    x_hat = np.clip(x + 0.05 * rng.standard_normal(x.shape), 0, 1)
+
+    class Rx:
+        def receive(self, y, frame):
+            return Reception(None, np.full((len(y), 2), 0.5), x_hat[frame.samples])
+
+    class Tx:
+        variant = "v"
+
+        def transmit(self, snr_db):  # two frames, rows out of order
+            return [Frame(np.ones((3, 2), complex), np.array([4, 0, 2])),
+                    Frame(np.ones((3, 2), complex), np.array([1, 5, 3]))]
+
+    rec = run_point(Tx(), Rx(), lambda s, _snr: s, 0.0, np.full((6, 2), 0.5), np.zeros(6, int),
+                    1, reference=x, data_range=1.0).record
+    assert rec["psnr"] == pytest.approx(psnr(x, x_hat, 1.0))
+    plain = run_point(Tx(), Rx(), lambda s, _snr: s, 0.0, np.full((6, 2), 0.5),
+                      np.zeros(6, int), 1).record
+    assert "psnr" not in plain
