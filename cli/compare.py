@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.errors import quiet_native_stderr
-from cli.options import DatasetOpt, ProfileOpt, SnrSweepOpt, out_option
+from cli.options import DataOpt, DatasetOpt, ProfileOpt, SnrSweepOpt, out_option
 from cli.options import split_list as _split
 
 CompareOut = out_option("Folder for compare.json, compare.md, the plots, records/ and runs/.")
@@ -26,6 +26,7 @@ def compare(
     systems: Annotated[str, typer.Option(
         help="Comma list of schemes: svqvae, jcm, mdjcm, isfr.")] = "svqvae,jcm,mdjcm,isfr",
     dataset: DatasetOpt = "mnist",
+    data: DataOpt = None,
     budget: Annotated[str, typer.Option(
         help="Symbol budgets S (complex payload symbols per sample), comma list.")] = "16,32",
     orders: Annotated[str, typer.Option(help="Modulation orders M, comma list.")] = "16,256",
@@ -63,6 +64,9 @@ def compare(
     from semqam.fileio import check_writable
 
     check_writable(out)
+    if data is not None and not data.exists():
+        raise FileNotFoundError(f"{data}: no such file or folder; give the {dataset} data with "
+                                "--data, or leave it out for the embedded MNIST")
     with quiet_native_stderr():
         from evaluation.compare import Grid, summarise
         from evaluation.compare import compare as run_compare
@@ -71,7 +75,8 @@ def compare(
                 budgets=_ints(budget, "budget"), orders=_ints(orders, "orders"),
                 channels=tuple(_split(channel) or ()), seeds=_ints(seeds, "seeds"),
                 losses=tuple(_split(loss) or ()), snr_db=tuple(parse_snr(snr)),
-                profile=profile, n_test=n_test)
+                profile=profile, n_test=n_test,
+                data=str(data.resolve()) if data else None)
     doc = run_compare(grid, out, runs=Path(runs) if runs else None, workers=workers, ray=ray,
                       cpus_per_run=cpus_per_run)
     n = sum(len(rows) for rows in summarise(doc).values())

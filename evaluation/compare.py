@@ -89,6 +89,7 @@ class Grid:
     snr_db: tuple[float, ...]
     profile: str = "quick"
     n_test: int | None = None  # evaluate on the first n test samples (None: all)
+    data: str | None = None  # file / folder of the data set (None: the embedded MNIST)
 
     def __post_init__(self) -> None:
         for name in self.systems:
@@ -136,6 +137,7 @@ class Job:
     profile: str = "quick"
     options: dict = field(default_factory=dict)
     n_test: int | None = None
+    data: str | None = None
 
     @property
     def label(self) -> str:
@@ -198,7 +200,7 @@ def plan(grid: Grid, out: Path, runs: Path, classifier: Path,
                             profile=PROFILES.get(system, grid.profile) if grid.profile == "quick"
                             else grid.profile,
                             options=dict((options or {}).get(system, {})),
-                            n_test=grid.n_test))
+                            n_test=grid.n_test, data=grid.data))
     return jobs
 
 
@@ -223,10 +225,11 @@ def required_snr(snr_db: list[float], accuracy: list[float], target: float) -> f
 
 
 @functools.lru_cache(maxsize=2)
-def _dataset(name: str):
+def _dataset(name: str, data: str | None = None):
+    """The data set with its fixed splits (``data``: its file or folder)."""
     from trainer.data import load_dataset
 
-    return load_dataset(name)
+    return load_dataset(name, Path(data) if data else None)
 
 
 def _is_complete(run_dir: Path) -> bool:
@@ -241,7 +244,7 @@ def execute(job: Job, progress=None) -> dict[str, Any]:
     ds = None
     trained = False
     if not _is_complete(run_dir):
-        ds = _dataset(job.dataset)
+        ds = _dataset(job.dataset, job.data)
         kwargs = dict(budget=job.train_budget, order=job.order, seed=job.seed,
                       loss=job.train_loss, classifier=Path(job.classifier),
                       profile=job.profile, **job.options)
@@ -260,7 +263,7 @@ def execute(job: Job, progress=None) -> dict[str, Any]:
     first = load(job.budgets[0])
     todo = [k for k in job.record_keys(first.variants) if not job.record_path(*k).is_file()]
     if todo:
-        ds = ds or _dataset(job.dataset)
+        ds = ds or _dataset(job.dataset, job.data)
         _evaluate_into(job, load, first, todo, ds, train_s, progress)
     return {"job": job.label, "trained": trained, "evaluated": len(todo),
             "seconds": time.perf_counter() - t_start}
@@ -431,7 +434,7 @@ def compare(grid: Grid, out: str | Path, *, runs: str | Path | None = None,
 
     out = Path(out)
     runs = Path(runs) if runs is not None else out / "runs"
-    clf = shared_classifier(_dataset(grid.dataset),
+    clf = shared_classifier(_dataset(grid.dataset, grid.data),
                             runs / grid.dataset / f"classifier-seed{CLASSIFIER_SEED}",
                             seed=CLASSIFIER_SEED)
     jobs = plan(grid, out, runs, clf, options)
