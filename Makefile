@@ -27,7 +27,7 @@ all: hil
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(TF_EXTRA),dev]"
+	$(PY) -m pip install --quiet -e ".[$(TF_EXTRA),dev,cluster]"
 	touch $(STAMP)
 
 # The node runtime is its own distribution, installed the way a Pi installs it (builds the

@@ -23,7 +23,7 @@ except ImportError:  # an install without ./device_runtime (tests/test_cli.py)
                      "`pip install ./device_runtime`\n")
     sys.exit(2)
 
-from cli import bench, evaluate, export, hil, link, profile, train  # noqa: E402
+from cli import bench, compare, evaluate, export, hil, link, profile, train  # noqa: E402
 from cli.errors import SemqamGroup, run  # noqa: E402
 
 HELP = "Importance-aware semantic QAM: train, evaluate, export, run on a node."
@@ -43,7 +43,7 @@ def _root() -> None:
 
 
 # The order of `semqam --help`: the pipeline first, then the node, then the benchmarks.
-for module in (train, evaluate, export, link, hil, profile, bench):
+for module in (train, evaluate, compare, export, link, hil, profile, bench):
     module.register(app)
 
 

@@ -4,7 +4,7 @@ docs/metrics.md defines every one; this package is the only place they are compu
 
 from metrics.bits import bit_error_rate, bit_errors
 from metrics.concepts import concept_usage, cooccurrence, mean_sci_per_concept, pooled_concept_stats
-from metrics.quality import q_sem
+from metrics.quality import psnr, q_sem
 from metrics.vulnerability import (
     cooccurrence_asymmetry,
     critical_set,
@@ -24,6 +24,7 @@ __all__ = [
     "critical_set",
     "mean_sci_per_concept",
     "pooled_concept_stats",
+    "psnr",
     "q_sem",
     "sci_concentration",
     "semantic_vulnerability_report",

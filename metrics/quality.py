@@ -69,3 +69,28 @@ def q_sem(
     }
 
 
+
+#: Floor of the per-sample MSE relative to R^2, so a perfect reconstruction gives 100 dB, not inf.
+PSNR_MSE_FLOOR = 1e-10
+
+
+def psnr(x: np.ndarray, x_hat: np.ndarray, data_range: float) -> float:
+    r"""Mean per-sample peak signal-to-noise ratio of a reconstruction, in dB.
+
+    .. math::
+        \mathrm{PSNR} = \frac1n\sum_n 10\log_{10}\frac{R^2}{\max(\mathrm{MSE}_n,\ 10^{-10}R^2)},
+        \qquad \mathrm{MSE}_n = \frac1d\sum_i (x_{n,i} - \hat x_{n,i})^2
+
+    with :math:`R` the data range of the data set (1 for inputs in [0, 1]); the floor caps a
+    perfect reconstruction at 100 dB. ``x``, ``x_hat``: ``[n, ...]`` of one shape.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x_hat = np.asarray(x_hat, dtype=np.float64)
+    if x.shape != x_hat.shape or x.ndim < 1 or x.shape[0] < 1:
+        raise ValueError(f"x {x.shape} and x_hat {x_hat.shape} must be non-empty [n, ...] of "
+                         "one shape")
+    if not data_range > 0:
+        raise ValueError(f"data_range must be > 0, got {data_range!r}")
+    mse = np.mean((x - x_hat).reshape(len(x), -1) ** 2, axis=1)
+    mse = np.maximum(mse, PSNR_MSE_FLOOR * data_range**2)
+    return float(np.mean(10.0 * np.log10(data_range**2 / mse)))

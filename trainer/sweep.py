@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from metrics import bit_error_rate, q_sem
+from metrics import bit_error_rate, psnr, q_sem
 from trainer.scheme import Frame, Receiver, Transmitter
 
 Channel = Callable[[np.ndarray, float], np.ndarray]
@@ -44,8 +44,10 @@ class PointResult:
 
 def metric_record(p_clean: np.ndarray, p_hat: np.ndarray, labels: np.ndarray,
                   tx: np.ndarray | None, rx: np.ndarray | None, bits_per_symbol: int,
-                  ks: np.ndarray, tx_energy: float | None = None) -> dict[str, Any]:
-    """The per-point record (keys as in metrics.json / hil_report.json, docs/metrics.md)."""
+                  ks: np.ndarray, tx_energy: float | None = None,
+                  psnr_db: float | None = None) -> dict[str, Any]:
+    """The per-point record (keys as in metrics.json / hil_report.json, docs/metrics.md);
+    ``psnr_db`` (:func:`metrics.psnr` of x_hat) where the caller measured it."""
     q = q_sem(p_clean, p_hat, labels)
     have_bits = tx is not None and rx is not None and tx.size > 0
     return {
@@ -57,21 +59,25 @@ def metric_record(p_clean: np.ndarray, p_hat: np.ndarray, labels: np.ndarray,
         "symbols_per_sample": float(np.mean(ks)) if len(ks) else 0.0,
         "k_histogram": {str(k): int(c) for k, c in sorted(Counter(ks.tolist()).items())},
         "tx_energy": tx_energy,
+        **({"psnr": psnr_db} if psnr_db is not None else {}),
     }
 
 
 def run_point(tx: Transmitter, rx: Receiver, channel: Channel, snr_db: float,
               p_clean: np.ndarray, labels: np.ndarray, bits_per_symbol: int,
-              keep: bool = False) -> PointResult:
+              keep: bool = False, reference: np.ndarray | None = None,
+              data_range: float = 1.0) -> PointResult:
     """Send every sample of ``tx`` at ``snr_db`` through ``channel`` into ``rx``.
 
     ``p_clean`` [n, C] = T(x) and ``labels`` [n] belong to the transmitter's samples; rows that
     no frame carries (lost on a link) are left out of the record. ``keep`` keeps the frames, the
     received symbols and the decisions in the result (HIL figures, BER of what was sent).
+    ``reference`` (the transmitter's inputs x, ``[n, ...]``) adds ``psnr`` of the receivers'
+    x_hat against it (:func:`metrics.psnr` with ``data_range``) to the record.
     """
     snr_db = float(snr_db)
     frames = tx.transmit(snr_db)
-    rows, probs, sent, decided, ks = [], [], [], [], []
+    rows, probs, sent, decided, ks, x_hats = [], [], [], [], [], []
     energy, n_symbols = 0.0, 0
     result = PointResult(snr_db, {})
     for frame in frames:
@@ -83,6 +89,8 @@ def run_point(tx: Transmitter, rx: Receiver, channel: Channel, snr_db: float,
         n_symbols += frame.symbols.size
         rows.append(frame.samples)
         probs.append(got.probs)
+        if reference is not None and got.x_hat is not None:
+            x_hats.append(np.asarray(got.x_hat))
         ks.append(np.full(len(frame.samples), frame.k))
         if frame.labels is not None and got.labels is not None:
             sent.append(frame.labels.reshape(-1))
@@ -97,9 +105,13 @@ def run_point(tx: Transmitter, rx: Receiver, channel: Channel, snr_db: float,
     idx = np.concatenate(rows)
     tx_l = np.concatenate(sent) if sent else None
     rx_l = np.concatenate(decided) if decided else None
+    quality = None
+    if reference is not None and x_hats and len(x_hats) == len(rows):
+        x_hat = np.concatenate(x_hats).reshape(len(idx), *np.asarray(reference).shape[1:])
+        quality = psnr(np.asarray(reference)[idx], x_hat, data_range)
     result.record = metric_record(p_clean[idx], np.concatenate(probs), labels[idx], tx_l, rx_l,
                                   bits_per_symbol, np.concatenate(ks),
-                                  energy / n_symbols if n_symbols else None)
+                                  energy / n_symbols if n_symbols else None, quality)
     return result
 
 

@@ -1,8 +1,9 @@
 """Training configuration: Table I of the paper plus the choices it leaves open.
 
-Two profiles: ``paper`` uses Table I's settings with epoch counts long enough to converge on a
+Three profiles: ``paper`` uses Table I's settings with epoch counts long enough to converge on a
 GPU; ``quick`` keeps every architectural number of Table I and only shortens the schedules so a
-2-core CPU finishes in minutes. Every field is recorded in ``run.json``.
+2-core CPU finishes in minutes; ``compare`` shortens them further for `semqam compare`
+(docs/compare.md). Every field is recorded in ``run.json``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 ORDERS = (4, 16, 64, 256, 1024)
-PROFILES = ("quick", "paper")
+PROFILES = ("quick", "paper", "compare")
 #: How the SCI scores become the weights I_j of eq. (3) (constellation.sci_pair_weights).
 PAIR_WEIGHTINGS = ("mean", "sample_softmax")
 
@@ -122,7 +123,8 @@ class TrainConfig:
 
     @classmethod
     def for_profile(cls, profile: str, **overrides) -> TrainConfig:
-        """The ``quick`` (CPU minutes) or ``paper`` (Table I, long schedules) settings."""
+        """The ``quick`` (CPU minutes), ``paper`` (Table I, long schedules) or ``compare``
+        (`semqam compare`'s short schedules) settings."""
         if profile == "paper":
             base = dict(
                 classifier_epochs=20,
@@ -135,6 +137,22 @@ class TrainConfig:
             )
         elif profile == "quick":
             base = {}
+        elif profile == "compare":
+            # `semqam compare`'s quick profile (docs/compare.md): Table I's architecture, shorter
+            # schedules, no "fair" constellation (compare normalises every frame itself), a
+            # coarser DQN table; one run per (order, seed) serves every budget.
+            base = dict(
+                phase1_epochs=4,
+                phase2_epochs=6,
+                phy_steps=1000,
+                phy_fair=False,
+                phy_snapshots=(0, 1000),
+                dqn_steps=250,
+                dqn_envs=16,
+                env_snr_step_db=5.0,
+                env_samples=200,
+                env_draws=1,
+            )
         else:
             raise ValueError(f"profile {profile!r} is unknown; choose one of {PROFILES}")
         base.update(overrides)

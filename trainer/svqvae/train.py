@@ -30,6 +30,8 @@ from metrics import concept_usage, cooccurrence, mean_sci_per_concept
 from semqam.fileio import atomic_dir, save_npy, savez, write_json
 from semqam.progress import make_progress, step_callback
 from semqam.seeding import environment_info, set_global_seed
+from trainer.classifier import fit_classifier as shared_fit_classifier
+from trainer.classifier import load_frozen
 from trainer.data import Dataset
 from trainer.progress import KerasProgress
 from trainer.svqvae.config import TrainConfig
@@ -37,7 +39,6 @@ from trainer.svqvae.constellation import sci_pair_weights, train_semantic_conste
 from trainer.svqvae.models import (
     SVQVAE,
     VectorQuantizerEMA,
-    build_classifier,
     build_decoder,
     build_encoder_sci,
 )
@@ -116,16 +117,12 @@ def selected_concepts(pipe: SemanticPipeline, x: np.ndarray, actions, seed: int)
 def fit_classifier(
     x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, callbacks=()
 ) -> tuple[keras.Model, dict]:
-    """Step 1: T trained on clean ``x`` (Section III.A), then frozen; returns (T, history)."""
-    shape = tuple(int(d) for d in x.shape[1:])
-    clf = build_classifier(shape, n_classes, cfg.classifier_hidden, cfg.classifier_dropout,
-                           seed=cfg.seed)
-    clf.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy",
-                metrics=["accuracy"])
-    h = clf.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.classifier_epochs, verbose=0,
-                callbacks=list(callbacks))
-    clf.trainable = False
-    return clf, h.history
+    """Step 1: T trained on clean ``x`` (Section III.A) with ``cfg``'s settings, then frozen;
+    returns (T, history). The one definition is :func:`trainer.classifier.fit_classifier`."""
+    return shared_fit_classifier(
+        x, y, n_classes, hidden=cfg.classifier_hidden, dropout=cfg.classifier_dropout,
+        epochs=cfg.classifier_epochs, batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate, seed=cfg.seed, callbacks=callbacks)
 
 
 def train(
@@ -135,8 +132,12 @@ def train(
     *,
     force: bool = False,
     progress: Progress | None = None,
+    classifier: str | Path | None = None,
 ) -> TrainResult:
-    """Train every model of the system on ``ds`` and write the run folder ``out``."""
+    """Train every model of the system on ``ds`` and write the run folder ``out``.
+
+    ``classifier``: a frozen T (``.keras``) to use instead of training one (the comparison's
+    shared T, docs/compare.md); None (the default) trains T as step 1."""
     out = Path(out)
     if out.exists() and not force:
         raise FileExistsError(f"run folder {out} already exists; pass --force to replace it")
@@ -146,11 +147,12 @@ def train(
         raise ValueError(f"data set {ds.source} has no test samples; training measures T and "
                          "the pass-through accuracy on them: give data with a test split")
     with atomic_dir(out) as work, progress or make_progress() as prog:
-        summary = _train_into(ds, cfg, work, prog)
+        summary = _train_into(ds, cfg, work, prog, classifier)
     return TrainResult(out, summary)
 
 
-def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> dict:
+def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress,
+                classifier: str | Path | None = None) -> dict:
     set_global_seed(cfg.seed)
     timings: dict[str, float] = {}
     history: dict[str, dict] = {}
@@ -161,8 +163,12 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
 
     # 1. Task classifier T (Section III.A).
     t0 = time.perf_counter()
-    cb = KerasProgress(prog, "classifier T", batches * cfg.classifier_epochs)
-    clf, history["classifier"] = fit_classifier(x_tr, y_tr, ds.n_classes, cfg, callbacks=[cb])
+    if classifier is None:
+        cb = KerasProgress(prog, "classifier T", batches * cfg.classifier_epochs)
+        clf, history["classifier"] = fit_classifier(x_tr, y_tr, ds.n_classes, cfg,
+                                                    callbacks=[cb])
+    else:
+        clf = load_frozen(classifier)
     clean_acc = _accuracy(clf.predict(ds.x_test, batch_size=500, verbose=0), ds.y_test)
     timings["classifier_s"] = time.perf_counter() - t0
 
@@ -277,6 +283,7 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress) -> di
         },
         "config": cfg.to_dict(),
         "seed": cfg.seed,
+        "classifier": str(classifier) if classifier is not None else "trained",
         "environment": environment_info(),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "metrics": {

@@ -1,25 +1,6 @@
-"""Task classifier T (Section III.A): MLP with two ReLU hidden layers and dropout, softmax output.
+"""Task classifier T (Section III.A): defined once in :mod:`trainer.classifier` (shared by every
+scheme of the comparison); re-exported here for the S-VQ-VAE models."""
 
-Trained on clean inputs with ``L_cls(y, p) = -log p_y`` and then frozen.
-"""
+from trainer.classifier import build_classifier
 
-from __future__ import annotations
-
-import keras
-
-
-def build_classifier(
-    input_shape: tuple[int, ...],
-    n_classes: int,
-    hidden: tuple[int, ...] = (512, 256),
-    dropout: float = 0.2,
-    seed: int | None = None,
-) -> keras.Model:
-    """``x`` [batch, *input_shape] in [0, 1] -> class probabilities [batch, n_classes]."""
-    x = keras.Input(shape=input_shape, name="x")
-    h = keras.layers.Flatten()(x)
-    for i, units in enumerate(hidden):
-        h = keras.layers.Dense(units, activation="relu", name=f"t_dense{i}")(h)
-        h = keras.layers.Dropout(dropout, seed=seed, name=f"t_dropout{i}")(h)
-    p = keras.layers.Dense(n_classes, activation="softmax", name="t_probs")(h)
-    return keras.Model(x, p, name="classifier")
+__all__ = ["build_classifier"]
