@@ -88,8 +88,7 @@ def test_an_empty_test_split_is_one_clear_error(tmp_path):
 def test_validation_split_with_augmentation_holds_out_whole_recordings():
     """FSDD augmentation: the validation split is real recordings only, and no augmented copy
     of a validation recording is trained on; without augmentation the split is unchanged."""
-    from trainer.data import Dataset
-    from trainer.svqvae.train import _split_validation
+    from trainer.data import Dataset, split_validation
 
     n, copies = 40, 3
     ids = np.arange(n, dtype=np.float32)
@@ -99,12 +98,12 @@ def test_validation_split_with_augmentation_holds_out_whole_recordings():
     empty = np.zeros((0, 2, 2), np.float32)
     ds = Dataset("fsdd", x, y, empty, np.zeros(0, np.int64), tuple("0123456789"), "synthetic",
                  meta={"augment": {"copies": copies, "n_original": n}})
-    x_tr, y_tr, x_val, y_val = _split_validation(ds, seed=3)
+    x_tr, y_tr, x_val, y_val = split_validation(ds, seed=3)
     val_ids = set(x_val[:, 0, 0].tolist())
     assert len(x_val) == 5 and all(float(v).is_integer() for v in val_ids)  # originals only
     train_ids = {int(v) for v in x_tr[:, 0, 0].tolist()}
     assert not val_ids & train_ids and len(x_tr) == (n - 5) * (1 + copies)
     plain = Dataset("fsdd", x[:n], y[:n], empty, np.zeros(0, np.int64), tuple("0123456789"), "s")
-    p_tr, _, p_val, _ = _split_validation(plain, seed=3)
+    p_tr, _, p_val, _ = split_validation(plain, seed=3)
     np.testing.assert_array_equal(p_val, x_val)  # same held-out recordings as without copies
     assert len(p_tr) == n - 5

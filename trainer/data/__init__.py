@@ -4,8 +4,9 @@ Everything is returned as a :class:`Dataset` of float32 images in [0, 1] with in
 Importing this package is cheap: TensorFlow is only imported when FSDD audio is loaded.
 """
 
-from trainer.data.dataset import DATASETS, DataError, Dataset
+from trainer.data.dataset import DATASETS, DataError, Dataset, split_validation
 from trainer.data.fsdd import AugmentConfig, SpectrogramConfig
 from trainer.data.load import load_dataset
 
-__all__ = ["AugmentConfig", "DATASETS", "DataError", "Dataset", "SpectrogramConfig", "load_dataset"]
+__all__ = ["AugmentConfig", "DATASETS", "DataError", "Dataset", "SpectrogramConfig", "load_dataset",
+           "split_validation"]

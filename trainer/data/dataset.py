@@ -136,3 +136,24 @@ def check_path(data: str | Path) -> Path:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder; check the --data path")
     return path
+
+
+#: Fraction of the training split held out for validation (:func:`split_validation`).
+VALIDATION_FRACTION = 0.125
+
+
+def split_validation(ds: Dataset, seed: int) -> tuple[np.ndarray, ...]:
+    """The project's one validation split of ``ds.x_train``: ``(x_tr, y_tr, x_val, y_val)``,
+    a seeded :data:`VALIDATION_FRACTION` held out (the DQN environment, the Q_0 reference, the
+    peer schemes' importance measurements). With FSDD augmentation (``meta["augment"]``) the
+    split is by recording: the validation split holds only real recordings, and none of its
+    recordings' augmented copies is trained on."""
+    rng = np.random.default_rng(seed + 7919)
+    augment = ds.meta.get("augment")
+    n = int(augment["n_original"]) if augment else len(ds.x_train)
+    perm = rng.permutation(n)
+    n_val = max(1, int(round(VALIDATION_FRACTION * len(perm))))
+    val, tr = perm[:n_val], perm[n_val:]
+    if augment:
+        tr = np.concatenate([tr + c * n for c in range(1 + int(augment["copies"]))])
+    return ds.x_train[tr], ds.y_train[tr], ds.x_train[val], ds.y_train[val]

@@ -27,7 +27,7 @@ from metrics import q_sem
 from semqam.fileio import atomic_dir, save_npy, write_json
 from semqam.progress import make_progress
 from semqam.seeding import environment_info, set_global_seed
-from trainer.data import Dataset
+from trainer.data import Dataset, split_validation
 from trainer.isfr.config import LOSSES, IsfrConfig, feature_geometry
 from trainer.isfr.model import (
     IsfrTrainer,
@@ -39,7 +39,6 @@ from trainer.isfr.model import (
 from trainer.isfr.pipeline import IsfrPipeline
 from trainer.isfr.scheme import NAME
 from trainer.progress import KerasProgress
-from trainer.svqvae.train import _split_validation  # the project's one validation split
 
 RUN_FORMAT = 1
 
@@ -105,7 +104,7 @@ def _train_into(ds: Dataset, work: Path, cfg: IsfrConfig, *, budget: int, order:
                 loss: str, classifier: Path, length: int, bits_per_feature: int, prog) -> None:
     t_start = time.perf_counter()
     set_global_seed(seed)
-    x_tr, y_tr, x_val, y_val = _split_validation(ds, seed)
+    x_tr, y_tr, x_val, y_val = split_validation(ds, seed)
     shape = ds.input_shape
     clf = keras.saving.load_model(classifier, compile=False)
     clf.trainable = False

@@ -17,9 +17,9 @@ from dataclasses import replace
 import numpy as np
 
 from semqam.seeding import set_global_seed
-from trainer.data import AugmentConfig, SpectrogramConfig, load_dataset
+from trainer.data import AugmentConfig, SpectrogramConfig, load_dataset, split_validation
 from trainer.svqvae.config import TrainConfig
-from trainer.svqvae.train import _split_validation, fit_classifier
+from trainer.svqvae.train import fit_classifier
 
 _TC = dict(trim_db=40.0, align="centre")
 _AUG = AugmentConfig()
@@ -47,7 +47,7 @@ VARIANTS: dict[str, tuple[SpectrogramConfig, AugmentConfig | None]] = {
 def classifier_accuracy(ds, cfg: TrainConfig) -> float:
     """Clean test accuracy of T trained on ``ds`` the way ``train.py`` step 1 trains it."""
     set_global_seed(cfg.seed)
-    x_tr, y_tr, _, _ = _split_validation(ds, cfg.seed)
+    x_tr, y_tr, _, _ = split_validation(ds, cfg.seed)
     clf, _ = fit_classifier(x_tr, y_tr, ds.n_classes, cfg)
     probs = clf.predict(ds.x_test, batch_size=500, verbose=0)
     return float(np.mean(probs.argmax(1) == ds.y_test))

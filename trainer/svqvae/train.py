@@ -32,7 +32,7 @@ from semqam.progress import make_progress, step_callback
 from semqam.seeding import environment_info, set_global_seed
 from trainer.classifier import fit_classifier as shared_fit_classifier
 from trainer.classifier import load_frozen
-from trainer.data import Dataset
+from trainer.data import Dataset, split_validation
 from trainer.progress import KerasProgress
 from trainer.svqvae.config import TrainConfig
 from trainer.svqvae.constellation import sci_pair_weights, train_semantic_constellation
@@ -47,7 +47,6 @@ from trainer.svqvae.rate_control import build_environment, fit_policy
 from trainer.svqvae.scheme import NAME as SCHEME
 
 RUN_FORMAT = 1
-VALIDATION_FRACTION = 0.125  # of the training split, held out for the DQN environment
 
 
 @dataclass
@@ -66,21 +65,6 @@ class _TauSchedule(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None) -> None:
         frac = epoch / max(1, self.epochs - 1)
         self.tau_var.assign(self.start * (self.end / self.start) ** frac)
-
-
-def _split_validation(ds: Dataset, seed: int) -> tuple[np.ndarray, ...]:
-    """(x_tr, y_tr, x_val, y_val). With FSDD augmentation (``meta["augment"]``) the split is by
-    recording: the validation split holds only real recordings, and none of its recordings'
-    augmented copies is trained on."""
-    rng = np.random.default_rng(seed + 7919)
-    augment = ds.meta.get("augment")
-    n = int(augment["n_original"]) if augment else len(ds.x_train)
-    perm = rng.permutation(n)
-    n_val = max(1, int(round(VALIDATION_FRACTION * len(perm))))
-    val, tr = perm[:n_val], perm[n_val:]
-    if augment:
-        tr = np.concatenate([tr + c * n for c in range(1 + int(augment["copies"]))])
-    return ds.x_train[tr], ds.y_train[tr], ds.x_train[val], ds.y_train[val]
 
 
 def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
@@ -156,7 +140,7 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress,
     set_global_seed(cfg.seed)
     timings: dict[str, float] = {}
     history: dict[str, dict] = {}
-    x_tr, y_tr, x_val, y_val = _split_validation(ds, cfg.seed)
+    x_tr, y_tr, x_val, y_val = split_validation(ds, cfg.seed)
     bs = cfg.batch_size
     batches = math.ceil(len(x_tr) / bs)
     shape = ds.input_shape
