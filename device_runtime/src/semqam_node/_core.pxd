@@ -89,6 +89,8 @@ cdef extern from "semqam_core.h" nogil:
         int32_t order
         int32_t latent_dim
     sq_status sq_graph_prepare(const sq_graph *graph, sq_graph_prepared *prepared)
+    int32_t sq_graph_packed_bytes(const sq_graph_prepared *prepared)
+    sq_status sq_graph_pack(sq_graph_prepared *prepared, int8_t *buf, int32_t bytes)
     sq_status sq_graph_run_prepared(const sq_graph_prepared *prepared, const int8_t *q,
                                     int8_t *scratch, int32_t scratch_bytes, int8_t *z,
                                     int8_t *logit, int8_t *s)
@@ -99,6 +101,10 @@ cdef extern from "semqam_core.h" nogil:
                                             uint16_t *indices)
     const char *sq_port_name(int32_t port)
     int32_t sq_port_active()
+    enum:
+        SQ_PORT_COUNT
+    sq_status sq_port_available(int32_t port, const char **why)
+    sq_status sq_port_select(int32_t port)
     sq_status sq_bitmap_positions(const uint8_t *bitmap, int32_t bitmap_bytes, int32_t n,
                                   uint16_t *positions, int32_t capacity, int32_t *k)
 

@@ -321,6 +321,35 @@ def time_nearest_codewords(z, positions, codebook, repeats) -> int:
     return _nearest(za, pa, ca, idx, r, "time_nearest_codewords")
 
 
+def ports() -> dict:
+    """Every port by name: ``None`` if this CPU runs it, else why not (``sq_port_available``)."""
+    cdef const char *why = NULL
+    out = {}
+    for p in range(SQ_PORT_COUNT):
+        why = NULL
+        ok = sq_port_available(p, &why) == SQ_OK
+        out[sq_port_name(p).decode()] = None if ok else (why.decode() if why != NULL else "?")
+    return out
+
+
+def active_port() -> str:
+    """The port the kernels use now."""
+    return sq_port_name(sq_port_active()).decode()
+
+
+def select_port(str name) -> str:
+    """Use the port ``name`` process-wide from now on (benchmarks, tests); returns the previous
+    one. ``ValueError`` naming the reason if this CPU does not run it."""
+    avail = ports()
+    if name not in avail:
+        raise ValueError(f"port {name!r}; choose one of {sorted(avail)}")
+    if avail[name] is not None:
+        raise ValueError(f"port {name!r} is unavailable here: {avail[name]}")
+    before = active_port()
+    _check(sq_port_select(list(avail).index(name)), "select_port")
+    return before
+
+
 def map_symbols(indices, table):
     """``iq[j] = table[indices[j]]``: int16 [K, 2] Q-format I/Q from ``table`` int16 [M, 2]."""
     ia = _array(indices, np.uint16, "indices", 1)
@@ -426,7 +455,7 @@ cdef class CoreModel:
     cdef sq_graph_prepared _prepared
     cdef sq_codebook _book
     cdef list _keep
-    cdef object _scratch, _q, _z, _l, _s, _codebook, _table, _lut, _norms
+    cdef object _scratch, _q, _z, _l, _s, _codebook, _table, _lut, _norms, _packed
     # raw pointers into the arrays above (kept alive by them) for the hot path
     cdef int8_t *_scratch_p
     cdef int8_t *_q_p
@@ -435,7 +464,7 @@ cdef class CoreModel:
     cdef int8_t *_s_p
     cdef const int8_t *_codebook_p
     cdef const int16_t *_table_p
-    cdef readonly int n_concepts, latent_dim, order, input_size, scratch_bytes
+    cdef readonly int n_concepts, latent_dim, order, input_size, scratch_bytes, packed_bytes
     cdef readonly str rank_by, requantization
 
     def __init__(self, arrays, meta, constellation, use_scale=True):
@@ -522,6 +551,11 @@ cdef class CoreModel:
         cdef const int8_t[:, ::1] cbv = self._codebook
         self._codebook_p = &cbv[0, 0]
         _check(sq_graph_prepare(&self._graph, &self._prepared), "node graph")
+        # weights repacked once for the active port's packed FC kernel (AVX-512 VNNI), if any
+        self.packed_bytes = sq_graph_packed_bytes(&self._prepared)
+        self._packed = np.zeros(max(self.packed_bytes, 1), np.int8)
+        cdef int8_t[::1] pkv = self._packed
+        _check(sq_graph_pack(&self._prepared, &pkv[0], self.packed_bytes), "node graph")
         self._norms = np.zeros(m_order, np.int32)
         cdef int32_t[::1] normsv = self._norms
         _check(sq_codebook_prepare(self._codebook_p, m_order, d, &normsv[0], m_order,

@@ -8,8 +8,11 @@ built) the reference is used and :data:`FRAMING_BACKEND` says ``"python"``.
 
 from __future__ import annotations
 
-from . import framing as ref
 from .framing import MAX_PAYLOAD, VERSION, CobsError, Frame, Rejected
+from .framing import FrameDecoder as _RefFrameDecoder
+from .framing import cobs_decode as _ref_cobs_decode
+from .framing import cobs_encode as _ref_cobs_encode
+from .framing import encode_frame as _ref_encode_frame
 
 __all__ = ["FRAMING_BACKEND", "FrameDecoder", "cobs_decode", "cobs_encode", "encode_frame"]
 
@@ -41,12 +44,12 @@ if _core is not None:
         """Inverse of :func:`cobs_encode` for one frame without its delimiter."""
         out = _core.link_cobs_decode(data)
         if out is None:
-            ref.cobs_decode(data)  # raises CobsError saying where (the error path only)
+            _ref_cobs_decode(data)  # raises CobsError saying where (the error path only)
             raise CobsError(f"malformed COBS frame of {len(data)} bytes")  # pragma: no cover
         return out
 else:  # pragma: no cover
     FRAMING_BACKEND = "python"
-    FrameDecoder = ref.FrameDecoder  # type: ignore[misc,assignment]
-    encode_frame = ref.encode_frame
-    cobs_encode = ref.cobs_encode
-    cobs_decode = ref.cobs_decode
+    FrameDecoder = _RefFrameDecoder  # type: ignore[misc,assignment]
+    encode_frame = _ref_encode_frame
+    cobs_encode = _ref_cobs_encode
+    cobs_decode = _ref_cobs_decode
