@@ -291,7 +291,17 @@ def wire_payload(wire: bytes) -> bytes:
 
 
 def _proc_cpu_s(pid: int) -> float:
-    """utime + stime of a process in seconds (Linux /proc)."""
+    """CPU seconds of a process, all its threads (Linux: ``/proc/PID/task/*/schedstat``, ns
+    resolution; ``/proc/PID/stat`` utime + stime in clock ticks where schedstat is absent)."""
+    tasks = list(Path(f"/proc/{pid}/task").glob("*/schedstat"))
+    if tasks:
+        total = 0
+        for t in tasks:
+            try:
+                total += int(t.read_text().split()[0])
+            except (OSError, ValueError, IndexError):  # a thread that just ended
+                continue
+        return total / 1e9
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
