@@ -99,10 +99,13 @@ hil: export
 soak: $(STAMP) $(NODE_STAMP)
 	cd device_runtime && $(abspath $(PY)) -m pytest -q -m soak tests/test_link.py
 
-# Benchmarks (not tests): node latency on the M = 1024 bundle and channel throughput.
+# Benchmarks (not tests): issue 17's node speed ratios on the M = 1024 bundle (c encode vs
+# XNNPACK, nearest codeword vs reference C and NumPy, framing, pty throughput, RSS, import
+# time), then channel throughput. RUN=... exports another trained M = 1024 run.
 bench: $(STAMP) $(NODE_STAMP)
 	$(MAKE) export DATASET=mnist ORDER=1024
-	$(SEMQAM) bench-node --bundle build/mnist-1024 --k 32
+	$(SEMQAM) bench-speed --bundle build/mnist-1024 --k 32 --trust $(KEY).pub \
+	  --out results/bench/speed.json
 	$(SEMQAM) bench-channel
 
 clean:

@@ -1,7 +1,10 @@
-"""``semqam bench-node`` and ``semqam bench-channel``: benchmarks, separate from the tests."""
+"""``semqam bench-node``, ``semqam bench-speed`` and ``semqam bench-channel``: benchmarks,
+separate from the tests."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,6 +29,38 @@ def bench_node(
     typer.echo(format_table(run_node_benchmark(bundle, k=k, repeats=repeats)))
 
 
+def bench_speed(
+    bundle: BundleOpt,
+    k: Annotated[int, typer.Option(min=1, help="Concepts sent per sample.")] = 32,
+    trust: Annotated[Path | None, typer.Option(
+        help="Public key the node trusts (a virtual semqam-node runs the bundle).")] = None,
+    repeats: Annotated[int, typer.Option(min=3, help="Timed windows (median over them).")] = 15,
+    link_samples: Annotated[int, typer.Option(
+        min=100, help="Samples streamed through semqam-node over the pty.")] = 2000,
+    out: Annotated[Path | None, typer.Option(help="Also write the results as JSON here.")] = None,
+) -> None:
+    """Issue 17's ratios in one run: c encode vs XNNPACK invoke(), nearest codeword vs the
+    reference C kernel and NumPy, framing C vs Python, unpaced pty throughput and what bounds
+    it, semqam-node's peak RSS and import time.
+
+    Example: semqam bench-speed --bundle build/mnist-1024 --k 32 --trust build/keys/lab.pub
+    """
+    from semqam_node.bench import format_speed, format_table, run_speed_benchmark
+
+    from semqam.fileio import atomic_path
+
+    if not (bundle / "manifest.json").is_file():
+        raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
+    result = run_speed_benchmark(bundle, k=k, trust=trust, repeats=repeats,
+                                 link_samples=link_samples)
+    typer.echo(format_table(result["node"]))
+    typer.echo("")
+    typer.echo(format_speed(result))
+    if out is not None:
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(result, indent=2, default=str))
+
+
 def bench_channel(
     symbols: Annotated[int, typer.Option(
         min=1, help="Complex symbols per timed call.")] = 10**7,
@@ -41,6 +76,7 @@ def bench_channel(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``bench-node`` and ``bench-channel`` to ``app``."""
+    """Add ``bench-node``, ``bench-speed`` and ``bench-channel`` to ``app``."""
     app.command("bench-node")(bench_node)
+    app.command("bench-speed")(bench_speed)
     app.command("bench-channel")(bench_channel)

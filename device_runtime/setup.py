@@ -24,6 +24,7 @@ CORE_SOURCES = [
     "csrc/ports/x86_avx2.c",
     "csrc/ports/x86_avx512_vnni.c",
     "csrc/ports/aarch64_neon.c",
+    "csrc/link/sq_link.c",  # the link framing (COBS, CRC-32, frame decoder) the MCU runs too
 ]
 # -ffp-contract=off: no fused multiply-add, so the double-precision requantization rounds exactly
 # like the interpreter's (aarch64 would otherwise fuse).
@@ -32,9 +33,11 @@ CFLAGS = [] if sys.platform == "win32" else ["-std=c99", "-O3", "-ffp-contract=o
 core = Extension(
     "semqam_node._core",
     sources=["src/semqam_node/_core.pyx", *CORE_SOURCES],
-    depends=["csrc/semqam_core.h", "csrc/sq_internal.h"],
-    include_dirs=["csrc", np.get_include()],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    depends=["csrc/semqam_core.h", "csrc/sq_internal.h", "csrc/link/sq_link.h",
+             "csrc/link/sq_crc_tables.h"],
+    include_dirs=["csrc", "csrc/link", np.get_include()],
+    # SQL_CRC_SLICE8: the link layer's CRC-32 slice-by-8 (8 KB of tables; the MCU keeps 64 bytes)
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("SQL_CRC_SLICE8", "1")],
     extra_compile_args=CFLAGS,
 )
 

@@ -291,11 +291,26 @@ typedef struct {
     sq_fc_layer layers[3 * SQ_MAX_CHAIN_LAYERS];
     int32_t graph_scratch_bytes;  /* what sq_graph_run_prepared needs */
     int32_t encode_scratch_bytes; /* what sq_encode_prepared needs */
+    /* sq_graph_pack: per layer (in layers[] order) its weights repacked for packed_port's FC
+     * kernel in caller memory, or NULL; used only while that port is active. */
+    const int8_t *packed[3 * SQ_MAX_CHAIN_LAYERS];
+    int32_t packed_port; /* -1: nothing packed */
     uint32_t magic;
 } sq_graph_prepared;
 
 /* sq_graph_check once and fill *prepared; on error *prepared is marked unusable. */
 sq_status sq_graph_prepare(const sq_graph *graph, sq_graph_prepared *prepared);
+
+/* Bytes sq_graph_pack needs to repack the weights for the active port's packed FC kernel
+ * (AVX-512 VNNI: rows in blocks of 16, inputs in groups of 4, no horizontal sums); 0 when the
+ * port has none or no layer qualifies (input zero point -128, i.e. input_offset 128). */
+int32_t sq_graph_packed_bytes(const sq_graph_prepared *prepared);
+
+/* Repack those weights into buf (>= sq_graph_packed_bytes, kept alive and unchanged with
+ * *prepared). The prepared runs then use them while that port is active, with the same
+ * integers; under any other port they are ignored. SQ_OK with nothing to do when the bytes
+ * are 0. */
+sq_status sq_graph_pack(sq_graph_prepared *prepared, int8_t *buf, int32_t bytes);
 
 /* sq_graph_run without re-validating the graph (checks only the per-call arguments). */
 sq_status sq_graph_run_prepared(const sq_graph_prepared *prepared, const int8_t *q,

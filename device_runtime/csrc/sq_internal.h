@@ -68,4 +68,25 @@ extern const sq_port_ops sq_aarch64_dotprod_ops;
 /* sq_fc_int8 without the layer check (sq_fc_check passed before). */
 void sq_fc_run(const sq_fc_layer *layer, const int8_t *x, int8_t *y);
 
+/* A port's FC kernel on weights repacked once at prepare time (sq_graph_pack); only for
+ * layers with input_offset 128. Kept apart from sq_port_ops so no other port changes. */
+typedef struct {
+    int32_t (*bytes)(int32_t in_dim, int32_t out_dim); /* packed size, a multiple of 64 */
+    void (*pack)(const int8_t *w, int32_t in_dim, int32_t out_dim, int8_t *packed);
+    /* acc[r] = sum_i w[r0 + r][i] * (x[i] + 128), r in [0, rows), r0 % 16 == 0, rows <=
+     * SQ_FC_BLOCK: the reference's integers exactly. */
+    void (*fc_acc)(const int8_t *packed, int32_t in_dim, int32_t r0, int32_t rows,
+                   const int8_t *x, int32_t *acc);
+} sq_packed_ops;
+
+/* The packed kernels of a port, NULL if it has none. */
+const sq_packed_ops *sq_packed_ops_of(int32_t port);
+#if SQ_HAVE_X86_PORTS
+extern const sq_packed_ops sq_x86_avx512_vnni_packed;
+#endif
+
+/* sq_fc_run with the weights packed for `pops` (same integers). */
+void sq_fc_run_packed(const sq_fc_layer *layer, const sq_packed_ops *pops, const int8_t *packed,
+                      const int8_t *x, int8_t *y);
+
 #endif /* SQ_INTERNAL_H */

@@ -322,6 +322,29 @@ void sq_fc_run(const sq_fc_layer *layer, const int8_t *x, int8_t *y)
     }
 }
 
+void sq_fc_run_packed(const sq_fc_layer *layer, const sq_packed_ops *pops, const int8_t *packed,
+                      const int8_t *x, int8_t *y)
+{
+    const sq_port_ops *ops = sq_port_ops_active();
+    int32_t acc[SQ_FC_BLOCK];
+    int32_t c0;
+    for (c0 = 0; c0 < layer->out_dim; c0 += SQ_FC_BLOCK) {
+        const int32_t rows =
+            layer->out_dim - c0 < SQ_FC_BLOCK ? layer->out_dim - c0 : SQ_FC_BLOCK;
+        int32_t r;
+        pops->fc_acc(packed, layer->in_dim, c0, rows, x, acc);
+        if (layer->scale != NULL && ops->requant_scale != NULL) {
+            ops->requant_scale(acc, layer->bias != NULL ? layer->bias + c0 : NULL,
+                               layer->scale + c0, rows, layer->output_offset, layer->act_min,
+                               layer->act_max, y + c0);
+            continue;
+        }
+        for (r = 0; r < rows; ++r) {
+            y[c0 + r] = sq_fc_out(layer, c0 + r, acc[r]);
+        }
+    }
+}
+
 sq_status sq_fc_int8(const sq_fc_layer *layer, const int8_t *x, int8_t *y)
 {
     sq_status st;

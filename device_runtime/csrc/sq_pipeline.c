@@ -100,16 +100,45 @@ sq_status sq_graph_check(const sq_graph *graph, int32_t *scratch_bytes)
     return SQ_OK;
 }
 
-/* Run one head from h (held in buffer `h_slot` of 3) into `out`, ping-ponging in the others. */
+/* Weights packed for the active port (sq_graph_pack), or none. */
+typedef struct {
+    const sq_packed_ops *ops; /* NULL: run the plain kernels */
+    const int8_t *const *packed;
+} sq_packing;
+
+static sq_packing sq_packing_of(const sq_graph_prepared *prepared)
+{
+    sq_packing pk = {NULL, NULL};
+    if (prepared != NULL && prepared->packed_port >= 0 &&
+        prepared->packed_port == sq_port_active()) {
+        pk.ops = sq_packed_ops_of(prepared->packed_port);
+        pk.packed = prepared->packed;
+    }
+    return pk;
+}
+
+/* Layer `index` (in the prepared layers[] order) with its packed weights when there are. */
+static void sq_layer_run(const sq_fc_layer *layer, sq_packing pk, int32_t index, const int8_t *x,
+                         int8_t *y)
+{
+    if (pk.ops != NULL && pk.packed[index] != NULL) {
+        sq_fc_run_packed(layer, pk.ops, pk.packed[index], x, y);
+    } else {
+        sq_fc_run(layer, x, y);
+    }
+}
+
+/* Run one head from h (held in buffer `h_slot` of 3) into `out`, ping-ponging in the others;
+ * `first` is the index of its first layer in the prepared order. */
 static void sq_head_run(const sq_fc_layer *layers, int32_t n_layers, const int8_t *h,
-                        int8_t *bufs[3], int h_slot, int8_t *out)
+                        int8_t *bufs[3], int h_slot, int8_t *out, sq_packing pk, int32_t first)
 {
     const int8_t *in = h;
     int next = (h_slot + 1) % 3;
     int32_t j;
     for (j = 0; j < n_layers; ++j) {
         int8_t *dst = (j == n_layers - 1) ? out : bufs[next];
-        sq_fc_run(&layers[j], in, dst);
+        sq_layer_run(&layers[j], pk, first + j, in, dst);
         in = dst;
         next = (next + 1) % 3;
         if (next == h_slot) {
@@ -120,7 +149,7 @@ static void sq_head_run(const sq_fc_layer *layers, int32_t n_layers, const int8_
 
 /* Run a validated graph; `need` = its scratch bytes (3 x widest hidden), scratch holds them. */
 static void sq_graph_exec(const sq_graph *graph, int32_t need, const int8_t *q, int8_t *scratch,
-                          int8_t *z, int8_t *logit, int8_t *s)
+                          int8_t *z, int8_t *logit, int8_t *s, sq_packing pk)
 {
     const int32_t stride = need / 3;
     int8_t *bufs[3];
@@ -132,12 +161,13 @@ static void sq_graph_exec(const sq_graph *graph, int32_t need, const int8_t *q, 
     bufs[2] = (scratch != NULL) ? scratch + 2 * stride : NULL;
     for (j = 0; j < graph->n_trunk; ++j) {
         int8_t *dst = bufs[j % 2];
-        sq_fc_run(&graph->trunk[j], h, dst);
+        sq_layer_run(&graph->trunk[j], pk, j, h, dst);
         h = dst;
         h_slot = (int)(j % 2);
     }
-    sq_head_run(graph->z_head, graph->n_z, h, bufs, h_slot, z);
-    sq_head_run(graph->sci_head, graph->n_sci, h, bufs, h_slot, logit);
+    sq_head_run(graph->z_head, graph->n_z, h, bufs, h_slot, z, pk, graph->n_trunk);
+    sq_head_run(graph->sci_head, graph->n_sci, h, bufs, h_slot, logit, pk,
+                graph->n_trunk + graph->n_z);
     if (s == NULL) {
         return;
     }
@@ -180,7 +210,7 @@ sq_status sq_graph_run(const sq_graph *graph, const int8_t *q, int8_t *scratch,
         st = sq_graph_run_args(need, q, scratch, scratch_bytes, z, logit);
     }
     if (st == SQ_OK) {
-        sq_graph_exec(graph, need, q, scratch, z, logit, s);
+        sq_graph_exec(graph, need, q, scratch, z, logit, s, sq_packing_of(NULL));
     }
     return st;
 }
@@ -536,7 +566,7 @@ sq_status sq_encode_scratch_bytes(const sq_graph *graph, int32_t *bytes)
 static void sq_encode_exec(const sq_graph *graph, int32_t need, const int8_t *codebook,
                            const int32_t *norms, int32_t order, const int16_t *constellation,
                            const uint8_t *u, int32_t k, int8_t *scratch, uint16_t *positions,
-                           uint16_t *indices, int16_t *iq)
+                           uint16_t *indices, int16_t *iq, sq_packing pk)
 {
     const sq_port_ops *ops = sq_port_ops_active();
     const int32_t n = graph->n_concepts;
@@ -550,7 +580,7 @@ static void sq_encode_exec(const sq_graph *graph, int32_t need, const int8_t *co
     for (i = 0; i < graph->input_size; ++i) {
         q[i] = (int8_t)((int32_t)u[i] - 128);
     }
-    sq_graph_exec(graph, need, q, scratch, z, logit, graph->rank_by_sci ? s : NULL);
+    sq_graph_exec(graph, need, q, scratch, z, logit, graph->rank_by_sci ? s : NULL, pk);
     (void)sq_top_k(rank, n, k, positions); /* n, k validated: cannot fail */
     if (ops->nearest != NULL) {
         ops->nearest(z, d, positions, k, codebook, order, norms, indices);
@@ -593,7 +623,7 @@ sq_status sq_encode(const sq_graph *graph, const sq_tables *tables, const uint8_
         return SQ_ERR_BUFFER;
     }
     sq_encode_exec(graph, need, tables->codebook, NULL, tables->order, tables->constellation, u,
-                   k, scratch, positions, indices, iq);
+                   k, scratch, positions, indices, iq, sq_packing_of(NULL));
     return SQ_OK;
 }
 
@@ -635,7 +665,83 @@ sq_status sq_graph_prepare(const sq_graph *graph, sq_graph_prepared *prepared)
         sq_copy_chain(prepared->layers, &used, graph->sci_head, graph->n_sci);
     prepared->graph_scratch_bytes = need;
     prepared->encode_scratch_bytes = sq_encode_bytes(graph, need);
+    for (used = 0; used < 3 * SQ_MAX_CHAIN_LAYERS; ++used) {
+        prepared->packed[used] = NULL;
+    }
+    prepared->packed_port = -1;
     prepared->magic = SQ_GRAPH_MAGIC;
+    return SQ_OK;
+}
+
+const sq_packed_ops *sq_packed_ops_of(int32_t port)
+{
+#if SQ_HAVE_X86_PORTS
+    if (port == SQ_PORT_X86_AVX512_VNNI) {
+        return &sq_x86_avx512_vnni_packed;
+    }
+#endif
+    (void)port;
+    return NULL;
+}
+
+/* Packed bytes of every qualifying layer for `pops` (0 for none), or of layer j alone. */
+static int32_t sq_packed_layer_bytes(const sq_packed_ops *pops, const sq_fc_layer *layer)
+{
+    return (pops != NULL && layer->input_offset == 128) ? pops->bytes(layer->in_dim,
+                                                                      layer->out_dim)
+                                                        : 0;
+}
+
+int32_t sq_graph_packed_bytes(const sq_graph_prepared *prepared)
+{
+    const sq_packed_ops *pops = sq_packed_ops_of(sq_port_active());
+    int32_t total = 0;
+    int32_t j;
+    if (prepared == NULL || prepared->magic != SQ_GRAPH_MAGIC || pops == NULL) {
+        return 0;
+    }
+    for (j = 0; j < prepared->graph.n_trunk + prepared->graph.n_z + prepared->graph.n_sci;
+         ++j) {
+        total += sq_packed_layer_bytes(pops, &prepared->layers[j]);
+    }
+    return total;
+}
+
+sq_status sq_graph_pack(sq_graph_prepared *prepared, int8_t *buf, int32_t bytes)
+{
+    const int32_t port = sq_port_active();
+    const sq_packed_ops *pops = sq_packed_ops_of(port);
+    int32_t need;
+    int32_t at = 0;
+    int32_t j;
+    if (prepared == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (prepared->magic != SQ_GRAPH_MAGIC) {
+        return SQ_ERR_STATE;
+    }
+    need = sq_graph_packed_bytes(prepared);
+    if (need == 0) {
+        return SQ_OK;
+    }
+    if (buf == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (bytes < need) {
+        return SQ_ERR_BUFFER;
+    }
+    for (j = 0; j < prepared->graph.n_trunk + prepared->graph.n_z + prepared->graph.n_sci;
+         ++j) {
+        const sq_fc_layer *layer = &prepared->layers[j];
+        const int32_t nb = sq_packed_layer_bytes(pops, layer);
+        prepared->packed[j] = NULL;
+        if (nb > 0) {
+            pops->pack(layer->weights, layer->in_dim, layer->out_dim, buf + at);
+            prepared->packed[j] = buf + at;
+            at += nb;
+        }
+    }
+    prepared->packed_port = port;
     return SQ_OK;
 }
 
@@ -652,7 +758,8 @@ sq_status sq_graph_run_prepared(const sq_graph_prepared *prepared, const int8_t 
     }
     st = sq_graph_run_args(prepared->graph_scratch_bytes, q, scratch, scratch_bytes, z, logit);
     if (st == SQ_OK) {
-        sq_graph_exec(&prepared->graph, prepared->graph_scratch_bytes, q, scratch, z, logit, s);
+        sq_graph_exec(&prepared->graph, prepared->graph_scratch_bytes, q, scratch, z, logit, s,
+                      sq_packing_of(prepared));
     }
     return st;
 }
@@ -749,6 +856,6 @@ sq_status sq_encode_prepared(const sq_graph_prepared *graph, const sq_codebook *
     }
     sq_encode_exec(&graph->graph, graph->graph_scratch_bytes, codebook->codebook,
                    codebook->norms, codebook->order, constellation, u, k, scratch, positions,
-                   indices, iq);
+                   indices, iq, sq_packing_of(graph));
     return SQ_OK;
 }

@@ -14,6 +14,32 @@ static const uint32_t crc_nibble[16] = {
     0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
     0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
 
+#if defined(SQL_CRC_SLICE8) && SQL_CRC_SLICE8
+/* A host build (the Linux node's extension) may trade 8 KB of tables for 8 bytes per step:
+ * -DSQL_CRC_SLICE8=1 (slice-by-8, Kounavis & Berry 2005). Same CRC; the MCU keeps the nibble
+ * table. */
+#include "sq_crc_tables.h"
+
+uint32_t sql_crc32_update(uint32_t crc, const uint8_t *data, size_t n) {
+    size_t i = 0;
+    uint32_t lo, hi;
+    crc = ~crc;
+    if (data == NULL) return ~crc;
+    (void)crc_nibble;
+    for (; i + 8 <= n; i += 8) {
+        lo = crc ^ ((uint32_t)data[i] | ((uint32_t)data[i + 1] << 8) |
+                    ((uint32_t)data[i + 2] << 16) | ((uint32_t)data[i + 3] << 24));
+        hi = (uint32_t)data[i + 4] | ((uint32_t)data[i + 5] << 8) |
+             ((uint32_t)data[i + 6] << 16) | ((uint32_t)data[i + 7] << 24);
+        crc = sql_crc_slice8[7][lo & 0xFFu] ^ sql_crc_slice8[6][(lo >> 8) & 0xFFu] ^
+              sql_crc_slice8[5][(lo >> 16) & 0xFFu] ^ sql_crc_slice8[4][lo >> 24] ^
+              sql_crc_slice8[3][hi & 0xFFu] ^ sql_crc_slice8[2][(hi >> 8) & 0xFFu] ^
+              sql_crc_slice8[1][(hi >> 16) & 0xFFu] ^ sql_crc_slice8[0][hi >> 24];
+    }
+    for (; i < n; i++) crc = (crc >> 8) ^ sql_crc_slice8[0][(crc ^ data[i]) & 0xFFu];
+    return ~crc;
+}
+#else
 uint32_t sql_crc32_update(uint32_t crc, const uint8_t *data, size_t n) {
     size_t i;
     crc = ~crc;
@@ -25,6 +51,7 @@ uint32_t sql_crc32_update(uint32_t crc, const uint8_t *data, size_t n) {
     }
     return ~crc;
 }
+#endif
 
 uint32_t sql_crc32(const uint8_t *data, size_t n) { return sql_crc32_update(0, data, n); }
 
@@ -582,5 +609,51 @@ sql_status sql_parse_request(uint8_t version, uint8_t type, const uint8_t *paylo
         }
     }
     *text_len = w.len;
+    return SQL_OK;
+}
+
+/* ---- bulk receive ------------------------------------------------------------------------ */
+
+/* Append a run of non-zero bytes: the state n calls of sql_decoder_feed would leave. */
+static void append_run(sql_decoder *dec, const uint8_t *data, int32_t run) {
+    int32_t space;
+    if (dec->overflow) {
+        dec->overflow += (uint32_t)run;
+        return;
+    }
+    space = dec->max_encoded - dec->len;
+    if (run <= space) {
+        memcpy(dec->buf + dec->len, data, (size_t)run);
+        dec->len += run;
+        return;
+    }
+    memcpy(dec->buf + dec->len, data, (size_t)space);
+    dec->len += space;
+    /* the byte after the longest frame: as sql_decoder_feed, keep the first bytes for the seq */
+    dec->buf[dec->len] = data[space];
+    dec->overflow = (uint32_t)dec->len + 1u + (uint32_t)(run - space - 1);
+    dec->head_len = dec->len + 1 < 16 ? dec->len + 1 : 16;
+    dec->len = 0;
+}
+
+sql_status sql_decoder_feed_buf(sql_decoder *dec, const uint8_t *data, int32_t n, int32_t *used,
+                                sql_event *ev) {
+    const uint8_t *z;
+    int32_t run;
+    if (dec == NULL || ev == NULL || used == NULL || (data == NULL && n > 0)) return SQL_ERR_NULL;
+    if (n < 0) return SQL_ERR_ARG;
+    memset(ev, 0, sizeof *ev);
+    *used = 0;
+    if (n == 0) return SQL_OK;
+    z = (const uint8_t *)memchr(data, 0, (size_t)n);
+    run = z != NULL ? (int32_t)(z - data) : n;
+    if (run > 0) append_run(dec, data, run);
+    dec->c.bytes_rx += (uint32_t)run;
+    *used = run;
+    if (z != NULL) {
+        dec->c.bytes_rx++;
+        *used = run + 1;
+        finish(dec, ev);
+    }
     return SQL_OK;
 }

@@ -154,6 +154,13 @@ typedef struct {
 sql_status sql_decoder_init(sql_decoder *dec, int32_t max_payload);
 /* Consume one byte; *ev says what it completed. */
 sql_status sql_decoder_feed(sql_decoder *dec, uint8_t byte, sql_event *ev);
+/* Consume data[0..n) up to and including the first 0x00 delimiter (or all of it when there is
+ * none): *used says how many bytes were taken, *ev what the delimiter completed (SQL_EV_NONE
+ * without one). The same state and counters as *used calls of sql_decoder_feed, but a run of
+ * frame bytes is copied at once (memchr + memcpy): the receive path of a node with a UART FIFO
+ * or an OS read buffer. Loop until the bytes are used up. */
+sql_status sql_decoder_feed_buf(sql_decoder *dec, const uint8_t *data, int32_t n, int32_t *used,
+                                sql_event *ev);
 /* Zero the counters (a partial frame in progress is kept). */
 void sql_decoder_reset_counters(sql_decoder *dec);
 /* dropped = cobs_errors + runts + crc_errors + length_errors + oversized */

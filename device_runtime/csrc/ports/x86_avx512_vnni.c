@@ -284,6 +284,98 @@ SQ_TARGET static void sq_nearest(const int8_t *z, int32_t d, const uint16_t *pos
     }
 }
 
+/* ---- FC on weights packed at prepare time (sq_graph_pack) ---------------------------------
+ * Rows in blocks of 16, inputs in groups of 4: packed[(b * g4 + g) * 64 + 4 r + t] =
+ * w[16 b + r][4 g + t] (zero past the row / column ends), g4 = ceil(in_dim / 4). One vpdpbusd
+ * of the broadcast x + 128 bytes 4g .. 4g+3 (u8) with one 64-byte group adds 4 products to 16
+ * rows' accumulators: the lanes are the rows, so no horizontal sums; 8 blocks (128 rows) run
+ * side by side. Only layers with input_offset 128: sum w (x + 128) is then the whole sum. */
+static int32_t sq_vnni_packed_bytes(int32_t in_dim, int32_t out_dim)
+{
+    return (out_dim + 15) / 16 * ((in_dim + 3) / 4) * 64;
+}
+
+static void sq_vnni_pack(const int8_t *w, int32_t in_dim, int32_t out_dim, int8_t *packed)
+{
+    const int32_t g4 = (in_dim + 3) / 4;
+    const int32_t blocks = (out_dim + 15) / 16;
+    int32_t b;
+    int32_t g;
+    int32_t r;
+    int32_t t;
+    for (b = 0; b < blocks; ++b) {
+        for (g = 0; g < g4; ++g) {
+            int8_t *dst = packed + ((size_t)b * (size_t)g4 + (size_t)g) * 64;
+            for (r = 0; r < 16; ++r) {
+                for (t = 0; t < 4; ++t) {
+                    const int32_t row = 16 * b + r;
+                    const int32_t col = 4 * g + t;
+                    dst[4 * r + t] = (row < out_dim && col < in_dim)
+                                         ? w[(size_t)row * (size_t)in_dim + (size_t)col]
+                                         : 0;
+                }
+            }
+        }
+    }
+}
+
+#define SQ_PB 8 /* row blocks of 16 side by side */
+
+SQ_TARGET SQ_INLINE void sq_packed_blocks(const int8_t *packed, int32_t g4, const uint32_t *xw,
+                                          int nb, int32_t *out)
+{
+    __m512i acc[SQ_PB];
+    int32_t g;
+    int j;
+    for (j = 0; j < nb; ++j) {
+        acc[j] = _mm512_setzero_si512();
+    }
+    for (g = 0; g < g4; ++g) {
+        const __m512i xb = _mm512_set1_epi32((int)xw[g]);
+        for (j = 0; j < nb; ++j) {
+            acc[j] = _mm512_dpbusd_epi32(
+                acc[j], xb,
+                _mm512_loadu_si512((const void *)(packed + ((size_t)j * (size_t)g4 +
+                                                            (size_t)g) * 64)));
+        }
+    }
+    for (j = 0; j < nb; ++j) {
+        _mm512_storeu_si512((void *)(out + 16 * j), acc[j]);
+    }
+}
+
+SQ_TARGET static void sq_fc_acc_packed(const int8_t *packed, int32_t in_dim, int32_t r0,
+                                       int32_t rows, const int8_t *x, int32_t *acc)
+{
+    uint32_t xw[(SQ_MAX_LAYER_WIDTH + 3) / 4 + 16];
+    int32_t out[16 * SQ_PB];
+    const int32_t g4 = (in_dim + 3) / 4;
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const int32_t blocks = (rows + 15) / 16;
+    int32_t c;
+    int32_t b;
+    for (c = 0; c < in_dim; c += 64) { /* xu = x + 128 as u8, zero past in_dim */
+        const __mmask64 mk = sq_mask64(in_dim - c);
+        const __m512i v = _mm512_maskz_loadu_epi8(mk, x + c);
+        _mm512_storeu_si512((void *)((uint8_t *)xw + c),
+                            _mm512_maskz_mov_epi8(mk, _mm512_xor_si512(v, bias)));
+    }
+    for (b = 0; b < blocks; b += SQ_PB) {
+        const int nb = blocks - b < SQ_PB ? (int)(blocks - b) : SQ_PB;
+        const int8_t *p = packed + ((size_t)(r0 / 16 + b) * (size_t)g4) * 64;
+        const int32_t n = rows - 16 * b < 16 * nb ? rows - 16 * b : 16 * nb;
+        if (nb == SQ_PB) { /* constant count: accumulators stay in registers */
+            sq_packed_blocks(p, g4, xw, SQ_PB, out);
+        } else {
+            sq_packed_blocks(p, g4, xw, nb, out);
+        }
+        memcpy(acc + 16 * b, out, (size_t)n * sizeof(int32_t));
+    }
+}
+
+const sq_packed_ops sq_x86_avx512_vnni_packed = {sq_vnni_packed_bytes, sq_vnni_pack,
+                                                 sq_fc_acc_packed};
+
 const sq_port_ops sq_x86_avx512_vnni_ops = {"x86_avx512_vnni", sq_fc_acc, sq_requant_scale,
                                             sq_nearest};
 

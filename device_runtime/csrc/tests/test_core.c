@@ -983,8 +983,12 @@ static void diff_fc(int32_t port, int32_t in_dim, int32_t out_dim, int32_t off, 
     static int32_t shift[DIFF_MAX_OUT];
     static int8_t y_ref[DIFF_MAX_OUT];
     static int8_t y_port[DIFF_MAX_OUT];
+    /* the weights packed for the port's packed kernel (sq_graph_pack), if it has one */
+    static int8_t packed[(DIFF_MAX_OUT + 15) / 16 * ((DIFF_MAX_IN + 3) / 4) * 64];
+    const sq_packed_ops *pops = off == 128 ? sq_packed_ops_of(port) : NULL;
     const sq_port_ops *ops = sq_port_ops_of(port);
     int32_t acc[SQ_FC_BLOCK];
+    int32_t pacc[SQ_FC_BLOCK];
     int32_t c0;
     int32_t c;
     int32_t bad = 0;
@@ -996,11 +1000,19 @@ static void diff_fc(int32_t port, int32_t in_dim, int32_t out_dim, int32_t off, 
     for (c = 0; c < out_dim; ++c) {
         bias[c] = (int32_t)(rnd() % 2001u) - 1000;
     }
+    if (pops != NULL) {
+        CHECK(pops->bytes(in_dim, out_dim) <= (int32_t)sizeof packed);
+        CHECK(pops->bytes(in_dim, out_dim) % 64 == 0);
+        pops->pack(w, in_dim, out_dim, packed);
+    }
     /* raw int32 sums; |acc + bias| bounds the scales below */
     for (c0 = 0; c0 < out_dim; c0 += SQ_FC_BLOCK) {
         const int32_t rows = out_dim - c0 < SQ_FC_BLOCK ? out_dim - c0 : SQ_FC_BLOCK;
         if (ops->fc_acc != NULL) {
             ops->fc_acc(w + (size_t)c0 * (size_t)in_dim, in_dim, rows, x, off, acc);
+        }
+        if (pops != NULL) {
+            pops->fc_acc(packed, in_dim, c0, rows, x, pacc);
         }
         for (c = 0; c < rows; ++c) {
             int64_t want = 0;
@@ -1010,6 +1022,7 @@ static void diff_fc(int32_t port, int32_t in_dim, int32_t out_dim, int32_t off, 
                         ((int64_t)x[i] + off);
             }
             bad += ops->fc_acc != NULL && acc[c] != (int32_t)want;
+            bad += pops != NULL && pacc[c] != (int32_t)want;
             want += bias[c0 + c];
             want = want < 0 ? -want : want;
             maxabs = want > maxabs ? want : maxabs;
@@ -1047,6 +1060,11 @@ static void diff_fc(int32_t port, int32_t in_dim, int32_t out_dim, int32_t off, 
         CHECK_ST(sq_port_select(port), SQ_OK);
         CHECK_ST(sq_fc_int8(&l, x, y_port), SQ_OK);
         CHECK(memcmp(y_ref, y_port, (size_t)out_dim) == 0);
+        if (pops != NULL) {
+            memset(y_port, 0, sizeof y_port);
+            sq_fc_run_packed(&l, pops, packed, x, y_port);
+            CHECK(memcmp(y_ref, y_port, (size_t)out_dim) == 0);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 # C declarations of the semqam C99 core (``csrc/semqam_core.h``) for the ``_core`` binding.
 # Cython reads this file before ``_core.pyx``; keep it in step with the header.
 
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
 cdef extern from "semqam_core.h" nogil:
     ctypedef int32_t sq_status
@@ -89,6 +89,8 @@ cdef extern from "semqam_core.h" nogil:
         int32_t order
         int32_t latent_dim
     sq_status sq_graph_prepare(const sq_graph *graph, sq_graph_prepared *prepared)
+    int32_t sq_graph_packed_bytes(const sq_graph_prepared *prepared)
+    sq_status sq_graph_pack(sq_graph_prepared *prepared, int8_t *buf, int32_t bytes)
     sq_status sq_graph_run_prepared(const sq_graph_prepared *prepared, const int8_t *q,
                                     int8_t *scratch, int32_t scratch_bytes, int8_t *z,
                                     int8_t *logit, int8_t *s)
@@ -99,5 +101,68 @@ cdef extern from "semqam_core.h" nogil:
                                             uint16_t *indices)
     const char *sq_port_name(int32_t port)
     int32_t sq_port_active()
+    enum:
+        SQ_PORT_COUNT
+    sq_status sq_port_available(int32_t port, const char **why)
+    sq_status sq_port_select(int32_t port)
     sq_status sq_bitmap_positions(const uint8_t *bitmap, int32_t bitmap_bytes, int32_t n,
                                   uint16_t *positions, int32_t capacity, int32_t *k)
+
+
+# The link layer (``csrc/link/sq_link.h``): the C framing the MCU firmware runs.
+cdef extern from "sq_link.h" nogil:
+    ctypedef int32_t sql_status
+    enum:
+        SQL_OK
+        SQL_MAX_PAYLOAD
+        SQL_OVERHEAD
+        SQL_MAX_RAW
+        SQL_MAX_WIRE
+        SQL_EV_NONE
+        SQL_EV_FRAME
+        SQL_EV_OVERSIZED
+        SQL_EV_BAD_LENGTH
+        SQL_ERR_COBS
+
+    ctypedef struct sql_counters:
+        uint32_t bytes_rx
+        uint32_t frames_ok
+        uint32_t crc_errors
+        uint32_t cobs_errors
+        uint32_t runts
+        uint32_t length_errors
+        uint32_t oversized
+        uint32_t empty
+        uint32_t garbage_bytes
+
+    ctypedef struct sql_event:
+        int32_t kind
+        uint8_t version
+        uint8_t type
+        uint16_t seq
+        int32_t has_header
+        const uint8_t *payload
+        int32_t len
+        uint32_t size
+
+    ctypedef struct sql_decoder:
+        int32_t len
+        int32_t max_payload
+        int32_t max_encoded
+        uint32_t overflow
+        sql_counters c
+
+    uint32_t sql_crc32(const uint8_t *data, size_t n)
+    sql_status sql_cobs_encode(const uint8_t *inp, int32_t n, uint8_t *out, int32_t cap,
+                               int32_t *out_len)
+    sql_status sql_cobs_decode(const uint8_t *inp, int32_t n, uint8_t *out, int32_t cap,
+                               int32_t *out_len)
+    sql_status sql_frame_encode(uint8_t version, uint8_t type, uint16_t seq,
+                                const uint8_t *payload, int32_t len, uint8_t *raw,
+                                int32_t raw_cap, uint8_t *out, int32_t out_cap,
+                                int32_t *out_len)
+    sql_status sql_decoder_init(sql_decoder *dec, int32_t max_payload)
+    sql_status sql_decoder_feed_buf(sql_decoder *dec, const uint8_t *data, int32_t n,
+                                    int32_t *used, sql_event *ev)
+    void sql_decoder_reset_counters(sql_decoder *dec)
+    uint32_t sql_decoder_dropped(const sql_decoder *dec)

@@ -321,6 +321,35 @@ def time_nearest_codewords(z, positions, codebook, repeats) -> int:
     return _nearest(za, pa, ca, idx, r, "time_nearest_codewords")
 
 
+def ports() -> dict:
+    """Every port by name: ``None`` if this CPU runs it, else why not (``sq_port_available``)."""
+    cdef const char *why = NULL
+    out = {}
+    for p in range(SQ_PORT_COUNT):
+        why = NULL
+        ok = sq_port_available(p, &why) == SQ_OK
+        out[sq_port_name(p).decode()] = None if ok else (why.decode() if why != NULL else "?")
+    return out
+
+
+def active_port() -> str:
+    """The port the kernels use now."""
+    return sq_port_name(sq_port_active()).decode()
+
+
+def select_port(str name) -> str:
+    """Use the port ``name`` process-wide from now on (benchmarks, tests); returns the previous
+    one. ``ValueError`` naming the reason if this CPU does not run it."""
+    avail = ports()
+    if name not in avail:
+        raise ValueError(f"port {name!r}; choose one of {sorted(avail)}")
+    if avail[name] is not None:
+        raise ValueError(f"port {name!r} is unavailable here: {avail[name]}")
+    before = active_port()
+    _check(sq_port_select(list(avail).index(name)), "select_port")
+    return before
+
+
 def map_symbols(indices, table):
     """``iq[j] = table[indices[j]]``: int16 [K, 2] Q-format I/Q from ``table`` int16 [M, 2]."""
     ia = _array(indices, np.uint16, "indices", 1)
@@ -426,7 +455,7 @@ cdef class CoreModel:
     cdef sq_graph_prepared _prepared
     cdef sq_codebook _book
     cdef list _keep
-    cdef object _scratch, _q, _z, _l, _s, _codebook, _table, _lut, _norms
+    cdef object _scratch, _q, _z, _l, _s, _codebook, _table, _lut, _norms, _packed
     # raw pointers into the arrays above (kept alive by them) for the hot path
     cdef int8_t *_scratch_p
     cdef int8_t *_q_p
@@ -435,7 +464,7 @@ cdef class CoreModel:
     cdef int8_t *_s_p
     cdef const int8_t *_codebook_p
     cdef const int16_t *_table_p
-    cdef readonly int n_concepts, latent_dim, order, input_size, scratch_bytes
+    cdef readonly int n_concepts, latent_dim, order, input_size, scratch_bytes, packed_bytes
     cdef readonly str rank_by, requantization
 
     def __init__(self, arrays, meta, constellation, use_scale=True):
@@ -522,6 +551,11 @@ cdef class CoreModel:
         cdef const int8_t[:, ::1] cbv = self._codebook
         self._codebook_p = &cbv[0, 0]
         _check(sq_graph_prepare(&self._graph, &self._prepared), "node graph")
+        # weights repacked once for the active port's packed FC kernel (AVX-512 VNNI), if any
+        self.packed_bytes = sq_graph_packed_bytes(&self._prepared)
+        self._packed = np.zeros(max(self.packed_bytes, 1), np.int8)
+        cdef int8_t[::1] pkv = self._packed
+        _check(sq_graph_pack(&self._prepared, &pkv[0], self.packed_bytes), "node graph")
         self._norms = np.zeros(m_order, np.int32)
         cdef int32_t[::1] normsv = self._norms
         _check(sq_codebook_prepare(self._codebook_p, m_order, d, &normsv[0], m_order,
@@ -644,3 +678,178 @@ cdef class CoreModel:
         """Checked K and fresh (positions uint16 [K], indices uint16 [K], iq int16 [K, 2])."""
         self._check_k(k)
         return np.empty(k, np.uint16), np.empty(k, np.uint16), np.empty((k, 2), np.int16)
+
+
+# ---- link framing (csrc/link/sq_link.c: the same C the MCU firmware runs) --------------------
+# docs/protocol.md section 1: a frame is COBS(header | payload | crc32) 0x00. The Python
+# implementation in semqam_node.protocol.framing is the reference the tests compare against.
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+LINK_MAX_PAYLOAD = SQL_MAX_PAYLOAD
+
+
+def link_crc32(const uint8_t[::1] data) -> int:
+    """CRC-32/IEEE 802.3 of ``data`` (= ``zlib.crc32``), computed by ``sql_crc32``."""
+    if data.shape[0] == 0:
+        return 0
+    return sql_crc32(&data[0], data.shape[0])
+
+
+def link_cobs_encode(const uint8_t[::1] data) -> bytes:
+    """Minimal COBS encoding of ``data`` (no delimiter), by ``sql_cobs_encode``."""
+    cdef int32_t n = data.shape[0], out_len = 0
+    out = PyBytes_FromStringAndSize(NULL, n + n // 254 + 1)
+    cdef uint8_t *op = <uint8_t *><char *>out
+    _link_check(sql_cobs_encode(&data[0] if n else NULL, n, op, n + n // 254 + 1, &out_len),
+                "cobs_encode")
+    return out[:out_len]
+
+
+def link_cobs_decode(const uint8_t[::1] data):
+    """COBS-decode one frame without its delimiter; ``None`` when it is malformed."""
+    cdef int32_t n = data.shape[0], out_len = 0
+    out = PyBytes_FromStringAndSize(NULL, max(n, 1))
+    cdef uint8_t *op = <uint8_t *><char *>out
+    cdef sql_status st = sql_cobs_decode(&data[0] if n else NULL, n, op, max(n, 1), &out_len)
+    if st == SQL_ERR_COBS:
+        return None
+    _link_check(st, "cobs_decode")
+    return out[:out_len]
+
+
+cdef int _link_check(sql_status st, str where) except -1:
+    if st != SQL_OK:
+        raise ValueError(f"{where}: sq_link status {st}")
+    return 0
+
+
+def link_encode_frame(int msg_type, int seq, const uint8_t[::1] payload=b"",
+                      int version=1) -> bytes:
+    """The wire bytes of one frame, delimiter included (``sql_frame_encode``)."""
+    cdef int32_t n = payload.shape[0], out_len = 0
+    if n > SQL_MAX_PAYLOAD:
+        raise ValueError(f"payload of {n} bytes exceeds MAX_PAYLOAD {SQL_MAX_PAYLOAD}")
+    if not 0 <= seq <= 0xFFFF:
+        raise ValueError(f"seq {seq} outside 0..65535")
+    if not 0 <= msg_type <= 0xFF or not 0 <= version <= 0xFF:
+        raise ValueError(f"message type {msg_type} and version {version} must be in 0..255")
+    cdef uint8_t raw[SQL_MAX_RAW]
+    cdef uint8_t out[SQL_MAX_WIRE]
+    _link_check(sql_frame_encode(<uint8_t>version, <uint8_t>msg_type, <uint16_t>seq,
+                                 &payload[0] if n else NULL, n, raw, SQL_MAX_RAW, out,
+                                 SQL_MAX_WIRE, &out_len), "encode_frame")
+    return PyBytes_FromStringAndSize(<char *>out, out_len)
+
+
+cdef class LinkDecoder:
+    """The streaming frame decoder of ``sq_link`` (``sql_decoder_feed_buf``) with the API of
+    ``semqam_node.protocol.framing.FrameDecoder``: :meth:`feed` returns the frames completed,
+    as ``frame_type(type, seq, payload, version, decode_ns)`` and
+    ``rejected_type(kind, seq, type, size)`` objects (the caller's classes), and the counters.
+
+    ``decode_ns`` of a frame is the time from the start of :meth:`feed` (or the previous item)
+    to its end: buffering, COBS and CRC-32 of that frame.
+    """
+
+    cdef sql_decoder _dec
+    cdef object _frame_type, _rejected_type
+
+    def __init__(self, int max_payload=SQL_MAX_PAYLOAD, frame_type=tuple,
+                 rejected_type=tuple):
+        if not 0 <= max_payload <= SQL_MAX_PAYLOAD:
+            raise ValueError(f"max_payload {max_payload} outside 0..{SQL_MAX_PAYLOAD}")
+        _link_check(sql_decoder_init(&self._dec, max_payload), "decoder")
+        self._frame_type = frame_type
+        self._rejected_type = rejected_type
+
+    def feed(self, const uint8_t[::1] data) -> list:
+        """Consume ``data``; return the frames (and rejected frames) it completed, in order."""
+        cdef int32_t i = 0, used = 0, n = data.shape[0]
+        cdef sql_event ev
+        cdef int64_t t0 = _now_ns(), t1
+        out = []
+        while i < n:
+            sql_decoder_feed_buf(&self._dec, &data[i], n - i, &used, &ev)
+            i += used
+            if ev.kind == SQL_EV_FRAME:
+                payload = PyBytes_FromStringAndSize(<const char *>ev.payload, ev.len)
+                t1 = _now_ns()
+                out.append(self._frame_type(ev.type, ev.seq, payload, ev.version, t1 - t0))
+                t0 = t1
+            elif ev.kind == SQL_EV_OVERSIZED:
+                if ev.has_header:
+                    out.append(self._rejected_type("oversized", ev.seq, ev.type, ev.size))
+                else:
+                    out.append(self._rejected_type("oversized", None, None, ev.size))
+                t0 = _now_ns()
+            elif ev.kind == SQL_EV_BAD_LENGTH:
+                out.append(self._rejected_type("bad_length", ev.seq, ev.type, ev.len))
+                t0 = _now_ns()
+        return out
+
+    @property
+    def max_payload(self) -> int:
+        return self._dec.max_payload
+
+    @property
+    def max_encoded(self) -> int:
+        return self._dec.max_encoded
+
+    @property
+    def pending(self) -> int:
+        """Bytes received after the last delimiter."""
+        return self._dec.len + self._dec.overflow
+
+    @property
+    def dropped(self) -> int:
+        """Frames dropped for any reason (each is one resynchronisation)."""
+        return sql_decoder_dropped(&self._dec)
+
+    @property
+    def bytes_rx(self) -> int:
+        return self._dec.c.bytes_rx
+
+    @property
+    def frames_ok(self) -> int:
+        return self._dec.c.frames_ok
+
+    @property
+    def crc_errors(self) -> int:
+        return self._dec.c.crc_errors
+
+    @property
+    def cobs_errors(self) -> int:
+        return self._dec.c.cobs_errors
+
+    @property
+    def runts(self) -> int:
+        return self._dec.c.runts
+
+    @property
+    def length_errors(self) -> int:
+        return self._dec.c.length_errors
+
+    @property
+    def oversized(self) -> int:
+        return self._dec.c.oversized
+
+    @property
+    def empty(self) -> int:
+        return self._dec.c.empty
+
+    @property
+    def garbage_bytes(self) -> int:
+        return self._dec.c.garbage_bytes
+
+    def reset_counters(self) -> None:
+        """Zero the counters; a partial frame in progress is kept."""
+        sql_decoder_reset_counters(&self._dec)
+
+    def counters(self) -> dict:
+        """The counters by name (``semqam_node.protocol.COUNTERS`` order) plus ``dropped``."""
+        c = self._dec.c
+        return {"bytes_rx": c.bytes_rx, "frames_ok": c.frames_ok, "crc_errors": c.crc_errors,
+                "cobs_errors": c.cobs_errors, "runts": c.runts,
+                "length_errors": c.length_errors, "oversized": c.oversized, "empty": c.empty,
+                "garbage_bytes": c.garbage_bytes, "dropped": sql_decoder_dropped(&self._dec)}

@@ -13,11 +13,22 @@ Measured side by side in one process on the same samples:
   speed-up ratio (target ≥ 5×);
 * peak resident memory (``getrusage`` ``ru_maxrss``) of the process at the end.
 
+Issue 17's ratios (``run_speed_benchmark``, what ``make bench`` prints): the whole C encode
+against XNNPACK's ``invoke()`` of the same int8 model (target <= 1.5x), the nearest codeword
+against the portable reference C kernel (>= 4x) and NumPy (>= 50x), the link framing of one
+INPUT frame in C against the Python reference (<= 5 µs), the unpaced throughput of a real
+``semqam-node`` process over a pty pair (what bounds it: CPU seconds per sample of the node and
+of the host process), the node's peak RSS and its import time.
+
+In-process timings use the calling thread's CPU clock by default (``clock="cpu"``): on a shared
+machine a descheduled thread does not count; ``clock="wall"`` uses ``perf_counter``.
+
 No CLI here: ``run_node_benchmark`` returns a dict, ``format_table`` renders it.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import sys
@@ -35,18 +46,22 @@ from semqam_node.stats import summarize
 NEAREST_TARGET_RATIO = 5.0
 
 
+CLOCKS = {"cpu": time.thread_time_ns, "wall": time.perf_counter_ns}
+
+
 def _windows(step: Callable[[int], Any], n_items: int, repeats: int, per_window: int,
-             warmup: int) -> dict[str, float]:
+             warmup: int, clock: str = "cpu") -> dict[str, float]:
     """Run ``step(i)`` ``warmup`` times, then ``repeats`` windows of ``per_window`` calls;
-    per-call µs: median and spread over windows."""
+    per-call µs on ``clock`` (:data:`CLOCKS`): median and spread over windows."""
+    now = CLOCKS[clock]
     for i in range(warmup):
         step(i % n_items)
     per_call = []
     for w in range(repeats):
-        t0 = time.perf_counter_ns()
+        t0 = now()
         for i in range(per_window):
             step((w * per_window + i) % n_items)
-        per_call.append((time.perf_counter_ns() - t0) / per_window / 1e3)
+        per_call.append((now() - t0) / per_window / 1e3)
     s = summarize(per_call)
     return {"median_us": s["median"], "min_us": s["min"], "max_us": s["max"],
             "windows": repeats, "per_window": per_window}
@@ -186,5 +201,257 @@ def format_table(result: dict[str, Any]) -> str:
         f"same indices: {nn['same_indices']}",
         f"backends identical on all samples: {result['backends_identical']}",
         f"peak RSS: {result['peak_rss_mib']:.1f} MiB",
+    ]
+    return "\n".join(lines)
+
+
+# ---- issue 17: the node's speed ratios ------------------------------------------------------
+
+ENCODE_TARGET_RATIO = 1.5  # c encode / XNNPACK invoke, at most
+NEAREST_REFERENCE_TARGET = 4.0  # reference C kernel / port kernel, at least
+NEAREST_NUMPY_TARGET = 50.0  # NumPy / port kernel, at least
+FRAMING_TARGET_US = 5.0  # node framing stage per 800-byte INPUT frame, at most
+MNIST_ZERO_FRACTION = 0.81  # share of zero pixels in an MNIST digit: COBS cost depends on it
+
+
+def digit_like_samples(n: int, size: int, seed: int = 0,
+                       zero_fraction: float = MNIST_ZERO_FRACTION) -> np.ndarray:
+    """Synthetic uint8 samples with an MNIST digit's share of zero bytes (labelled as such in
+    the report): the framing cost depends on the zeros, not on the values."""
+    rng = np.random.default_rng(seed)
+    u = rng.integers(1, 256, (n, size), dtype=np.uint8)
+    u[rng.random((n, size)) < zero_fraction] = 0
+    return u
+
+
+def run_nearest_ports(z: np.ndarray, positions: np.ndarray, codebook: np.ndarray,
+                      repeats: int = 15, inner: int = 200) -> dict[str, Any]:
+    """The nearest-codeword kernel (no Python in the loop; thread CPU time) on every port this
+    CPU runs, ``reference`` being the portable C99 loop the node ran before the SIMD ports;
+    plus NumPy on the same data. Indices must agree everywhere."""
+    cb32 = codebook.astype(np.int32)
+    want = numpy_nearest(z, positions, cb32)
+    active = _core.active_port()
+    out: dict[str, Any] = {"ports": {}, "active": active}
+    try:
+        for name, why in _core.ports().items():
+            if why is not None:
+                continue
+            _core.select_port(name)
+            same = bool(np.array_equal(_core.nearest_codewords(z, positions, codebook), want))
+            r = _windows(lambda i: _core.time_nearest_codewords(z, positions, codebook, inner),
+                         1, repeats, 1, 2)
+            out["ports"][name] = {"us": r["median_us"] / inner, "same_indices": same}
+    finally:
+        _core.select_port(active)
+    out["numpy_us"] = _windows(lambda i: numpy_nearest(z, positions, cb32), 1, repeats, 20,
+                               5)["median_us"]
+    port_us = out["ports"][active]["us"]
+    out["ratio_reference"] = out["ports"]["reference"]["us"] / port_us
+    out["ratio_numpy"] = out["numpy_us"] / port_us
+    return out
+
+
+def run_framing_benchmark(input_size: int = 784, k: int = 32, repeats: int = 15,
+                          per_window: int = 200, seed: int = 0) -> dict[str, Any]:
+    """The node's framing per sample, C (:mod:`.protocol.cframing`, what the node runs) and the
+    Python reference (:mod:`.protocol.framing`, what it ran before) side by side: receive
+    (decode one INPUT frame of a digit-like sample into a Frame) and send (frame a SYMBOLS
+    reply of ``k`` symbols)."""
+    from . import protocol as P
+    from .protocol import framing as ref
+
+    u = digit_like_samples(1, input_size, seed)[0]
+    wire = P.encode_message(P.Input(7, u.tobytes()), 3)
+    reply = P.Symbols(7, k, 12, 1, tuple(range(k)), tuple(range(2 * k)), None,
+                      (0,) * len(P.TIMING_STAGES))
+    body = reply.pack()
+    out: dict[str, Any] = {"input_frame_bytes": len(wire), "reply_frame_bytes":
+                           len(P.encode_frame(reply.TYPE, 3, body)), "k": k,
+                           "sample": f"synthetic, {MNIST_ZERO_FRACTION:.0%} zero bytes"}
+    for name, decoder, encode in (("c", P.FrameDecoder(), P.encode_frame),
+                                  ("python", ref.FrameDecoder(), ref.encode_frame)):
+        (frame,) = decoder.feed(wire)
+        assert frame.payload == wire_payload(wire) and encode(reply.TYPE, 3, body) == \
+            ref.encode_frame(reply.TYPE, 3, body)
+        rx = _windows(lambda i, d=decoder: d.feed(wire), 1, repeats, per_window, 20)
+        tx = _windows(lambda i, e=encode: e(reply.TYPE, 3, body), 1, repeats, per_window, 20)
+        out[name] = {"rx_us": rx["median_us"], "tx_us": tx["median_us"],
+                     "total_us": rx["median_us"] + tx["median_us"]}
+    out["speedup"] = out["python"]["total_us"] / out["c"]["total_us"]
+    return out
+
+
+def wire_payload(wire: bytes) -> bytes:
+    """The payload of one encoded frame (reference decode; for checks)."""
+    from .protocol import framing as ref
+
+    raw = ref.cobs_decode(wire[:-1])
+    return raw[ref.HEADER.size:-ref.CRC.size]
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds of a process, all its threads (Linux: ``/proc/PID/task/*/schedstat``, ns
+    resolution; ``/proc/PID/stat`` utime + stime in clock ticks where schedstat is absent)."""
+    tasks = list(Path(f"/proc/{pid}/task").glob("*/schedstat"))
+    if tasks:
+        total = 0
+        for t in tasks:
+            try:
+                total += int(t.read_text().split()[0])
+            except (OSError, ValueError, IndexError):  # a thread that just ended
+                continue
+        return total / 1e9
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_link_benchmark(bundle_dir: str | Path, trust: str | Path | None = None,
+                       samples: int = 2000, window: int = 8, seed: int = 0) -> dict[str, Any]:
+    """``make hil``-style unpaced throughput: a real ``semqam-node`` process on a pty pair
+    (:class:`~.virtual.VirtualNode`, the same wire thread as ``semqam hil --port virtual``) and
+    a :class:`~.host.NodeClient` streaming ``samples`` digit-like INPUT frames with ``window``
+    in flight. What bounds it: CPU seconds per sample of the node process and of this (host)
+    process (client, decoder, wire thread) against the wall time per sample; plus the node's
+    own stage medians (STATS) and its peak RSS."""
+    import tempfile
+
+    from .host import NodeClient
+    from .virtual import VirtualNode
+
+    xs = digit_like_samples(samples, _input_size(bundle_dir), seed)
+    with tempfile.TemporaryDirectory() as state, \
+            VirtualNode(Path(state) / "node", trust=trust, insecure=trust is None,
+                        install=bundle_dir) as v:
+        client = NodeClient(v.port, timeout=2.0)
+        try:
+            client.hello()
+            client.set_snr(20.0)
+            for _ in client.stream(xs[:100], window=window):
+                pass
+            client.stats(reset=True)
+            assert v.proc is not None
+            pid = v.proc.pid
+            node0, host0, t0 = _proc_cpu_s(pid), time.process_time(), time.perf_counter()
+            ok = sum(r.status == "ok" for r in client.stream(xs, window=window))
+            wall = time.perf_counter() - t0
+            node_cpu, host_cpu = _proc_cpu_s(pid) - node0, time.process_time() - host0
+            stats = client.stats()
+            rss = _proc_peak_rss_mib(pid)
+        finally:
+            client.close()
+    timings = stats["timings"]
+    assert isinstance(timings, dict)
+    return {
+        "samples": samples, "ok": ok, "window": window, "wall_s": wall,
+        "samples_per_s": samples / wall,
+        "wall_us_per_sample": wall / samples * 1e6,
+        "node_cpu_us_per_sample": node_cpu / samples * 1e6,
+        "host_cpu_us_per_sample": host_cpu / samples * 1e6,
+        "node_stage_p50_us": {name: t.p50_us for name, t in timings.items()},
+        "node_peak_rss_mib": rss,
+    }
+
+
+def _input_size(bundle_dir: str | Path) -> int:
+    return int(Node(bundle_dir, backend="c").input_size)
+
+
+def measure_import(modules: tuple[str, ...] = ("semqam_node.server", "semqam_node.node"),
+                   repeats: int = 5) -> dict[str, float]:
+    """Median wall time of importing what ``semqam-node`` needs before it serves, each in a
+    fresh interpreter, and of the bare interpreter start (``-c pass``) for comparison."""
+    import subprocess
+
+    code = ("import time; t = time.perf_counter(); import " + ", ".join(modules)
+            + "; print(time.perf_counter() - t)")
+    imports, starts = [], []
+    for _ in range(repeats):
+        r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                           text=True)
+        imports.append(float(r.stdout.strip().splitlines()[-1]) * 1e3)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        starts.append((time.perf_counter() - t0) * 1e3)
+    return {"import_ms": float(np.median(imports)), "interpreter_ms": float(np.median(starts)),
+            "modules": ", ".join(modules)}
+
+
+def run_speed_benchmark(bundle_dir: str | Path, k: int = 32, trust: str | Path | None = None,
+                        repeats: int = 15, per_window: int = 50,
+                        link_samples: int = 2000) -> dict[str, Any]:
+    """Issue 17's ratios in one run (see the module docstring)."""
+    node = run_node_benchmark(bundle_dir, k=k, repeats=repeats, per_window=per_window,
+                              trust=trust)
+    c = Node(bundle_dir, backend="c", trust=trust)
+    z, logit, _ = c.neural_int8(digit_like_samples(1, c.input_size)[0])
+    positions = _core.top_k(logit, node["k"])
+    return {
+        "node": node,
+        "encode_ratio": node["node_c"]["median_us"] / node["invoke_default"]["median_us"],
+        "nearest": run_nearest_ports(z, positions, c.codebook_int8, repeats),
+        "framing": run_framing_benchmark(c.input_size, node["k"], repeats),
+        "link": run_link_benchmark(bundle_dir, trust, link_samples),
+        "imports": measure_import(),
+        "port": _core.active_port(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+    }
+
+
+def _bound(ln: dict[str, Any]) -> str:
+    """Which process's CPU time per sample comes closest to the wall time per sample."""
+    wall = ln["wall_us_per_sample"]
+    node, host = ln["node_cpu_us_per_sample"], ln["host_cpu_us_per_sample"]
+    who = "the host process (client + wire thread)" if host >= node else "the node process"
+    return (f"{who}: {max(host, node) / wall:.0%} of the wall time per sample is its CPU "
+            f"(node {node / wall:.0%}, host {host / wall:.0%})")
+
+
+def format_speed(r: dict[str, Any]) -> str:
+    """Issue 17's ratio table of :func:`run_speed_benchmark`."""
+    def verdict(ok: bool) -> str:
+        return "meets" if ok else "MISSES"
+
+    node, nn, fr, ln, im = r["node"], r["nearest"], r["framing"], r["link"], r["imports"]
+    d = node["dims"]
+    ports = ", ".join(f"{name} {v['us']:.2f} µs" for name, v in nn["ports"].items())
+    same = all(v["same_indices"] for v in nn["ports"].values())
+    lines = [
+        f"issue 17 node speed: M={d['order']} N={d['n_concepts']} D={d['latent_dim']} "
+        f"K={node['k']}, port {r['port']}, {r['machine']}",
+        "(thread CPU time, medians over windows; throughput in wall time)",
+        f"whole encode, c backend     {node['node_c']['median_us']:8.1f} µs  vs XNNPACK "
+        f"invoke() {node['invoke_default']['median_us']:.1f} µs: {r['encode_ratio']:.2f}x "
+        f"({verdict(r['encode_ratio'] <= ENCODE_TARGET_RATIO)} <= {ENCODE_TARGET_RATIO}x); "
+        f"backends identical: {node['backends_identical']}",
+        f"nearest codeword ({nn['active']}) {nn['ports'][nn['active']]['us']:8.2f} µs  vs "
+        f"reference C {nn['ratio_reference']:.1f}x "
+        f"({verdict(nn['ratio_reference'] >= NEAREST_REFERENCE_TARGET)} >= "
+        f"{NEAREST_REFERENCE_TARGET:.0f}x), vs NumPy {nn['numpy_us']:.0f} µs "
+        f"{nn['ratio_numpy']:.0f}x ({verdict(nn['ratio_numpy'] >= NEAREST_NUMPY_TARGET)} >= "
+        f"{NEAREST_NUMPY_TARGET:.0f}x); same indices: {same}",
+        f"  per port: {ports}",
+        f"framing, {fr['input_frame_bytes']}-byte INPUT + {fr['reply_frame_bytes']}-byte "
+        f"SYMBOLS ({fr['sample']}): C {fr['c']['rx_us']:.2f} + {fr['c']['tx_us']:.2f} = "
+        f"{fr['c']['total_us']:.2f} µs ({verdict(fr['c']['total_us'] <= FRAMING_TARGET_US)} "
+        f"<= {FRAMING_TARGET_US:.0f} µs), Python reference {fr['python']['rx_us']:.1f} + "
+        f"{fr['python']['tx_us']:.1f} = {fr['python']['total_us']:.1f} µs "
+        f"({fr['speedup']:.0f}x)",
+        f"pty throughput, unpaced, window {ln['window']}: {ln['samples_per_s']:.0f} samples/s "
+        f"({ln['ok']}/{ln['samples']} ok); per sample: wall {ln['wall_us_per_sample']:.0f} µs, "
+        f"node CPU {ln['node_cpu_us_per_sample']:.0f} µs, host CPU "
+        f"{ln['host_cpu_us_per_sample']:.0f} µs",
+        f"  bound: {_bound(ln)}",
+        "  node stages p50 (STATS): " + ", ".join(
+            f"{k} {v} µs" for k, v in ln["node_stage_p50_us"].items()),
+        f"semqam-node peak RSS {ln['node_peak_rss_mib']:.1f} MiB; import of {im['modules']} "
+        f"{im['import_ms']:.0f} ms (bare interpreter start {im['interpreter_ms']:.0f} ms)",
     ]
     return "\n".join(lines)

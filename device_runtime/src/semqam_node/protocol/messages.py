@@ -14,7 +14,8 @@ from enum import IntEnum
 from typing import ClassVar, Self
 
 from ..conventions import TIMING_STAGES
-from .framing import MAX_PAYLOAD, VERSION, Frame, crc32, encode_frame
+from .cframing import encode_frame
+from .framing import MAX_PAYLOAD, VERSION, Frame, crc32
 
 __all__ = [
     "CFG_INDICES", "INFO_ACTIVE", "INFO_ENCODER", "INFO_FIXED", "INFO_INSECURE", "INFO_TRANSFER",
