@@ -190,6 +190,8 @@ def _fit(ds: Dataset, cfg: Config, work: Path, budget: int, loss: str, prog, tag
     eta = tune_eta(train_bits(x_tr), budget, k_max)
     for phase, step, epochs in (("joint", step_joint, cfg.epochs_joint),
                                 ("receiver", step_rx, cfg.epochs_receiver)):
+        if phase == "receiver":  # the transmitter is final: freeze eta on it for phase 3
+            eta = tune_eta(train_bits(x_tr), budget, k_max)
         for _ in range(epochs):
             if phase == "joint":  # the entropy model moves: keep the mean length at S
                 eta = tune_eta(train_bits(x_tr), budget, k_max)
