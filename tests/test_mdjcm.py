@@ -126,7 +126,7 @@ def tiny_run(tmp_path_factory):
     from trainer.svqvae.models import build_classifier
 
     full = load_dataset("mnist")
-    ds = Dataset("mnist", full.x_train[:1500], full.y_train[:1500], full.x_test[:300],
+    ds = Dataset("mnist", full.x_train[:1000], full.y_train[:1000], full.x_test[:300],
                  full.y_test[:300], full.class_names, full.source)
     folder = tmp_path_factory.mktemp("mdjcm")
     clf = build_classifier(ds.input_shape, ds.n_classes, (64,), 0.0, seed=0)
@@ -134,7 +134,8 @@ def tiny_run(tmp_path_factory):
     clf.fit(ds.x_train, ds.y_train, batch_size=64, epochs=4, verbose=0)
     clf.save(folder / "clf.keras")
     out = train(ds, folder / "run", budget=16, order=16, seed=0, classifier=folder / "clf.keras",
-                hidden=64, epochs_source=2, epochs_joint=5, epochs_receiver=2)
+                hidden=64, batch_size=32, epochs_source=2, epochs_joint=4,
+                epochs_receiver=1)
     return out, ds, clf
 
 
