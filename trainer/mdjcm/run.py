@@ -59,7 +59,8 @@ class _Model:
         """(y [n, l*C], b_i [n, l], k^2 [n, l]) for inputs ``x``."""
         from trainer.mdjcm.train import vector_bits_np
 
-        y = self.nets.g_a.predict(x, batch_size=1024, verbose=0)
+        y = np.concatenate([np.asarray(self.nets.g_a(x[i:i + 1024]))
+                            for i in range(0, len(x), 1024)])
         vb = vector_bits_np(self.nets, x)
         return y, vb, lengths(vb, self.eta, self.k_max)
 
@@ -225,7 +226,7 @@ class MDJCMReceiver:
         onehot, _, _ = order_inputs(np.full(n, order))
         snr = np.full((n, 1), float(side["snr_db"][0]) / SNR_SCALE, np.float32)
         x_hat = np.asarray(self.model.nets.decode(rails, self.model.mask(k), snr, onehot))
-        probs = self.classifier.predict(x_hat, batch_size=1024, verbose=0)
+        probs = np.asarray(self.classifier(x_hat, training=False))  # small frames: no predict()
         return Reception(gray_labels(r, order), probs, x_hat)
 
 
