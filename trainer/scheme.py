@@ -31,6 +31,7 @@ import numpy as np
 SCHEMES: dict[str, str] = {
     "svqvae": "trainer.svqvae.run:load_run",
     "isfr": "trainer.isfr.run:load_run",
+    "mdjcm": "trainer.mdjcm.run:load_run",
 }
 #: Runs written before run.json named its scheme are S-VQ-VAE runs.
 DEFAULT_SCHEME = "svqvae"

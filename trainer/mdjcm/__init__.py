@@ -1,0 +1,1 @@
+"""MDJCM: multi-order digital joint coding-modulation (seed mdjcm-multi-order-digital-jcm)."""
