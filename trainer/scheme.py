@@ -28,7 +28,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 #: Scheme name -> "module:attribute" of its loader; the loader is imported only when used.
-SCHEMES: dict[str, str] = {"svqvae": "trainer.svqvae.run:load_run"}
+SCHEMES: dict[str, str] = {
+    "svqvae": "trainer.svqvae.run:load_run",
+    "jcm": "trainer.jcm.run:load_run",
+}
 #: Runs written before run.json named its scheme are S-VQ-VAE runs.
 DEFAULT_SCHEME = "svqvae"
 

@@ -1,0 +1,129 @@
+"""JCM's learned probabilistic shaping as a figure (paper Figs. 6-7), and the issue-14 anchor.
+
+:func:`plot_usage` draws, per variant, the fixed QAM points with marker areas proportional to
+their usage (from :func:`trainer.jcm.run.usage_histogram`). :func:`main` is the anchor command
+
+    python -m evaluation.jcm_shaping --out results/jcm-anchor
+
+(MNIST, S = 16, M = 16, AWGN, -10..10 dB): trains T and a JCM run (with its uniform-usage
+ablation), sweeps every variant through :func:`trainer.sweep.run_point` with the channel of
+point ``j`` seeded ``seed + j`` (the same noise for every variant), writes ``anchor.json`` and
+``usage.png`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.plots import save_figure
+from semqam.fileio import write_json
+
+
+def plot_usage(usage: dict[str, np.ndarray], order: int, path: str | Path,
+               title: str = "") -> Path:
+    """One panel per variant: point ``c_m`` of the QAM with area proportional to ``usage[m]``
+    (label order of :func:`trainer.jcm.modulation.constellation`); writes a PNG atomically."""
+    from matplotlib.figure import Figure
+
+    from trainer.jcm.modulation import constellation
+
+    pts = constellation(order).points
+    fig = Figure(figsize=(3.4 * len(usage), 3.6))
+    for i, (name, u) in enumerate(usage.items(), start=1):
+        u = np.asarray(u, float)
+        if u.shape != (order,):
+            raise ValueError(f"usage of {name!r} has shape {u.shape}, expected ({order},)")
+        ax = fig.add_subplot(1, len(usage), i)
+        ax.scatter(pts.real, pts.imag, s=4000.0 * u / max(order / 16, 1), alpha=0.6)
+        ax.scatter(pts.real, pts.imag, s=4, c="k")
+        tv = 0.5 * float(np.abs(u - 1.0 / order).sum())
+        ax.set_title(f"{name}\nTV from uniform = {tv:.2f}", fontsize=9)
+        ax.set_aspect("equal")
+        ax.set_xlabel("I")
+        ax.set_ylabel("Q")
+        lim = 1.25 * float(np.abs(pts.real).max())
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def write_usage_figure(run, x: np.ndarray, path: str | Path) -> Path:
+    """:func:`plot_usage` of every variant of a JCM ``run`` on inputs ``x``."""
+    from trainer.jcm.run import usage_histogram
+
+    usage = {v: usage_histogram(run, x, v) for v in run.variants}
+    title = f"JCM usage, {run.dataset_name}, S = {run.budget}, M = {run.order}"
+    return plot_usage(usage, run.order, path, title)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """The issue-14 JCM anchor (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--budget", type=int, default=16)
+    ap.add_argument("--order", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--loss", default="paper")
+    ap.add_argument("--snr", default="-10:10:2", help="low:high:step in dB")
+    ap.add_argument("--classifier-epochs", type=int, default=5)
+    ap.add_argument("--option", action="append", default=[],
+                    help="JCM option KEY=JSON (e.g. epochs=16), repeatable")
+    args = ap.parse_args(argv)
+    import keras
+
+    from channel_sim import make_channel
+    from trainer.data import load_dataset
+    from trainer.jcm.run import load_run, usage_histogram
+    from trainer.jcm.train import train
+    from trainer.svqvae.models import build_classifier
+    from trainer.sweep import run_point
+
+    lo, hi, step = (float(v) for v in args.snr.split(":"))
+    snrs = np.arange(lo, hi + step / 2, step)
+    ds = load_dataset("mnist")
+    args.out.mkdir(parents=True, exist_ok=True)
+    clf_path = args.out / "classifier.keras"
+    if not clf_path.is_file():
+        keras.utils.set_random_seed(args.seed)
+        clf = build_classifier(ds.input_shape, ds.n_classes, seed=args.seed)
+        clf.compile("adam", "sparse_categorical_crossentropy")
+        clf.fit(ds.x_train, ds.y_train, batch_size=64, epochs=args.classifier_epochs, verbose=0)
+        clf.save(clf_path)
+    opts = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
+    run_dir = args.out / "run"
+    train(ds, run_dir, budget=args.budget, order=args.order, seed=args.seed, loss=args.loss,
+          classifier=clf_path, **opts)
+    run = load_run(run_dir)
+    p_clean = run.classifier.predict(ds.x_test, batch_size=500, verbose=0)
+    result = {"snr_db": snrs.tolist(), "budget": run.budget, "order": run.order,
+              "loss": args.loss, "timings": run.info["timings"],
+              "clean_accuracy": run.info["classifier"]["clean_accuracy"], "variants": {}}
+    for v in run.variants:
+        tx, rx = run.transmitter(ds.x_test, v, seed=args.seed), run.receiver(v)
+        recs = [run_point(tx, rx, make_channel("awgn", args.seed + j), s, p_clean, ds.y_test,
+                          run.bits_per_symbol).record for j, s in enumerate(snrs)]
+        u = usage_histogram(run, ds.x_test, v)
+        result["variants"][v] = {
+            "accuracy": [r["accuracy"] for r in recs], "q_sem": [r["q_sem"] for r in recs],
+            "ser": [r["ser"] for r in recs], "tx_energy": [r["tx_energy"] for r in recs],
+            "usage": u.tolist(), "usage_tv_from_uniform": 0.5 * float(np.abs(u - 1 / run.order)
+                                                                     .sum()),
+        }
+    write_json(args.out / "anchor.json", result)
+    write_usage_figure(run, ds.x_test, args.out / "usage.png")
+    print("SNR dB  " + "  ".join(f"{s:6.0f}" for s in snrs))
+    for v, r in result["variants"].items():
+        print(f"{v:8s}" + "  ".join(f"{a:6.3f}" for a in r["accuracy"])
+              + f"   usage TV {r['usage_tv_from_uniform']:.3f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
