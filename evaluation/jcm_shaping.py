@@ -54,6 +54,21 @@ def plot_usage(usage: dict[str, np.ndarray], order: int, path: str | Path,
     return save_figure(fig, path)
 
 
+def usage_summary(usage: np.ndarray) -> dict[str, float]:
+    r"""Numbers of a usage histogram ``u [M]``: total-variation distance from uniform
+    :math:`\tfrac12\sum|u_m - 1/M|`, entropy :math:`-\sum u_m \log_2 u_m` (bits per symbol) and
+    :math:`-10\log_{10}\sum_m u_m |c_m|^2` (dB): how much normalising over what is drawn scales
+    the unit-power QAM up, i.e. the distance gain the shaping buys."""
+    from trainer.jcm.modulation import constellation
+
+    u = np.asarray(usage, float)
+    power = float(u @ np.abs(constellation(len(u)).points) ** 2)
+    nz = u[u > 0]
+    return {"usage_tv_from_uniform": 0.5 * float(np.abs(u - 1.0 / len(u)).sum()),
+            "usage_entropy_bits": float(-(nz * np.log2(nz)).sum()),
+            "usage_power_gain_db": -10.0 * float(np.log10(power))}
+
+
 def write_usage_figure(run, x: np.ndarray, path: str | Path) -> Path:
     """:func:`plot_usage` of every variant of a JCM ``run`` on inputs ``x``."""
     from trainer.jcm.run import usage_histogram
@@ -113,15 +128,15 @@ def main(argv: list[str] | None = None) -> dict:
         result["variants"][v] = {
             "accuracy": [r["accuracy"] for r in recs], "q_sem": [r["q_sem"] for r in recs],
             "ser": [r["ser"] for r in recs], "tx_energy": [r["tx_energy"] for r in recs],
-            "usage": u.tolist(), "usage_tv_from_uniform": 0.5 * float(np.abs(u - 1 / run.order)
-                                                                     .sum()),
+            "usage": u.tolist(), **usage_summary(u),
         }
     write_json(args.out / "anchor.json", result)
     write_usage_figure(run, ds.x_test, args.out / "usage.png")
     print("SNR dB  " + "  ".join(f"{s:6.0f}" for s in snrs))
     for v, r in result["variants"].items():
         print(f"{v:8s}" + "  ".join(f"{a:6.3f}" for a in r["accuracy"])
-              + f"   usage TV {r['usage_tv_from_uniform']:.3f}")
+              + f"   usage TV {r['usage_tv_from_uniform']:.3f}, H {r['usage_entropy_bits']:.2f}"
+              f" bit, scale-up {r['usage_power_gain_db']:+.2f} dB")
     return result
 
 

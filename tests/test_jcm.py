@@ -203,3 +203,18 @@ def test_tiny_train_beats_chance_and_usage(tiny, tmp_path):
     assert tv["uniform"] < tv["sample"]  # the ablation's usage is held near uniform
     png = write_usage_figure(run, ds.x_test[:100], tmp_path / "usage.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_usage_summary_by_hand():
+    from evaluation.jcm_shaping import usage_summary
+
+    flat = usage_summary(np.full(16, 1 / 16))
+    assert flat["usage_tv_from_uniform"] == pytest.approx(0.0)
+    assert flat["usage_entropy_bits"] == pytest.approx(4.0)
+    assert flat["usage_power_gain_db"] == pytest.approx(0.0, abs=1e-12)
+    inner = np.zeros(16)
+    inner[label_table(16)[1:3, 1:3].ravel()] = 0.25  # the four inner points, |c|^2 = 2 / 10
+    s = usage_summary(inner)
+    assert s["usage_tv_from_uniform"] == pytest.approx(0.75)
+    assert s["usage_entropy_bits"] == pytest.approx(2.0)
+    assert s["usage_power_gain_db"] == pytest.approx(10 * math.log10(5))
