@@ -31,11 +31,11 @@ def test_gumbel_max_histogram_converges_to_softmax():
     total variation against the closed form)."""
     from scipy.stats import chisquare
 
-    n = 200_000
+    n = 100_000
     draws = gumbel_max(np.tile(LOGITS, (n, 1)), np.random.default_rng(1))
     counts = np.bincount(draws, minlength=4)
     p = closed_form_softmax(LOGITS)
-    assert 0.5 * np.abs(counts / n - p).sum() < 0.005
+    assert 0.5 * np.abs(counts / n - p).sum() < 0.007
     assert chisquare(counts, n * p).pvalue > 1e-3
     # and a deliberately wrong law is rejected by the same test
     assert chisquare(counts, n * closed_form_softmax(LOGITS / 2)).pvalue < 1e-6
@@ -49,11 +49,11 @@ def test_straight_through_forward_histogram_and_softmax_gradient():
 
     from trainer.jcm.modulation import st_gumbel_softmax, straight_through
 
-    n = 100_000
+    n = 40_000
     hot = np.asarray(st_gumbel_softmax(tf.constant(np.tile(LOGITS, (n, 1)), tf.float32), 1.0,
                                        random.SeedGenerator(3)))
     assert np.allclose(hot.sum(1), 1.0, atol=1e-6) and np.allclose(hot.max(1), 1.0, atol=1e-6)
-    assert 0.5 * np.abs(hot.mean(0) - closed_form_softmax(LOGITS)).sum() < 0.01
+    assert 0.5 * np.abs(hot.mean(0) - closed_form_softmax(LOGITS)).sum() < 0.015
 
     noisy = tf.constant([[0.3, 1.2, -0.4]], tf.float64)
     w = np.array([1.0, -2.0, 0.5])
