@@ -69,6 +69,17 @@ def usage_summary(usage: np.ndarray) -> dict[str, float]:
             "usage_power_gain_db": -10.0 * float(np.log10(power))}
 
 
+def mean_psnr(x: np.ndarray, tx, rx, channel, snr_db: float) -> float:
+    r"""Mean over samples of :math:`10\log_{10}(1/\mathrm{MSE}_i)` (inputs in [0, 1]) of the
+    receiver's ``x_hat`` after one pass of ``tx``'s frames through ``channel``."""
+    vals = []
+    for frame in tx.transmit(snr_db):
+        x_hat = rx.receive(channel(frame.symbols, snr_db), frame).x_hat
+        mse = np.mean((x_hat - x[frame.samples]).reshape(len(frame.samples), -1) ** 2, axis=1)
+        vals.append(10.0 * np.log10(1.0 / np.maximum(mse, 1e-12)))
+    return float(np.mean(np.concatenate(vals)))
+
+
 def write_usage_figure(run, x: np.ndarray, path: str | Path) -> Path:
     """:func:`plot_usage` of every variant of a JCM ``run`` on inputs ``x``."""
     from trainer.jcm.run import usage_histogram
@@ -113,8 +124,9 @@ def main(argv: list[str] | None = None) -> dict:
         clf.save(clf_path)
     opts = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
     run_dir = args.out / "run"
-    train(ds, run_dir, budget=args.budget, order=args.order, seed=args.seed, loss=args.loss,
-          classifier=clf_path, **opts)
+    if not (run_dir / "run.json").is_file():  # a finished run is reused (rerun = evaluate only)
+        train(ds, run_dir, budget=args.budget, order=args.order, seed=args.seed, loss=args.loss,
+              classifier=clf_path, **opts)
     run = load_run(run_dir)
     p_clean = run.classifier.predict(ds.x_test, batch_size=500, verbose=0)
     result = {"snr_db": snrs.tolist(), "budget": run.budget, "order": run.order,
@@ -124,15 +136,20 @@ def main(argv: list[str] | None = None) -> dict:
         tx, rx = run.transmitter(ds.x_test, v, seed=args.seed), run.receiver(v)
         recs = [run_point(tx, rx, make_channel("awgn", args.seed + j), s, p_clean, ds.y_test,
                           run.bits_per_symbol).record for j, s in enumerate(snrs)]
+        psnr = [mean_psnr(ds.x_test, tx, rx, make_channel("awgn", args.seed + j), s)
+                for j, s in enumerate(snrs)]  # the same noise draws as the records
         u = usage_histogram(run, ds.x_test, v)
         result["variants"][v] = {
             "accuracy": [r["accuracy"] for r in recs], "q_sem": [r["q_sem"] for r in recs],
-            "ser": [r["ser"] for r in recs], "tx_energy": [r["tx_energy"] for r in recs],
+            "ser": [r["ser"] for r in recs], "psnr_db": psnr,
+            "tx_energy": [r["tx_energy"] for r in recs],
             "usage": u.tolist(), **usage_summary(u),
         }
     write_json(args.out / "anchor.json", result)
     write_usage_figure(run, ds.x_test, args.out / "usage.png")
     print("SNR dB  " + "  ".join(f"{s:6.0f}" for s in snrs))
+    for v, r in result["variants"].items():
+        print(f"{v:8s}" + "  ".join(f"{a:6.2f}" for a in r["psnr_db"]) + "   PSNR dB")
     for v, r in result["variants"].items():
         print(f"{v:8s}" + "  ".join(f"{a:6.3f}" for a in r["accuracy"])
               + f"   usage TV {r['usage_tv_from_uniform']:.3f}, H {r['usage_entropy_bits']:.2f}"
