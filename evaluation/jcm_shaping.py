@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
         clf.compile("adam", "sparse_categorical_crossentropy")
         clf.fit(ds.x_train, ds.y_train, batch_size=64, epochs=args.classifier_epochs, verbose=0)
         clf.save(clf_path)
-    opts = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
+    opts = {"uniform_ablation": True,
+            **{k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}}
     run_dir = args.out / "run"
     if not (run_dir / "run.json").is_file():  # a finished run is reused (rerun = evaluate only)
         train(ds, run_dir, budget=args.budget, order=args.order, seed=args.seed, loss=args.loss,

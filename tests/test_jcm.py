@@ -140,7 +140,7 @@ def tiny(tmp_path_factory):
         train(ds, root / "bad", budget=BUDGET, order=ORDER, seed=0, classifier=root / "no")
     path = train(ds, root / "run", budget=BUDGET, order=ORDER, seed=0, loss="task",
                  classifier=root / "T.keras", epochs=8, hidden=(128,), batch_size=32,
-                 lambda_x=0.02, learning_rate=2e-3,
+                 lambda_x=0.02, learning_rate=2e-3, uniform_ablation=True,
                  snr_train_db=(10.0, 20.0))
     return ds, load_run(path)
 

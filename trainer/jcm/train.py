@@ -1,7 +1,7 @@
 """Train a JCM run (Section III; loss eq. 13) and write its run folder atomically.
 
 ``train(ds, out, budget=S, order=M, seed=s, loss=..., classifier=T.keras)`` trains the main
-system and, unless ``uniform_ablation=False``, the uniform-usage ablation (same networks, the
+system and, with ``uniform_ablation=True``, the uniform-usage ablation (same networks, the
 batch-average point usage pushed to uniform, docs/schemes.md ## JCM) into ``out``:
 
 * ``run.json``: format, scheme, dataset, config, budget, order, seed, loss, timings, the
@@ -59,7 +59,7 @@ class JcmConfig:
     lambda_sem: float = 1.0  # weight of CE(T(x_hat), y) for loss="task" (main paper eq. 1)
     temperature: float = 1.0  # softmax temperature of eq. (17); the paper's is 1
     snr_train_db: tuple[float, float] = (-10.0, 20.0)  # per-sample training SNR range
-    uniform_ablation: bool = True  # also train the uniform-usage ablation (variant "uniform")
+    uniform_ablation: bool = False  # also train the uniform-usage ablation (variant "uniform")
     uniform_weight: float = 10.0  # w of w * KL(mean usage || uniform) for the ablation
 
     def to_dict(self) -> dict[str, Any]:
