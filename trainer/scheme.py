@@ -30,8 +30,9 @@ import numpy as np
 #: Scheme name -> "module:attribute" of its loader; the loader is imported only when used.
 SCHEMES: dict[str, str] = {
     "svqvae": "trainer.svqvae.run:load_run",
-    "isfr": "trainer.isfr.run:load_run",
+    "jcm": "trainer.jcm.run:load_run",
     "mdjcm": "trainer.mdjcm.run:load_run",
+    "isfr": "trainer.isfr.run:load_run",
 }
 #: Runs written before run.json named its scheme are S-VQ-VAE runs.
 DEFAULT_SCHEME = "svqvae"
