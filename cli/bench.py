@@ -4,12 +4,13 @@ separate from the tests."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cli.options import BundleOpt
+from cli.options import BundleOpt, TrustOpt, out_option
+
+SpeedOut = out_option("Also write the results as JSON here.", required=False)
 
 
 def bench_node(
@@ -32,12 +33,11 @@ def bench_node(
 def bench_speed(
     bundle: BundleOpt,
     k: Annotated[int, typer.Option(min=1, help="Concepts sent per sample.")] = 32,
-    trust: Annotated[Path | None, typer.Option(
-        help="Public key the node trusts (a virtual semqam-node runs the bundle).")] = None,
+    trust: TrustOpt = None,
     repeats: Annotated[int, typer.Option(min=3, help="Timed windows (median over them).")] = 15,
     link_samples: Annotated[int, typer.Option(
         min=100, help="Samples streamed through semqam-node over the pty.")] = 2000,
-    out: Annotated[Path | None, typer.Option(help="Also write the results as JSON here.")] = None,
+    out: SpeedOut = None,
 ) -> None:
     """Issue 17's ratios in one run: c encode vs XNNPACK invoke(), nearest codeword vs the
     reference C kernel and NumPy, framing C vs Python, unpaced pty throughput and what bounds
@@ -47,8 +47,10 @@ def bench_speed(
     """
     from semqam_node.bench import format_speed, format_table, run_speed_benchmark
 
-    from semqam.fileio import atomic_path
+    from semqam.fileio import atomic_path, check_writable
 
+    if out is not None:
+        check_writable(out)
     if not (bundle / "manifest.json").is_file():
         raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
     result = run_speed_benchmark(bundle, k=k, trust=trust, repeats=repeats,

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cli.errors import quiet_native_stderr
-from cli.options import DataOpt, DatasetOpt, ProfileOpt, SeedOpt, TestSpeakersOpt, out_option
+from cli.options import (
+    DataOpt,
+    DatasetOpt,
+    ProfileOpt,
+    RunOpt,
+    SeedOpt,
+    TestSpeakersOpt,
+    out_option,
+)
 from cli.options import split_list as _split
 
 TrainOut = out_option("Run folder to create.")
@@ -64,7 +71,7 @@ def train(
 
 
 def retune(
-    run: Annotated[Path, typer.Option(help="Run folder whose rate controller to re-train.")],
+    run: RunOpt,
     gate_width: Annotated[float | None, typer.Option(
         help="Width of the B_comp gate in accuracy (0 = the paper's step).", min=0.0)] = None,
     q0_fraction: Annotated[float | None, typer.Option(
