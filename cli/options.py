@@ -46,7 +46,8 @@ TestDataOpt = Annotated[Path | None, typer.Option(
 PortOpt = Annotated[str, typer.Option(
     "--port", help="Serial device, pty path or pyserial URL (socket://HOST:PORT, loop://).")]
 NodePortOpt = Annotated[str, typer.Option(
-    "--port", help="virtual (semqam-node on a pty pair), a serial device or a pyserial URL "
+    "--port", help="virtual (semqam-node on a pty pair), qemu-m4 | qemu-m7 (the Cortex-M "
+                   "firmware on QEMU, docs/mcu.md), a serial device or a pyserial URL "
                    "(socket://HOST:PORT).")]
 BaudOpt = Annotated[int, typer.Option(
     "--baud", min=1, help="Line rate in baud (8N1: 10 bits/byte).")]

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 from semqam_node import protocol as P
 from semqam_node.node import Node
-from semqam_node.qemu import QemuNode, build_firmware
-from semqam_node.session import trust_warning
+from semqam_node.qemu import QemuNode, QemuSession, build_firmware, firmware_dir
+from semqam_node.session import open_node, trust_warning
 from semqam_node.testing import synthetic_bundle
+from semqam_node.wire import FaultConfig
 
 MCU = Path(__file__).resolve().parents[1] / "mcu"
 RAM_BUDGET = 48 * 1024
@@ -106,3 +107,64 @@ def test_firmware_encodes_bit_exact_with_the_linux_node(port: str, bundle: Path,
         err = link.ask(P.FlashAbort(), 201)
         assert isinstance(err, P.Error) and err.code == P.ErrorCode.FLASH_STATE
     assert text > 0
+
+
+def test_firmware_sources_ship_with_the_package() -> None:
+    """``--port qemu-m4`` builds from an installed package: the sources it finds are the
+    repository's (the copy under semqam_node/_firmware, or the tree itself when run from it)."""
+    found = firmware_dir()
+    for name in ("main.c", "board.c", "startup.c", "mps2.ld", "Makefile"):
+        assert (found / name).read_bytes() == (MCU / name).read_bytes(), name
+    for name in ("sq_pipeline.c", "link/sq_server.c", "semqam_core.h"):
+        assert (found.parent / "csrc" / name).read_bytes() == (MCU.parent / "csrc" / name
+                                                               ).read_bytes(), name
+
+
+def test_open_node_qemu_behind_the_fault_wire(node_bundle: Path, signing_keys: tuple[Path, Path],
+                                              builds: Path, monkeypatch: pytest.MonkeyPatch,
+                                              ) -> None:
+    """``open_node("qemu-m4")``: the firmware (built into the cache) runs the bundle, nothing
+    is flashed; behind the fault-injecting wire every sample is still bit-exact with the node's
+    integer-only path, and the firmware's frame counters equal the wire's bookkeeping (frames
+    it left intact were accepted, damaged ones dropped)."""
+    monkeypatch.setenv("SEMQAM_FIRMWARE_CACHE", str(builds / "cache"))
+    ref = Node(node_bundle, backend="c", integer_only=True)
+    xs = np.random.default_rng(4).integers(0, 256, (40, 784), dtype=np.uint8)
+    faults = FaultConfig(flip=2e-4, drop=1e-4, dup=1e-4, insert=1e-4, seed=11)
+    with open_node("qemu-m4", node_bundle, trust=signing_keys[1], faults=faults,
+                   timeout=0.3) as s:
+        assert isinstance(s.virtual, QemuSession) and s.virtual.wire is not None
+        assert s.flash.skipped and s.node_pid
+        d = s.describe()
+        assert d["port"] == "qemu-m4" and d["emulator"] == "qemu-system-arm -M mps2-an386"
+        assert s.client.set_snr(12.0).k == ref.set_snr(1200)
+        s.client.engine.retries = 10  # an 800-byte INPUT is hit often at these rates
+        results = list(s.client.stream(list(xs), window=4))
+        for u, r in zip(xs, results, strict=True):
+            assert r.ok, r
+            want = ref.encode(u)
+            np.testing.assert_array_equal(r.positions, want.positions)
+            np.testing.assert_array_equal(r.iq, want.iq)
+        wire = s.virtual.wire
+        wire.set_faults(None)
+        for _ in range(3):
+            s.client.ping(b"flush")
+        node = s.client.stats()
+        h2n = wire.stats()["h2n"]
+        assert h2n.total_faults > 0 and s.client.counters["retransmits"] > 0
+        assert node["frames_ok"] == h2n.intact and node["dropped"] == h2n.damaged
+        assert node["empty"] == h2n.empty and h2n.damaged_untainted == 0
+    assert list((builds / "cache").iterdir())  # built under SEMQAM_FIRMWARE_CACHE
+
+
+def test_open_node_qemu_refuses_an_untrusted_bundle_before_building(
+        node_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semqam_node.errors import BundleError
+    from semqam_node.testing import write_keypair
+
+    monkeypatch.setenv("SEMQAM_FIRMWARE_CACHE", str(tmp_path / "cache"))
+    _, other = write_keypair(tmp_path / "keys")
+    with pytest.raises(BundleError, match="signature"), \
+            open_node("qemu-m7", node_bundle, trust=other):
+        pass
+    assert not (tmp_path / "cache").exists()

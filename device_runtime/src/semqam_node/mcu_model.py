@@ -88,13 +88,11 @@ def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any], manifest_bytes
     manifest = json.loads(manifest_bytes)
     sha = hashlib.sha256(manifest_bytes).digest()
     bid = bytes.fromhex(str(manifest.get("bundle_id", "")).ljust(16, "0")[:16])
-    widths = [size]
     defs: list[str] = []
     inits: list[str] = []
     for name in layers:
         w = np.asarray(arrays[f"{name}.weights"], np.int8)
         out_dim, in_dim = w.shape
-        widths += [in_dim, out_dim]
         c = name.replace(".", "_")
         defs.append(_array(f"{c}_weights", w, np.int8, align=True))
         has_bias = f"{name}.bias" in arrays
@@ -116,7 +114,12 @@ def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any], manifest_bytes
     if meta.get("sci_logistic"):
         defs.append(_array("sqm_logistic_lut", arrays["logistic_lut"], np.int8))
         lut = "sqm_logistic_lut"
-    scratch = 3 * max(widths) + 2 * max(size, n * d) + 2 * n
+    # sq_encode_scratch_bytes exactly: 3 x the widest output held in scratch (every trunk
+    # layer's, each head's but its last, which goes to z / logit) + q + z + logit + s.
+    hidden = [int(np.asarray(arrays[f"{name}.weights"]).shape[0])
+              for c in ("trunk", "z_head", "sci_head")
+              for j, name in enumerate(chains[c]) if c == "trunk" or j < len(chains[c]) - 1]
+    scratch = 3 * max(hidden, default=0) + size + n * d + 2 * n
     rank_by_sci = 1 if meta.get("rank_by", "sci") == "sci" else 0
     nt, nz = len(chains["trunk"]), len(chains["z_head"])
     frac = {c: int(meta.get(f"const_{c}_frac_bits", 0)) for c in ("semantic", "standard")}
@@ -127,7 +130,7 @@ def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any], manifest_bytes
         f"#define SQM_INPUT_SIZE {size}",
         f"#define SQM_FRAC_SEMANTIC {frac['semantic']}",
         f"#define SQM_FRAC_STANDARD {frac['standard']}",
-        "/* encode scratch, an upper bound: graph scratch + input + z + logit + s */",
+        "/* encode scratch (sq_encode_scratch_bytes): graph scratch + input + z + logit + s */",
         f"#define SQM_ENCODE_SCRATCH_BYTES {scratch}",
         f'#define SQM_BUNDLE_ID_HEX "{bid.hex()}"', "",
         "extern const sq_graph sqm_graph;",

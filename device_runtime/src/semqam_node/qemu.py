@@ -2,9 +2,13 @@
 run it on ``qemu-system-arm -M mps2-an386`` (Cortex-M4F, Q31 requantization) or ``mps2-an500``
 (Cortex-M7, double scales), its UART0 on a local TCP socket.
 
-    with QemuNode("qemu-m4", "build/mnist-256", mcu_dir="device_runtime/mcu") as q:
+    elf = build_firmware("qemu-m4", "build/mnist-256", firmware_dir(), "/tmp/fw")
+    with QemuNode("qemu-m4", elf) as q:
         sock = q.sock            # connected; the banner is read, frames follow
         print(q.banner)
+
+    with QemuSession("qemu-m4", "build/mnist-256") as s:   # what ``--port qemu-m4`` opens
+        client = NodeClient(s.port)                      # a host-side pty, behind a Wire
 
 QEMU starts with ``-serial tcp:127.0.0.1:PORT,server=on,wait=on,nodelay=on``: the machine does
 not run until the host connects, so the banner line is never lost.
@@ -12,13 +16,17 @@ not run until the host connects, so the banner line is never lost.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+from .bundle import MANIFEST
 from .mcu_model import write_model_sources
+from .wire import FaultConfig, Wire
 
 #: --port names -> (QEMU machine, firmware BOARD)
 BOARDS = {"qemu-m4": ("mps2-an386", "an386"), "qemu-m7": ("mps2-an500", "an500")}
@@ -27,6 +35,27 @@ BANNER = b"SEMQAM-MCU "
 
 class QemuError(RuntimeError):
     """The firmware could not be built or did not come up; the message says what was seen."""
+
+
+def firmware_dir() -> Path:
+    """The firmware sources (``mcu/`` beside ``csrc/``): the copy an installed package ships
+    (``semqam_node/_firmware``, setup.py), else the source tree's ``device_runtime/mcu``."""
+    here = Path(__file__).resolve().parent
+    for mcu in (here / "_firmware" / "mcu", here.parents[1] / "mcu"):
+        if (mcu / "Makefile").is_file() and (mcu.parent / "csrc" / "semqam_core.h").is_file():
+            return mcu
+    raise QemuError(f"firmware sources not found beside {here} (no _firmware/mcu); reinstall "
+                    "semqam-node from the repository: pip install ./device_runtime")
+
+
+def firmware_cache(bundle: str | Path) -> Path:
+    """Where the firmware for ``bundle`` is built: ``$SEMQAM_FIRMWARE_CACHE`` (else
+    ``$XDG_CACHE_HOME/semqam/firmware``, else ``~/.cache/semqam/firmware``) / the first 16 hex
+    digits of the SHA-256 of its ``manifest.json`` (the bundle's identity in the image)."""
+    root = os.environ.get("SEMQAM_FIRMWARE_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "semqam" / "firmware"
+    sha = hashlib.sha256((Path(bundle) / MANIFEST).read_bytes()).hexdigest()
+    return Path(root) / sha[:16]
 
 
 def build_firmware(port: str, bundle: str | Path, mcu_dir: str | Path, build_dir: str | Path,
@@ -126,6 +155,75 @@ class QemuNode:
             self.proc = None
 
     def __enter__(self) -> QemuNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class QemuSession:
+    """``--port qemu-m4|qemu-m7``: the firmware for ``bundle`` built (if needed, into
+    ``build_dir``, default :func:`firmware_cache`) and run on QEMU, its UART socket joined by a
+    :class:`~.wire.Wire` to a host-side pty (``port``), as for a virtual node: the wire paces
+    (``pace``: both directions at ``baud``) and injects ``faults``.
+    """
+
+    def __init__(self, port: str, bundle: str | Path, *, build_dir: str | Path | None = None,
+                 baud: int = 115200, pace: bool = False, faults: FaultConfig | None = None,
+                 boot_timeout: float = 20.0) -> None:
+        if port not in BOARDS:
+            raise ValueError(f"port {port!r}; choose one of {', '.join(BOARDS)}")
+        self.board_port = port
+        self.bundle = Path(bundle)
+        self.build_dir = Path(build_dir) if build_dir is not None else None
+        self.baud = baud
+        self.pace = pace
+        self.faults = faults
+        self.boot_timeout = boot_timeout
+        self.elf: Path | None = None
+        self.qemu: QemuNode | None = None
+        self.wire: Wire | None = None
+        self.port = ""
+        self._master: int | None = None
+
+    @property
+    def paced(self) -> str:
+        return (f"wire paced at {self.baud} baud" if self.pace else "not paced") + \
+            f" ({self.board_port} on QEMU {BOARDS[self.board_port][0]})"
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.qemu.proc if self.qemu is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> QemuSession:
+        from .virtual import _open_pty
+
+        build = self.build_dir or firmware_cache(self.bundle)
+        self.elf = build_firmware(self.board_port, self.bundle, firmware_dir(), build)
+        self.qemu = QemuNode(self.board_port, self.elf, self.boot_timeout).start()
+        assert self.qemu.sock is not None
+        self._master, self.port = _open_pty()
+        self.wire = Wire(self.qemu.sock.fileno(), self._master, baud=self.baud, pace=self.pace,
+                         faults=self.faults)
+        self.wire.start()
+        return self
+
+    def close(self) -> None:
+        if self.wire is not None:
+            self.wire.stop()
+            self.wire = None
+        if self._master is not None:
+            os.close(self._master)
+            self._master = None
+        if self.qemu is not None:
+            self.qemu.close()
+            self.qemu = None
+
+    def __enter__(self) -> QemuSession:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
