@@ -114,4 +114,8 @@ uint32_t board_stack_high_water(void) {
     return (uint32_t)((uintptr_t)__stack_top - (uintptr_t)p);
 }
 
+uint32_t board_stack_size(void) {
+    return (uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_bottom);
+}
+
 uint32_t board_rx_overruns(void) { return rx_overruns; }

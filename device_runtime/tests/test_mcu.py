@@ -168,3 +168,23 @@ def test_open_node_qemu_refuses_an_untrusted_bundle_before_building(
             open_node("qemu-m7", node_bundle, trust=other):
         pass
     assert not (tmp_path / "cache").exists()
+
+
+def test_footprint_measures_the_painted_stack_and_the_model(bundle: Path, builds: Path) -> None:
+    """The footprint report: sizes from arm-none-eabi-size, the model's bytes at least its
+    arrays' (plus the layer table), the stack high-water mark read back from the firmware's
+    painted stack after a K = N encode (non-zero, inside the reserved stack)."""
+    from semqam_node.mcu_model import load_bundle_model
+    from semqam_node.qemu import footprint
+
+    arrays, meta, _ = load_bundle_model(bundle)
+    fp = footprint("qemu-m4", bundle, builds / "fp")
+    size = (builds / "fp" / "an386" / "size.txt").read_text().split("\n")[1].split()
+    assert [fp["text"], fp["data"], fp["bss"]] == [int(v) for v in size[:3]]
+    flash_arrays = sum(a.nbytes for k, a in arrays.items()
+                       if not k.endswith((".scale", ".params")) and "float" not in k
+                       and k not in ("codebook",))
+    assert flash_arrays <= int(fp["model_bytes"]) <= flash_arrays + 64 * 8 + 64
+    assert 256 < int(fp["stack_bytes"]) < int(fp["stack_size"]) == STACK
+    assert fp["ram"] == fp["data"] + fp["bss"] and int(fp["ram"]) <= RAM_BUDGET
+    assert fp["flash"] == int(fp["text"]) + int(fp["data"])

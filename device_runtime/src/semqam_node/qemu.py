@@ -31,6 +31,9 @@ from .wire import FaultConfig, Wire
 #: --port names -> (QEMU machine, firmware BOARD)
 BOARDS = {"qemu-m4": ("mps2-an386", "an386"), "qemu-m7": ("mps2-an500", "an500")}
 BANNER = b"SEMQAM-MCU "
+#: The firmware's budgets (docs/mcu.md): RAM incl. the stack; flash beyond the model's arrays.
+RAM_BUDGET = 48 * 1024
+FLASH_OVERHEAD_BUDGET = 16 * 1024
 
 
 class QemuError(RuntimeError):
@@ -228,3 +231,54 @@ class QemuSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _model_symbols(bundle: str | Path) -> set[str]:
+    """Names of the C symbols sqm_model.c defines (the model in flash)."""
+    from .mcu_model import load_bundle_model
+
+    _, meta, _ = load_bundle_model(bundle)
+    layers = [n.replace(".", "_") for c in ("trunk", "z_head", "sci_head")
+              for n in (meta.get(c) or [])]
+    parts = ("weights", "bias", "multiplier", "shift", "scale")
+    return {f"{c}_{p}" for c in layers for p in parts} | {
+        "sqm_logistic_lut", "sqm_layers", "sqm_graph", "sqm_codebook", "sqm_const_semantic",
+        "sqm_const_standard", "sqm_policy_k", "sqm_policy"}
+
+
+def footprint(port: str, bundle: str | Path, build_dir: str | Path | None = None,
+              ) -> dict[str, int | bool | str]:
+    """Flash and RAM of the firmware for ``bundle`` on ``port``'s board, against the budgets.
+
+    ``text`` / ``data`` / ``bss`` from ``arm-none-eabi-size`` (bss includes the reserved
+    stack); ``model_bytes``: the model's arrays (``arm-none-eabi-nm -S`` over the symbols of
+    sqm_model.c); ``stack_bytes``: the stack high-water mark measured on QEMU (the startup code
+    paints the stack, STATS reports the deepest painted word overwritten) after encoding one
+    sample at K = N, the deepest path. Budgets: ``ram = data + bss <= 48 KiB``,
+    ``flash = text + data <= model_bytes + 16 KiB``.
+    """
+    from .host import NodeClient
+
+    build = Path(build_dir) if build_dir is not None else firmware_cache(bundle)
+    elf = build_firmware(port, bundle, firmware_dir(), build)
+    text, data, bss = (int(v) for v in
+                       (elf.parent / "size.txt").read_text().split("\n")[1].split()[:3])
+    nm = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True,
+                        check=True).stdout
+    names = _model_symbols(bundle)
+    model = sum(int(f[1], 16) for f in (line.split() for line in nm.splitlines())
+                if len(f) == 4 and f[3] in names)
+    with QemuSession(port, bundle, build_dir=build) as q, NodeClient(q.port, timeout=5) as c:
+        info = c.hello()
+        c.set_snr(20.0, k=info.n_concepts)
+        c.encode(bytes(range(256)) * (info.input_size // 256) + bytes(info.input_size % 256))
+        stats = c.stats()
+    stack = int(stats["stack_bytes"])  # type: ignore[arg-type]
+    stack_size = int(stats["stack_size"])  # type: ignore[arg-type]
+    ram, flash = data + bss, text + data
+    return {"port": port, "board": BOARDS[port][0], "text": text, "data": data, "bss": bss,
+            "stack_size": stack_size, "stack_bytes": stack, "static_ram": ram - stack_size,
+            "ram": ram, "ram_budget": RAM_BUDGET, "flash": flash, "model_bytes": model,
+            "flash_budget": model + FLASH_OVERHEAD_BUDGET,
+            "fits": ram <= RAM_BUDGET and flash <= model + FLASH_OVERHEAD_BUDGET
+            and stack < stack_size}
