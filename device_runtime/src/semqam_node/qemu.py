@@ -84,7 +84,8 @@ def build_firmware(port: str, bundle: str | Path, mcu_dir: str | Path, build_dir
 class QemuNode:
     """``qemu-system-arm`` running a firmware ELF; ``sock`` is the connected UART."""
 
-    def __init__(self, port: str, elf: str | Path, boot_timeout: float = 20.0) -> None:
+    def __init__(self, port: str, elf: str | Path, boot_timeout: float = 20.0,
+                 qemu_args: tuple[str, ...] = ()) -> None:
         if port not in BOARDS:
             raise ValueError(f"port {port!r}; choose one of {', '.join(BOARDS)}")
         if shutil.which("qemu-system-arm") is None:
@@ -92,6 +93,7 @@ class QemuNode:
         self.machine = BOARDS[port][0]
         self.elf = Path(elf)
         self.boot_timeout = boot_timeout
+        self.qemu_args = tuple(qemu_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.banner = ""
@@ -105,7 +107,7 @@ class QemuNode:
         self.proc = subprocess.Popen(
             ["qemu-system-arm", "-M", self.machine, "-nographic", "-monitor", "none", "-serial",
              f"tcp:127.0.0.1:{self.tcp_port},server=on,wait=on,nodelay=on",
-             "-kernel", str(self.elf)],
+             "-kernel", str(self.elf), *self.qemu_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.boot_timeout
         while self.sock is None:
@@ -173,9 +175,10 @@ class QemuSession:
 
     def __init__(self, port: str, bundle: str | Path, *, build_dir: str | Path | None = None,
                  baud: int = 115200, pace: bool = False, faults: FaultConfig | None = None,
-                 boot_timeout: float = 20.0) -> None:
+                 boot_timeout: float = 20.0, qemu_args: tuple[str, ...] = ()) -> None:
         if port not in BOARDS:
             raise ValueError(f"port {port!r}; choose one of {', '.join(BOARDS)}")
+        self.qemu_args = tuple(qemu_args)
         self.board_port = port
         self.bundle = Path(bundle)
         self.build_dir = Path(build_dir) if build_dir is not None else None
@@ -207,13 +210,17 @@ class QemuSession:
 
         build = self.build_dir or firmware_cache(self.bundle)
         self.elf = build_firmware(self.board_port, self.bundle, firmware_dir(), build)
-        self.qemu = QemuNode(self.board_port, self.elf, self.boot_timeout).start()
+        self.qemu = QemuNode(self.board_port, self.elf, self.boot_timeout,
+                             self._qemu_args(self.elf)).start()
         assert self.qemu.sock is not None
         self._master, self.port = _open_pty()
         self.wire = Wire(self.qemu.sock.fileno(), self._master, baud=self.baud, pace=self.pace,
                          faults=self.faults)
         self.wire.start()
         return self
+
+    def _qemu_args(self, elf: Path) -> tuple[str, ...]:
+        return self.qemu_args
 
     def close(self) -> None:
         if self.wire is not None:
@@ -276,9 +283,81 @@ def footprint(port: str, bundle: str | Path, build_dir: str | Path | None = None
     stack = int(stats["stack_bytes"])  # type: ignore[arg-type]
     stack_size = int(stats["stack_size"])  # type: ignore[arg-type]
     ram, flash = data + bss, text + data
-    return {"port": port, "board": BOARDS[port][0], "text": text, "data": data, "bss": bss,
+    return {"port": port, "board": BOARDS[port][0], "order": info.order, "text": text,
+            "data": data, "bss": bss,
             "stack_size": stack_size, "stack_bytes": stack, "static_ram": ram - stack_size,
             "ram": ram, "ram_budget": RAM_BUDGET, "flash": flash, "model_bytes": model,
             "flash_budget": model + FLASH_OVERHEAD_BUDGET,
             "fits": ram <= RAM_BUDGET and flash <= model + FLASH_OVERHEAD_BUDGET
             and stack < stack_size}
+
+
+#: The stages of one INPUT, in the order the node reads its clock (sq_server.c input_reply):
+#: the frame stage runs from the closing delimiter to the encoder's start.
+ICOUNT_STAGES = ("frame", "neural", "select", "quantize", "map")
+
+
+def build_icount_plugin(out_dir: str | Path) -> Path:
+    """Compile the instruction-counting TCG plugin (mcu/plugin/sq_icount.c) with the host C
+    compiler; return the ``.so``."""
+    src = firmware_dir() / "plugin" / "sq_icount.c"
+    so = Path(out_dir) / "sq_icount.so"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise QemuError("no host C compiler (cc/gcc) for the QEMU plugin; install gcc")
+    if not so.exists() or so.stat().st_mtime < src.stat().st_mtime:
+        so.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([cc, "-std=c99", "-O2", "-shared", "-fPIC", "-o", str(so), str(src)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise QemuError(f"building the QEMU plugin failed:\n{r.stderr}")
+    return so
+
+
+def _symbol(elf: Path, name: str) -> int:
+    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True,
+                        check=True).stdout
+    for line in nm.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[2] == name:
+            return int(f[0], 16)
+    raise QemuError(f"{elf}: no symbol {name}")
+
+
+class IcountSession(QemuSession):
+    """A :class:`QemuSession` whose QEMU runs the ``sq_icount`` plugin: every clock read and
+    every UART write of the firmware is logged with the exact instruction count
+    (:meth:`stage_instructions`)."""
+
+    def __init__(self, port: str, bundle: str | Path, **kw: object) -> None:
+        super().__init__(port, bundle, **kw)  # type: ignore[arg-type]
+        self.log_path: Path | None = None
+
+    def _qemu_args(self, elf: Path) -> tuple[str, ...]:
+        so = build_icount_plugin(elf.parent)
+        self.log_path = elf.parent / f"icount-{os.getpid()}-{id(self)}.log"
+        return ("-plugin", f"{so},clock={_symbol(elf, 'board_now_us'):#x},"
+                f"write={_symbol(elf, 'board_write'):#x},out={self.log_path}")
+
+    def stage_instructions(self) -> list[dict[str, int]]:
+        """Instructions per stage of every INPUT answered so far with SYMBOLS, in order: the
+        last six clock reads before each reply are the frame mark and the five stage marks
+        (:data:`ICOUNT_STAGES`); a reply after fewer (not an encode) is skipped."""
+        assert self.log_path is not None
+        marks: list[int] = []
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            kind, _, value = line.partition(" ")
+            if kind == "C":
+                marks.append(int(value))
+            elif kind == "W" and marks:
+                if len(marks) >= 6:
+                    t = marks[-6:]
+                    out.append({name: t[i + 1] - t[i] for i, name in enumerate(ICOUNT_STAGES)})
+                marks = []
+        return out
+
+    def close(self) -> None:
+        super().close()
+        if self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
