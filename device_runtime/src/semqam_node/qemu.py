@@ -361,3 +361,33 @@ class IcountSession(QemuSession):
         super().close()
         if self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
+
+
+def profile_instructions(port: str, bundle: str | Path, samples: list[bytes], snr_db: float,
+                         k: int | None = None, constellation: str = "semantic",
+                         build_dir: str | Path | None = None) -> dict[str, object]:
+    """Exact instructions per stage (:data:`ICOUNT_STAGES`) of the firmware on ``port`` for
+    each of ``samples`` (one INPUT at a time) at ``snr_db`` (``k``: forced K), counted by the
+    ``sq_icount`` plugin. Returns ``{"k", "samples", "per_sample": [...], "median": {stage: n},
+    "min", "max", "encode_median"}`` (encode = neural + select + quantize + map, sq_encode)."""
+    from statistics import median
+
+    from .host import NodeClient
+
+    with IcountSession(port, bundle, build_dir=build_dir) as q, \
+            NodeClient(q.port, timeout=30) as c:
+        c.hello()
+        c.configure(constellation)
+        ack = c.set_snr(snr_db, k=k)
+        for u in samples:
+            c.encode(u)
+        c.ping()  # the last SYMBOLS write is logged before its PONG
+        per = q.stage_instructions()
+    if len(per) != len(samples):
+        raise QemuError(f"the plugin saw {len(per)} encodes for {len(samples)} samples")
+    enc = [sum(s[n] for n in ICOUNT_STAGES[1:]) for s in per]
+    return {"k": ack.k, "samples": len(per), "per_sample": per,
+            "median": {n: median(s[n] for s in per) for n in ICOUNT_STAGES},
+            "min": {n: min(s[n] for s in per) for n in ICOUNT_STAGES},
+            "max": {n: max(s[n] for s in per) for n in ICOUNT_STAGES},
+            "encode_median": median(enc)}
