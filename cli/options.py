@@ -51,8 +51,9 @@ NodePortOpt = Annotated[str, typer.Option(
                    "(socket://HOST:PORT).")]
 BaudOpt = Annotated[int, typer.Option(
     "--baud", min=1, help="Line rate in baud (8N1: 10 bits/byte).")]
-TimeoutOpt = Annotated[float, typer.Option(
-    callback=_positive, help="Seconds to wait for each reply.")]
+TimeoutOpt = Annotated[float | None, typer.Option(
+    callback=_positive, help="Seconds to wait for each reply (default 2; 15 on qemu-m4 / "
+                             "qemu-m7, an emulated MCU).")]
 FlashDeadlineOpt = Annotated[float | None, typer.Option(
     "--deadline", callback=_positive,
     help="Give up when the whole flash takes longer, in seconds (default: 60 s + 4x the "

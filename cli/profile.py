@@ -56,7 +56,7 @@ def profile(
     baud: BaudOpt = 115200,
     pace: PaceOpt = False,
     backend: BackendOpt = "c",
-    timeout: TimeoutOpt = 2.0,
+    timeout: TimeoutOpt = None,
     out: ProfileOut = None,
 ) -> None:
     """Profile a node: stage latency (median/p95), end-to-end latency over the link, throughput,
@@ -82,6 +82,10 @@ def profile(
         check_writable(out)
     from semqam_node.session import QEMU_PORTS
 
+    if timeout is None:
+        from semqam_node.session import default_timeout
+
+        timeout = default_timeout(port)
     if preset is None:
         preset = {"qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7"}.get(port, "pi4")
     power = node_power(preset, active_power)

@@ -30,6 +30,15 @@ from .wire import FaultConfig
 VIRTUAL = "virtual"
 #: Ports that start the Cortex-M firmware on QEMU (the bundle is built into the image).
 QEMU_PORTS = tuple(BOARDS)
+#: Default per-reply time-out (s) of the CLI on a QEMU port, else 2 s: with 8 INPUTs in flight
+#: the last waits for 8 emulated encodes (M = 256: 7 M instructions each), which on a loaded
+#: host took over 2 s and turned into retransmits and lost samples (docs/mcu.md).
+QEMU_REPLY_TIMEOUT = 15.0
+
+
+def default_timeout(port: str) -> float:
+    """The CLI's per-reply time-out for ``port`` when ``--timeout`` is not given."""
+    return QEMU_REPLY_TIMEOUT if port in QEMU_PORTS else 2.0
 #: Encoder backends a virtual node can run.
 BACKENDS = ("c", "litert")
 
