@@ -214,3 +214,53 @@ def test_instruction_counts_per_stage_are_exact_and_scale_with_k(bundle: Path,
     assert abs(counts[4]["neural"] - counts[8]["neural"]) <= 1
     q4, q8 = counts[4]["quantize"], counts[8]["quantize"]
     assert 1.8 < q8 / q4 < 2.05 and q8 - q4 > 4 * 16 * 4
+
+
+def _firmware_digest(port: str, out: Path) -> str:
+    """Build the self-test image for ``port``'s board and read its digest line from QEMU."""
+    import subprocess
+    import time
+
+    from semqam_node.qemu import BOARDS
+
+    machine, board = BOARDS[port]
+    subprocess.run(["make", "-s", "-C", str(MCU), f"BOARD={board}", f"BUILD_DIR={out / board}",
+                    "selftest"], check=True, capture_output=True)
+    proc = subprocess.Popen(["qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
+                             "-serial", "stdio", "-kernel",
+                             str(out / board / f"semqam-selftest-{board}.elf")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline().decode("ascii", "replace")
+            if line.startswith("SEMQAM-SELFTEST"):
+                return line.split("digest=")[1].strip()
+        raise AssertionError(f"no self-test line from {machine}")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_core_self_test_digest_is_identical_on_x86_m4_and_m7(builds: Path) -> None:
+    """The core's integer results (FC with Q31 requantization, top-K, nearest codeword, mapping,
+    requantization across the int32 range) on fixed pseudo-random data: the same digest from
+    the host build (its SIMD port, as the Linux node dispatches), the Cortex-M4F and the M7."""
+    import ctypes
+    import subprocess
+
+    csrc = MCU.parent / "csrc"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc is not None, "no host C compiler"
+    so = builds / "libselftest.so"
+    srcs = ["sq_selftest.c", "sq_kernels.c", "sq_pipeline.c", "sq_dispatch.c",
+            "ports/x86_avx2.c", "ports/x86_avx512_vnni.c", "ports/aarch64_neon.c"]
+    subprocess.run([cc, "-std=c99", "-O3", "-ffp-contract=off", "-fPIC", "-shared",
+                    f"-I{csrc}", "-o", str(so), *(str(csrc / f) for f in srcs)], check=True)
+    lib = ctypes.CDLL(str(so))
+    lib.sq_self_test_digest.restype = ctypes.c_uint32
+    host = f"{lib.sq_self_test_digest():08x}"
+    assert host != "00000000"  # every core call succeeded
+    assert _firmware_digest("qemu-m4", builds / "st") == host
+    assert _firmware_digest("qemu-m7", builds / "st") == host
