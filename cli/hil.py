@@ -67,6 +67,7 @@ def hil(
 
     Examples:
       semqam hil --bundle build/mnist-256 --port virtual --out results/hil-mnist-256
+      semqam hil --bundle build/mnist-256 --port qemu-m4 --trust build/keys/lab.pub --out r/m4
       semqam hil --bundle build/mnist-256 --port /dev/ttyUSB0 --trust keys/lab.pub \\
           --snr -10:20:5 --channel rician --k-factor-db 6 --out results/hil-rician
     """

@@ -63,12 +63,15 @@ def profile(
     CPU time and energy per sample, semantic vs sending the raw sample.
 
     MLPerf Tiny style: warm-up, then --windows timed windows of --per-window inferences.
-    Power figures are nominal presets, not measurements (docs/energy.md).
+    Power figures are nominal presets, not measurements (docs/energy.md). On --port qemu-m4 /
+    qemu-m7 it also prints exact instructions per stage (a QEMU plugin) with estimated MCU time
+    and energy at the preset's clock and an assumed CPI (docs/mcu.md).
 
     Examples:
       semqam profile --bundle build/mnist-1024 --out results/profile-1024
       semqam profile --bundle build/mnist-1024 --snr 0 --preset cortex-m7 --symbol-rate 1e3
       semqam profile --bundle build/mnist-256 --port /dev/ttyUSB0 --baud 921600 --k 16
+      semqam profile --bundle build/mnist-256 --port qemu-m4 --trust build/keys/lab.pub --k 16
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
