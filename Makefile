@@ -75,8 +75,11 @@ train: $(STAMP) $(NODE_STAMP)
 BUNDLE ?= build/$(DATASET)-$(ORDER)
 # Lab signing key: bundles are signed with KEY.key; nodes trust only KEY.pub.
 KEY ?= build/keys/lab
-HIL_OUT ?= results/hil-$(DATASET)-$(ORDER)
 PORT ?= virtual
+# PORT=qemu-m4 | qemu-m7: the Cortex-M firmware with the bundle built in, on QEMU's mps2-an386
+# (M4F, Q31) / mps2-an500 (M7, double); needs the bare-metal toolchain (mcu-tools, docs/mcu.md).
+QEMU_PORT := $(filter qemu-m4 qemu-m7,$(PORT))
+HIL_OUT ?= results/hil-$(DATASET)-$(ORDER)$(if $(QEMU_PORT),-$(QEMU_PORT))
 
 $(KEY).key: | $(STAMP) $(NODE_STAMP)
 	$(SEMQAM) keygen --out $(KEY)
@@ -89,9 +92,10 @@ export: train $(NODE_STAMP) $(KEY).key
 	  echo "using existing bundle $(BUNDLE) (delete it to re-export)"; \
 	else $(SEMQAM) export --run $(RUN) --out $(BUNDLE) --key $(KEY).key --force; fi
 
-# The main job: the node program on a pty pair (PORT=virtual) or a board (PORT=/dev/ttyUSB0)
-# runs the flashed bundle; every test sample at every SNR goes node -> link -> channel -> edge.
-hil: export
+# The main job: the node program on a pty pair (PORT=virtual), the MCU firmware on QEMU
+# (PORT=qemu-m4 | qemu-m7) or a board (PORT=/dev/ttyUSB0) runs the bundle; every test sample at
+# every SNR goes node -> link -> channel -> edge.
+hil: export $(if $(QEMU_PORT),mcu-tools)
 	$(SEMQAM) hil --bundle $(BUNDLE) --port $(PORT) --trust $(KEY).pub --snr $(SNR) \
 	  --out $(HIL_OUT)
 

@@ -32,7 +32,9 @@ def export(
                     "the one they run (default: the export time, seconds since 1970).")] = None,
 ) -> None:
     """Quantize a run to int8 TFLite + C arrays, export the ONNX edge decoder, validate
-    float vs int8 and write a (signed) bundle.
+    float vs int8 and write a (signed) bundle. --target cortex-m writes the firmware's C sources
+    (c/sqm_model.*: int8 weights, Q31 and double requantization, LUT, codebook, constellations,
+    policy; no .tflite) and measures the firmware's flash, RAM and stack on QEMU (docs/mcu.md).
 
     Example: semqam export --run runs/mnist-256 --out build/mnist-256 --key keys/lab.key
     """
@@ -52,6 +54,11 @@ def export(
                            calibration_size=calibration, progress=step,
                            bundle_version=bundle_version)
     print_validation(result)
+    if target == "cortex-m":
+        from firmware_export.report import measure_mcu_footprint
+
+        typer.echo("measuring the Cortex-M firmware (build + QEMU, both boards)", err=True)
+        measure_mcu_footprint(out)
     typer.echo(f"bundle {result['bundle_id']} written to {out} in "
                f"{result['export_seconds']} s ({'signed' if result['signed'] else 'unsigned'})")
 

@@ -55,7 +55,7 @@ def hil(
     backend: BackendOpt = "c",
     baud: BaudOpt = 115200,
     pace: PaceOpt = False,
-    timeout: TimeoutOpt = 2.0,
+    timeout: TimeoutOpt = None,
     seed: Annotated[int, typer.Option(help="Channel seed (noise of SNR point j: seed + j).")] = 0,
 ) -> None:
     """Hardware in the loop: node -> serial link -> channel -> edge decoder -> metrics.
@@ -67,6 +67,7 @@ def hil(
 
     Examples:
       semqam hil --bundle build/mnist-256 --port virtual --out results/hil-mnist-256
+      semqam hil --bundle build/mnist-256 --port qemu-m4 --trust build/keys/lab.pub --out r/m4
       semqam hil --bundle build/mnist-256 --port /dev/ttyUSB0 --trust keys/lab.pub \\
           --snr -10:20:5 --channel rician --k-factor-db 6 --out results/hil-rician
     """
@@ -105,6 +106,10 @@ def hil(
                     constellations=names, seed=seed, block=block, feedback=feedback,
                     window=window, scatter_snr_db=scatter)
     cfg.check()
+    if timeout is None:
+        from semqam_node.session import default_timeout
+
+        timeout = default_timeout(port)
     with make_progress() as progress:
         report = run_session(bundle, cfg, out, port=port, trust=trust, baud=baud, pace=pace,
                              timeout=timeout, backend=backend, data=data, limit=limit, run=run,

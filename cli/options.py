@@ -46,12 +46,14 @@ TestDataOpt = Annotated[Path | None, typer.Option(
 PortOpt = Annotated[str, typer.Option(
     "--port", help="Serial device, pty path or pyserial URL (socket://HOST:PORT, loop://).")]
 NodePortOpt = Annotated[str, typer.Option(
-    "--port", help="virtual (semqam-node on a pty pair), a serial device or a pyserial URL "
+    "--port", help="virtual (semqam-node on a pty pair), qemu-m4 | qemu-m7 (the Cortex-M "
+                   "firmware on QEMU, docs/mcu.md), a serial device or a pyserial URL "
                    "(socket://HOST:PORT).")]
 BaudOpt = Annotated[int, typer.Option(
     "--baud", min=1, help="Line rate in baud (8N1: 10 bits/byte).")]
-TimeoutOpt = Annotated[float, typer.Option(
-    callback=_positive, help="Seconds to wait for each reply.")]
+TimeoutOpt = Annotated[float | None, typer.Option(
+    callback=_positive, help="Seconds to wait for each reply (default 2; 15 on qemu-m4 / "
+                             "qemu-m7, an emulated MCU).")]
 FlashDeadlineOpt = Annotated[float | None, typer.Option(
     "--deadline", callback=_positive,
     help="Give up when the whole flash takes longer, in seconds (default: 60 s + 4x the "

@@ -36,8 +36,11 @@ def profile(
     k: Annotated[int | None, typer.Option(
         min=1, help="Force K concepts (default: the policy's).")] = None,
     constellation: Annotated[str, typer.Option(help="semantic | standard.")] = "semantic",
-    preset: Annotated[str, typer.Option(
-        help="Node power preset: pi4 | pi5 | cortex-m7 | cortex-m4.")] = "pi4",
+    preset: Annotated[str | None, typer.Option(
+        help="Node power preset: pi4 | pi5 | cortex-m7 | cortex-m4 (default pi4; cortex-m4 / "
+             "cortex-m7 on --port qemu-m4 / qemu-m7).")] = None,
+    icount_samples: Annotated[int, typer.Option(
+        min=1, help="--port qemu-*: samples whose instructions are counted per stage.")] = 10,
     active_power: Annotated[float | None, typer.Option(
         help="Node active power in W (overrides the preset's).")] = None,
     symbol_rate: Annotated[float | None, typer.Option(
@@ -53,19 +56,22 @@ def profile(
     baud: BaudOpt = 115200,
     pace: PaceOpt = False,
     backend: BackendOpt = "c",
-    timeout: TimeoutOpt = 2.0,
+    timeout: TimeoutOpt = None,
     out: ProfileOut = None,
 ) -> None:
     """Profile a node: stage latency (median/p95), end-to-end latency over the link, throughput,
     CPU time and energy per sample, semantic vs sending the raw sample.
 
     MLPerf Tiny style: warm-up, then --windows timed windows of --per-window inferences.
-    Power figures are nominal presets, not measurements (docs/energy.md).
+    Power figures are nominal presets, not measurements (docs/energy.md). On --port qemu-m4 /
+    qemu-m7 it also prints exact instructions per stage (a QEMU plugin) with estimated MCU time
+    and energy at the preset's clock and an assumed CPI (docs/mcu.md).
 
     Examples:
       semqam profile --bundle build/mnist-1024 --out results/profile-1024
       semqam profile --bundle build/mnist-1024 --snr 0 --preset cortex-m7 --symbol-rate 1e3
       semqam profile --bundle build/mnist-256 --port /dev/ttyUSB0 --baud 921600 --k 16
+      semqam profile --bundle build/mnist-256 --port qemu-m4 --trust build/keys/lab.pub --k 16
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -77,6 +83,14 @@ def profile(
 
     if out is not None:
         check_writable(out)
+    from semqam_node.session import QEMU_PORTS
+
+    if timeout is None:
+        from semqam_node.session import default_timeout
+
+        timeout = default_timeout(port)
+    if preset is None:
+        preset = {"qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7"}.get(port, "pi4")
     power = node_power(preset, active_power)
     radio = Radio.custom(symbol_rate, tx_power)
     if constellation not in CONSTELLATIONS:
@@ -108,10 +122,62 @@ def profile(
 
         run_task = None
         result = measure()
+        if port in QEMU_PORTS:
+            bar.update(run_task, description="icount", completed=0, total=None)
+            result["instructions"] = _instructions(port, bundle, samples[:icount_samples], snr,
+                                                   k, constellation, power)
     Console().print(_table(result))
+    if "instructions" in result:
+        Console().print(_icount_table(result["instructions"]))
     if out is not None:
         written = _write_outputs(result, out)
         typer.echo(f"profile written to {out}: {', '.join(written)}")
+
+
+def _instructions(port: str, bundle: Path, samples: Any, snr: float, k: int | None,
+                  constellation: str, power: Any) -> dict[str, Any]:
+    """Exact instructions per stage on QEMU (semqam_node.qemu.profile_instructions) with the
+    estimated time and energy at the preset's clock and assumed CPI (hil.energy.MCU_CORES)."""
+    from semqam_node.qemu import ICOUNT_STAGES, profile_instructions
+
+    from hil.energy import MCU_CORES, mcu_estimate
+
+    r = profile_instructions(port, bundle, [bytes(u) for u in samples], snr, k, constellation)
+    out: dict[str, Any] = {k_: v for k_, v in r.items() if k_ != "per_sample"}
+    out["stages"] = list(ICOUNT_STAGES)
+    out["counted_by"] = ("sq_icount QEMU TCG plugin: exact guest instructions between the "
+                         "firmware's clock reads (not cycles: QEMU is not cycle-accurate)")
+    if power.name in MCU_CORES:
+        out["estimate"] = {name: mcu_estimate(r["median"][name], power.name, power.active_w)
+                           for name in ICOUNT_STAGES}
+        out["estimate"]["encode"] = mcu_estimate(r["encode_median"], power.name,
+                                                 power.active_w)
+    else:
+        out["estimate_note"] = (f"no time/energy estimate for preset {power.name}; use "
+                                f"--preset {' or '.join(MCU_CORES)}")
+    return out
+
+
+def _icount_table(ins: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    est = ins.get("estimate")
+    t = Table(title=(f"instructions per stage on QEMU (exact; median of {ins['samples']} samples "
+                     f"at K = {ins['k']})"), title_justify="left",
+              caption=(f"time and energy: ESTIMATES = instructions x CPI {est['encode']['cpi']:g} "
+                       f"/ {est['encode']['clock_hz'] / 1e6:g} MHz x the preset's active power; "
+                       f"{est['encode']['source']}" if est else ins.get("estimate_note", "")),
+              caption_justify="left")
+    for col in ("stage", "instructions", "min", "max", "est. time", "est. energy"):
+        t.add_column(col, justify="right" if col != "stage" else "left")
+    for name in [*ins["stages"], "encode"]:
+        n = ins["encode_median"] if name == "encode" else ins["median"][name]
+        lo = "" if name == "encode" else f"{ins['min'][name]:,}"
+        hi = "" if name == "encode" else f"{ins['max'][name]:,}"
+        e = est[name] if est else None
+        t.add_row("sq_encode (neural..map)" if name == "encode" else name, f"{n:,.0f}", lo, hi,
+                  _fmt_us(e["time_s"] * 1e6) if e else "-", _fmt_j(e["energy_j"]) if e else "-")
+    return t
 
 
 def _load_samples(bundle: Path, data: Path | None, n: int) -> Any:

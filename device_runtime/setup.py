@@ -7,11 +7,14 @@ Python headers are all the machine needs (Raspberry Pi OS: ``python3-dev build-e
 
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 # Not csrc/tests. The port files compile on every target: their kernels carry per-function
 # target attributes (no -mavx2 / -march here), code for other architectures compiles to nothing,
@@ -41,7 +44,31 @@ core = Extension(
     extra_compile_args=CFLAGS,
 )
 
+HERE = Path(__file__).resolve().parent
+# The Cortex-M firmware sources travel with the package (semqam_node/_firmware/{mcu,csrc}, the
+# same relative layout), so `--port qemu-m4|qemu-m7` builds firmware from an installed package.
+FIRMWARE = {"mcu": ("Makefile", "*.c", "*.h", "*.ld"), "csrc": ("Makefile", "*.c", "*.h")}
+
+
+class build_py_firmware(build_py):  # noqa: N801 (setuptools command naming)
+    """build_py plus the firmware sources (not csrc/tests) under semqam_node/_firmware."""
+
+    def run(self) -> None:
+        super().run()
+        dest = Path(self.build_lib) / "semqam_node" / "_firmware"
+        shutil.rmtree(dest, ignore_errors=True)
+        for folder, patterns in FIRMWARE.items():
+            for pattern in patterns:
+                for src in (HERE / folder).rglob(pattern):
+                    rel = src.relative_to(HERE)
+                    if "tests" in rel.parts or "build" in rel.parts:
+                        continue
+                    (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, dest / rel)
+
+
 setup(
+    cmdclass={"build_py": build_py_firmware},
     ext_modules=cythonize(
         [core],
         build_dir="build/cython",  # generated C stays out of the source tree

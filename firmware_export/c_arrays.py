@@ -1,4 +1,7 @@
-"""C sources for MCU-class firmware: the model and every table as ``const`` arrays.
+"""C sources for a TFLite-Micro-style firmware (``--target linux`` bundles): the model and every
+table as ``const`` arrays. ``--target cortex-m`` writes the project's firmware sources instead
+(:mod:`semqam_node.mcu_model`: no ``.tflite``, the requantization constants included); both use
+its one array writer.
 
 ``semqam_model.h`` declares everything with the model's dimensions as ``#define``s;
 ``semqam_model.c`` defines it. The int8 ``.tflite`` is embedded as a 16-byte aligned byte array
@@ -11,28 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 from semqam_node.conventions import CONSTELLATIONS
-from semqam_node.mcu_model import C_TYPES, c_literal
+from semqam_node.mcu_model import C_TYPES, c_array
 
 PREFIX = "SEMQAM"
 _PER_LINE = 24
 
 
-def _values(a: np.ndarray) -> list[str]:
-    flat = np.asarray(a).reshape(-1)
-    return [c_literal(flat.dtype, v) for v in flat.tolist()]
-
-
 def _array(name: str, a: np.ndarray, align: bool = False) -> tuple[str, str]:
-    """(declaration, definition) of ``const T name[len]``."""
+    """(declaration, definition) of ``const T name[len]`` (:func:`mcu_model.c_array`)."""
     a = np.asarray(a)
-    ctype = C_TYPES[a.dtype]
-    n = a.size
-    vals = _values(a)
-    lines = [", ".join(vals[i:i + _PER_LINE]) for i in range(0, n, _PER_LINE)]
-    attr = f"{PREFIX}_ALIGN16 " if align else ""
-    decl = f"extern const {ctype} {name}[{n}];"
-    body = ",\n    ".join(lines)
-    return decl, f"{attr}const {ctype} {name}[{n}] = {{\n    {body}\n}};"
+    decl = f"extern const {C_TYPES[a.dtype]} {name}[{max(a.size, 1)}];"
+    return decl, c_array(name, a, a.dtype, align=f"{PREFIX}_ALIGN16" if align else "",
+                         static=False, per_line=_PER_LINE)
 
 
 def generate(model_bytes: bytes, arrays: dict[str, np.ndarray], meta: dict,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from semqam_node import mcu_model
 from semqam_node.bundle import (
     FORMAT,
     FORMAT_VERSION,
@@ -181,10 +182,15 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
             np.savez(f, meta=meta_array(meta), **arrays)
 
         say("writing C sources")
-        header, source = c_arrays.generate(tfl_int8, arrays, meta, str(run_dir))
         (tmp / "c").mkdir()
-        (tmp / "c" / "semqam_model.h").write_text(header)
-        (tmp / "c" / "semqam_model.c").write_text(source)
+        if target == "cortex-m":  # what the firmware runs, no .tflite (device_runtime/mcu)
+            header, source = mcu_model.generate(arrays, meta, out.name)
+            (tmp / "c" / mcu_model.HEADER_NAME).write_text(header)
+            (tmp / "c" / mcu_model.SOURCE_NAME).write_text(source)
+        else:
+            header, source = c_arrays.generate(tfl_int8, arrays, meta, str(run_dir))
+            (tmp / "c" / "semqam_model.h").write_text(header)
+            (tmp / "c" / "semqam_model.c").write_text(source)
 
         say("exporting the edge decoder to ONNX")
         export_decoder_classifier(pipe.decoder, pipe.classifier, tmp / "decoder_classifier.onnx")

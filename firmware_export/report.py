@@ -43,3 +43,37 @@ def print_validation(v: dict, console: Console | None = None) -> None:
             fits = "yes" if verdict["fits"] else f"NO: {verdict.get('what_would_fit', '')}"
             f.add_row(b["budget"]["what"], path, f"{use['flash']:,}", f"{use['ram']:,}", fits)
     console.print(f)
+
+
+def measure_mcu_footprint(bundle, console: Console | None = None) -> list[dict]:
+    """Build the Cortex-M firmware for ``bundle`` on both QEMU boards, measure it
+    (:func:`semqam_node.qemu.footprint`: text/data/bss, the stack high-water mark read back from
+    the painted stack) and print it against the budgets; return the measurements ([] and one
+    line when the toolchain or QEMU is missing)."""
+    import tempfile
+
+    from semqam_node.qemu import BOARDS, QemuError, footprint
+
+    console = console or Console()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="semqam-fw-") as tmp:
+        for port in BOARDS:
+            try:
+                rows.append(footprint(port, bundle, f"{tmp}/{port}"))
+            except QemuError as e:
+                console.print(f"firmware footprint not measured: {str(e).splitlines()[0]}")
+                return []
+    t = Table(title=f"Cortex-M firmware footprint (bytes; M = {rows[0]['order']}, "
+                    "measured: arm-none-eabi-size, stack painted and read back on QEMU)")
+    for col in ("board", "text", "data", "bss", "flash / budget", "model", "RAM / budget",
+                "stack used / reserved", "fits"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(f"{r['port']} ({r['board']})", f"{r['text']:,}", f"{r['data']:,}",
+                  f"{r['bss']:,}", f"{r['flash']:,} / {r['flash_budget']:,}",
+                  f"{r['model_bytes']:,}", f"{r['ram']:,} / {r['ram_budget']:,}",
+                  f"{r['stack_bytes']:,} / {r['stack_size']:,}", "yes" if r["fits"] else "NO")
+    console.print(t)
+    console.print("budgets: RAM = data + bss (incl. the reserved stack) <= 48 KiB; flash = text "
+                  "+ data <= the model's arrays + 16 KiB (docs/mcu.md)")
+    return rows

@@ -343,3 +343,36 @@ def _why(e: BaseException) -> str:
     if isinstance(e, ValueError):
         return "not an integer"
     return getattr(e, "strerror", None) or type(e).__name__
+
+
+@dataclass(frozen=True)
+class McuCore:
+    """Clock and assumed cycles per instruction of an MCU preset, to turn an exact instruction
+    count (QEMU, not cycle-accurate) into an *estimated* time: t = instructions x CPI / clock."""
+
+    clock_hz: float
+    cpi: float
+    source: str
+
+
+#: The clocks of the cortex-m4 / cortex-m7 power presets above; the CPIs are assumptions
+#: (docs/mcu.md, "Instruction counts"), not measurements.
+MCU_CORES = {
+    "cortex-m4": McuCore(80e6, 1.25, "STM32L412-class @ 80 MHz (the cortex-m4 preset); CPI 1.25 "
+                         "assumed: single-issue M4, 2-cycle loads, taken branches refill the "
+                         "3-stage pipeline, flash wait states behind the ART prefetch"),
+    "cortex-m7": McuCore(280e6, 1.0, "STM32H7B0-class @ 280 MHz (the cortex-m7 preset); CPI 1.0 "
+                         "assumed: dual-issue M7 with caches, stalls on loads and branches"),
+}
+
+
+def mcu_estimate(instructions: float, preset_name: str, active_w: float) -> dict[str, Any]:
+    """Estimated seconds and joules of ``instructions`` on ``preset_name``'s core at its clock
+    and assumed CPI (:data:`MCU_CORES`), drawing ``active_w``."""
+    core = MCU_CORES.get(preset_name)
+    if core is None:
+        raise ValueError(f"no MCU core for preset {preset_name!r}; use one of "
+                         f"{', '.join(MCU_CORES)}")
+    t = instructions * core.cpi / core.clock_hz
+    return {"instructions": instructions, "clock_hz": core.clock_hz, "cpi": core.cpi,
+            "time_s": t, "energy_j": t * active_w, "estimate": True, "source": core.source}

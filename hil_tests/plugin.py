@@ -8,7 +8,8 @@ and the tiny signed test bundle, so ``make test`` exercises the whole loop. With
     pytest hil_tests --port /dev/ttyUSB0 --bundle build/mnist-256 --trust build/keys/lab.pub
 
 (the board runs ``semqam-node --trust lab.pub``; the suite flashes the bundle if needed).
-Tests that need the virtual wire (fault injection) skip on a real port with the reason.
+Tests that need the wire (fault injection) run on ``virtual`` and ``qemu-m4`` / ``qemu-m7``
+(the firmware's UART goes through the same wire) and skip on a real port with the reason.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("hil", "hardware in the loop (hil_tests/)")
     g.addoption("--port", default="virtual",
-                help="node port: virtual (default, semqam-node on a pty pair), a serial "
-                     "device, or a pyserial URL (socket://HOST:PORT)")
+                help="node port: virtual (default, semqam-node on a pty pair), qemu-m4 | "
+                     "qemu-m7 (the Cortex-M firmware on QEMU), a serial device, or a pyserial "
+                     "URL (socket://HOST:PORT)")
     g.addoption("--bundle", default=None,
                 help="bundle the node runs or gets flashed (default: the tiny test bundle)")
     g.addoption("--trust", default=None,
@@ -52,9 +54,17 @@ class HilTarget:
     def virtual(self) -> bool:
         return self.port == "virtual"
 
-    def require_virtual(self, why: str) -> None:
-        if not self.virtual:
-            pytest.skip(f"needs the virtual node ({why}); --port is {self.port}")
+    @property
+    def wire(self) -> bool:
+        """The host owns the wire to the node (virtual, or the MCU firmware on QEMU)."""
+        from semqam_node.session import QEMU_PORTS
+
+        return self.virtual or self.port in QEMU_PORTS
+
+    def require_wire(self, why: str) -> None:
+        if not self.wire:
+            pytest.skip(f"needs a wire the host owns, --port virtual or qemu-m4/qemu-m7 ({why}); "
+                        f"--port is {self.port}")
 
 
 @pytest.fixture

@@ -112,7 +112,7 @@ def test_link_faults_change_nothing(hil_target, tmp_path):
     """Corrupted, dropped and duplicated bytes cost retransmits, never a wrong symbol."""
     from semqam_node.virtual import FaultConfig
 
-    hil_target.require_virtual("fault injection on the wire")
+    hil_target.require_wire("fault injection on the wire")
     cfg = HilConfig(snr_db=[10.0], block=50)
     clean = _run(hil_target, cfg, tmp_path / "clean", limit=100, offline=False)
     faults = FaultConfig(flip=2e-5, drop=1e-5, dup=1e-5, seed=7)

@@ -251,3 +251,38 @@ def test_cli_export_and_keygen(tiny_run, tmp_path):
     res = runner.invoke(app, ["export", "--run", str(tiny_run), "--out", str(tmp_path / "c"),
                               "--target", "esp32"])
     assert res.exit_code == 2 and "unknown target 'esp32'" in res.output
+
+
+def test_cortex_m_target_writes_the_firmware_sources_and_measures_them(tiny_run, tmp_path):
+    """--target cortex-m: c/ holds exactly the firmware's model sources (the same text the
+    firmware build generates from node_model.npz: one writer), no .tflite blob, and the
+    exporter's footprint report builds and measures the image on both boards."""
+    import io
+
+    from rich.console import Console
+    from semqam_node.mcu_model import write_model_sources
+
+    from firmware_export.export import export_bundle
+    from firmware_export.report import measure_mcu_footprint
+
+    out = tmp_path / "mcu-16"
+    export_bundle(tiny_run, out, target="cortex-m")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["target"] == "cortex-m"
+    assert sorted(p.name for p in (out / "c").iterdir()) == ["sqm_model.c", "sqm_model.h"]
+    assert {"c/sqm_model.c", "c/sqm_model.h"} <= set(manifest["files"])
+    source = (out / "c" / "sqm_model.c").read_text()
+    assert "tflite" not in source and "0x1." in source  # hex-float scales, no model blob
+    gen = write_model_sources(out, tmp_path / "gen")
+    for name in ("sqm_model.c", "sqm_model.h"):
+        assert (gen / name).read_text() == (out / "c" / name).read_text()
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: run `make mcu-tools` (the MCU tests do not skip)")
+    text = io.StringIO()
+    rows = measure_mcu_footprint(out, Console(file=text, width=200))
+    assert [r["port"] for r in rows] == ["qemu-m4", "qemu-m7"]
+    for r in rows:
+        assert r["order"] == 16 and 0 < r["stack_bytes"] < r["stack_size"]
+        assert r["ram"] <= r["ram_budget"] and r["flash"] == r["text"] + r["data"]
+    assert "stack used / reserved" in text.getvalue() and "mps2-an500" in text.getvalue()

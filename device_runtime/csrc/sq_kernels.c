@@ -103,7 +103,8 @@ static int32_t sq_mbqm_single(int32_t x, int32_t multiplier, int32_t shift)
 static int32_t sq_scale_round(int32_t x, double scale)
 {
     const double v = (double)x * scale;
-    int64_t t;
+    int32_t t; /* |v| < 2^31 below, so trunc(v) and the rounded result fit: no int64 <-> double
+                  conversion, which an FPU does not have (libgcc's would pull in soft-float) */
     double frac;
     if (v >= 2147483647.0) {
         return INT32_MAX;
@@ -111,20 +112,32 @@ static int32_t sq_scale_round(int32_t x, double scale)
     if (v <= -2147483648.0) {
         return INT32_MIN;
     }
-    t = (int64_t)v;
+    t = (int32_t)v;
     frac = v - (double)t;
     if (frac >= 0.5) {
         ++t;
     } else if (frac <= -0.5) {
         --t;
     }
-    return (int32_t)t;
+    return t;
 }
 
 static int sq_scale_ok(double scale)
 {
     return scale >= 0.0 && scale <= 1.0e30; /* false for NaN and inf */
 }
+
+/* -DSQ_INTEGER_ONLY=1 (the Cortex-M4F firmware: no double FPU): layers with double scales are
+ * refused (SQ_ERR_ARG) and the double path is not compiled in, so no soft-float routines are
+ * linked. The integer (Q31) path is the same code either way. */
+#ifndef SQ_INTEGER_ONLY
+#define SQ_INTEGER_ONLY 0
+#endif
+#if SQ_INTEGER_ONLY
+#define sq_uses_scale(layer) 0
+#else
+#define sq_uses_scale(layer) ((layer)->scale != NULL)
+#endif
 
 #if SQ_DOUBLE_ROUNDING
 #define sq_mbqm sq_mbqm_double
@@ -192,6 +205,11 @@ sq_status sq_multiply_by_scale(int32_t x, double scale, int32_t *out)
     if (out == NULL) {
         return SQ_ERR_NULL;
     }
+#if SQ_INTEGER_ONLY
+    (void)x;
+    (void)scale;
+    return SQ_ERR_ARG;
+#endif
     if (!sq_scale_ok(scale)) {
         return SQ_ERR_QUANT;
     }
@@ -225,13 +243,16 @@ sq_status sq_fc_check(const sq_fc_layer *layer)
     if (layer->in_dim > SQ_MAX_LAYER_WIDTH || layer->out_dim > SQ_MAX_LAYER_WIDTH) {
         return SQ_ERR_LIMIT;
     }
+    if (SQ_INTEGER_ONLY && layer->scale != NULL) {
+        return SQ_ERR_ARG; /* this build has no double-scale path */
+    }
     if (layer->input_offset < -127 || layer->input_offset > 128 ||
         !sq_act_ok(layer->output_offset, layer->act_min, layer->act_max)) {
         return SQ_ERR_QUANT;
     }
     for (c = 0; c < layer->out_dim; ++c) {
         if (!sq_quant_ok(layer->multiplier[c], layer->shift[c]) ||
-            (layer->scale != NULL && !sq_scale_ok(layer->scale[c]))) {
+            (sq_uses_scale(layer) && !sq_scale_ok(layer->scale[c]))) {
             return SQ_ERR_QUANT;
         }
     }
@@ -245,7 +266,7 @@ static int8_t sq_fc_out(const sq_fc_layer *layer, int32_t c, int32_t acc)
     if (layer->bias != NULL) {
         acc = sq_wrap_i32((uint32_t)acc + (uint32_t)layer->bias[c]);
     }
-    return sq_clamp_out(layer->scale != NULL ? sq_scale_round(acc, layer->scale[c])
+    return sq_clamp_out(sq_uses_scale(layer) ? sq_scale_round(acc, layer->scale[c])
                                              : sq_mbqm(acc, layer->multiplier[c],
                                                        layer->shift[c]),
                         layer->output_offset, layer->act_min, layer->act_max);
@@ -310,7 +331,7 @@ void sq_fc_run(const sq_fc_layer *layer, const int8_t *x, int8_t *y)
         int32_t r;
         ops->fc_acc(layer->weights + (size_t)c0 * (size_t)layer->in_dim, layer->in_dim, rows,
                     x, layer->input_offset, acc);
-        if (layer->scale != NULL && ops->requant_scale != NULL) {
+        if (sq_uses_scale(layer) && ops->requant_scale != NULL) {
             ops->requant_scale(acc, layer->bias != NULL ? layer->bias + c0 : NULL,
                                layer->scale + c0, rows, layer->output_offset, layer->act_min,
                                layer->act_max, y + c0);

@@ -26,7 +26,10 @@ int32_t board_read(uint8_t *b, int32_t wait);
 uint32_t board_now_us(void *ctx);
 /* Bytes of stack ever used (the painted words overwritten). */
 uint32_t board_stack_high_water(void);
-/* Bytes received that did not fit the ring (0 unless the host outpaces the node). */
+/* Bytes reserved for the stack (the linker script's STACK_SIZE). */
+uint32_t board_stack_size(void);
+/* Times the UART flagged an RX overrun (a byte lost before the handler ran); the ring never
+   drops bytes: when full it masks the RX interrupt and the UART holds the line (board.c). */
 uint32_t board_rx_overruns(void);
 
 #endif

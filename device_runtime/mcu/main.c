@@ -22,6 +22,18 @@
 #endif
 
 static sqs_server server;
+/* STATS extras: the stack high-water mark (bytes of the painted stack ever written), the stack
+   size, the UART's RX overruns */
+static const char *const platform_names[3] = {"stack_bytes", "stack_size", "rx_overruns"};
+
+static uint32_t platform_counter(int32_t i) {
+    switch (i) {
+    case 0: return board_stack_high_water();
+    case 1: return board_stack_size();
+    default: return board_rx_overruns();
+    }
+}
+
 static int8_t scratch[SQM_ENCODE_SCRATCH_BYTES];
 static int32_t norms[SQM_ORDER];
 
@@ -63,6 +75,9 @@ int main(void) {
     cfg.scratch = scratch;
     cfg.scratch_bytes = (int32_t)sizeof scratch;
     cfg.norms = norms;
+    cfg.n_platform_counters = 3;
+    cfg.platform_counter_names = platform_names;
+    cfg.platform_counter = platform_counter;
     st = sqs_init(&server, &cfg);
     board_puts("SEMQAM-MCU board=" BOARD_NAME " bundle=");
     put_hex(sqm_bundle_id, 8);

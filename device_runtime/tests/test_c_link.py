@@ -47,7 +47,8 @@ def lib(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> C.CDLL:
     cmd = [CC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
            "-ffp-contract=off", "-fPIC", "-shared", "-DSQM_DOUBLE_SCALES=1",
            f"-I{CSRC}", f"-I{CSRC / 'link'}", f"-I{out}", "-o", str(so),
-           *(str(CSRC / f) for f in CORE + LINK), str(out / "sqm_model.c")]
+           *(str(CSRC / f) for f in CORE + LINK), str(out / "sqm_model.c"),
+           str(out / "sqm_identity.c")]
     subprocess.run(cmd, check=True)
     lib = C.CDLL(str(so))
     lib.sql_crc32.restype = C.c_uint32

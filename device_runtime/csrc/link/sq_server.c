@@ -168,8 +168,8 @@ static int32_t info_reply(sqs_server *s, uint16_t seq) {
 }
 
 static int32_t stats_reply(sqs_server *s, uint16_t seq, int32_t reset) {
-    const char *names[SQL_N_DECODER_COUNTERS + 1 + SQS_N_COUNTERS];
-    uint32_t values[SQL_N_DECODER_COUNTERS + 1 + SQS_N_COUNTERS];
+    const char *names[SQL_N_DECODER_COUNTERS + 1 + SQS_N_COUNTERS + SQS_MAX_PLATFORM_COUNTERS];
+    uint32_t values[SQL_N_DECODER_COUNTERS + 1 + SQS_N_COUNTERS + SQS_MAX_PLATFORM_COUNTERS];
     sql_stage stages[SQS_N_STAGES];
     int32_t i, n = 0, len = 0, out;
     sql_decoder_counter_values(&s->dec, values);
@@ -180,6 +180,10 @@ static int32_t stats_reply(sqs_server *s, uint16_t seq, int32_t reset) {
     for (i = 0; i < SQS_N_COUNTERS; i++) {
         names[n] = server_counter_names[i];
         values[n++] = s->counters[i];
+    }
+    for (i = 0; i < s->cfg.n_platform_counters && i < SQS_MAX_PLATFORM_COUNTERS; i++) {
+        names[n] = s->cfg.platform_counter_names[i];
+        values[n++] = s->cfg.platform_counter(i);
     }
     for (i = 0; i < SQS_N_STAGES; i++) timing_summary(&s->timing[i], stage_names[i], &stages[i]);
     (void)sql_pack_stats(names, values, n, stages, SQS_N_STAGES, PAYLOAD(s), PAYLOAD_CAP, &len);

@@ -20,6 +20,7 @@ extern "C" {
 
 #define SQS_N_STAGES 5     /* neural select quantize map frame (conventions.TIMING_STAGES) */
 #define SQS_N_COUNTERS 9   /* frames_tx bytes_tx requests samples_encoded errors_sent ... */
+#define SQS_MAX_PLATFORM_COUNTERS 4
 #ifndef SQS_TIMING_WINDOW
 #define SQS_TIMING_WINDOW 64 /* samples per stage kept for p50 / p99 (the Linux node: 4096) */
 #endif
@@ -42,6 +43,10 @@ typedef struct {
     int8_t *scratch; /* encode scratch, >= the prepared graph's need */
     int32_t scratch_bytes;
     int32_t *norms; /* [order] codebook norms */
+    /* optional platform counters appended to STATS (the firmware's stack high-water mark) */
+    int32_t n_platform_counters; /* <= SQS_MAX_PLATFORM_COUNTERS */
+    const char *const *platform_counter_names;
+    uint32_t (*platform_counter)(int32_t i);
 } sqs_config;
 
 typedef struct {

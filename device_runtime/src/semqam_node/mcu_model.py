@@ -5,8 +5,9 @@
 puts in flash — int8 weights, int32 biases, the Q31 requantization multipliers and shifts, the
 per-channel double scales as exact C99 hex floats (compiled only with ``-DSQM_DOUBLE_SCALES``,
 the Cortex-M7 double path that is bit-exact with LiteRT's reference kernels), the logistic LUT,
-the int8 codebook, both Q-format constellation tables, the SNR policy table, and the bundle's
-identity (SHA-256 of ``manifest.json`` and the bundle id) so the host sees the bundle as active.
+the int8 codebook, both Q-format constellation tables and the SNR policy table; and, in
+``sqm_identity.c`` generated when the firmware is built, the bundle's identity (SHA-256 of
+``manifest.json`` and the bundle id) so the host sees the bundle as active.
 No ``.tflite`` blob: the firmware runs the C core (semqam_core.h), not an interpreter.
 
 Numpy only, so a node-side tool can build firmware without TensorFlow; ``semqam export --target
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from .bundle import MANIFEST
 NODE_MODEL = "node_model.npz"
 HEADER_NAME = "sqm_model.h"
 SOURCE_NAME = "sqm_model.c"
+IDENTITY_NAME = "sqm_identity.c"
 _PER_LINE = 16
 
 #: The C type of each array dtype the generated sources use (also ``firmware_export.c_arrays``).
@@ -53,14 +56,23 @@ def c_literal(dtype: np.dtype, v: Any) -> str:
     return str(int(v))
 
 
-def _array(name: str, a: np.ndarray, ctype_dtype: Any, align: bool = False) -> str:
+def c_array(name: str, a: np.ndarray, ctype_dtype: Any, *, align: str = "",
+            static: bool = True, per_line: int = _PER_LINE) -> str:
+    """The C definition ``[static] const T name[n] [align] = {...};`` of ``a`` as
+    ``ctype_dtype`` (:func:`c_literal` values; ``align``: an attribute macro such as
+    ``SQM_ALIGN16``). The one C-array writer of the project (also ``firmware_export.c_arrays``)."""
     a = np.ascontiguousarray(a, ctype_dtype).reshape(-1)
     ctype = C_TYPES[a.dtype]
     vals = [c_literal(a.dtype, v) for v in a.tolist()]
-    lines = [", ".join(vals[i:i + _PER_LINE]) for i in range(0, len(vals), _PER_LINE)] or ["0"]
-    attr = " SQM_ALIGN16" if align else ""
+    lines = [", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line)] or ["0"]
+    attr = f" {align}" if align else ""
     body = ",\n    ".join(lines)
-    return f"static const {ctype} {name}[{max(a.size, 1)}]{attr} = {{\n    {body}\n}};"
+    storage = "static const" if static else "const"
+    return f"{storage} {ctype} {name}[{max(a.size, 1)}]{attr} = {{\n    {body}\n}};"
+
+
+def _array(name: str, a: np.ndarray, ctype_dtype: Any, align: bool = False) -> str:
+    return c_array(name, a, ctype_dtype, align="SQM_ALIGN16" if align else "")
 
 
 def load_bundle_model(bundle: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any], bytes]:
@@ -72,10 +84,11 @@ def load_bundle_model(bundle: str | Path) -> tuple[dict[str, np.ndarray], dict[s
     return arrays, meta, (bundle / MANIFEST).read_bytes()
 
 
-def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any], manifest_bytes: bytes,
+def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any],
              source: str = "bundle") -> tuple[str, str]:
-    """(header, source) text of ``sqm_model.h`` / ``sqm_model.c``; ``ValueError`` for a model
-    the firmware cannot run (missing arrays)."""
+    """(header, source) text of ``sqm_model.h`` / ``sqm_model.c``: the model only, no identity
+    (:func:`identity_source`), so ``semqam export --target cortex-m`` can list them in the
+    manifest; ``ValueError`` for a model the firmware cannot run (missing arrays)."""
     chains = {c: list(meta.get(c) or []) for c in ("trunk", "z_head", "sci_head")}
     layers = [name for c in ("trunk", "z_head", "sci_head") for name in chains[c]]
     for need in ("codebook_int8", "const_semantic_q", "const_standard_q", "policy_k"):
@@ -85,16 +98,11 @@ def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any], manifest_bytes
     size = int(meta["input_size"])
     cb = np.asarray(arrays["codebook_int8"], np.int8)
     order = int(cb.shape[0])
-    manifest = json.loads(manifest_bytes)
-    sha = hashlib.sha256(manifest_bytes).digest()
-    bid = bytes.fromhex(str(manifest.get("bundle_id", "")).ljust(16, "0")[:16])
-    widths = [size]
     defs: list[str] = []
     inits: list[str] = []
     for name in layers:
         w = np.asarray(arrays[f"{name}.weights"], np.int8)
         out_dim, in_dim = w.shape
-        widths += [in_dim, out_dim]
         c = name.replace(".", "_")
         defs.append(_array(f"{c}_weights", w, np.int8, align=True))
         has_bias = f"{name}.bias" in arrays
@@ -116,7 +124,12 @@ def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any], manifest_bytes
     if meta.get("sci_logistic"):
         defs.append(_array("sqm_logistic_lut", arrays["logistic_lut"], np.int8))
         lut = "sqm_logistic_lut"
-    scratch = 3 * max(widths) + 2 * max(size, n * d) + 2 * n
+    # sq_encode_scratch_bytes exactly: 3 x the widest output held in scratch (every trunk
+    # layer's, each head's but its last, which goes to z / logit) + q + z + logit + s.
+    hidden = [int(np.asarray(arrays[f"{name}.weights"]).shape[0])
+              for c in ("trunk", "z_head", "sci_head")
+              for j, name in enumerate(chains[c]) if c == "trunk" or j < len(chains[c]) - 1]
+    scratch = 3 * max(hidden, default=0) + size + n * d + 2 * n
     rank_by_sci = 1 if meta.get("rank_by", "sci") == "sci" else 0
     nt, nz = len(chains["trunk"]), len(chains["z_head"])
     frac = {c: int(meta.get(f"const_{c}_frac_bits", 0)) for c in ("semantic", "standard")}
@@ -127,14 +140,15 @@ def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any], manifest_bytes
         f"#define SQM_INPUT_SIZE {size}",
         f"#define SQM_FRAC_SEMANTIC {frac['semantic']}",
         f"#define SQM_FRAC_STANDARD {frac['standard']}",
-        "/* encode scratch, an upper bound: graph scratch + input + z + logit + s */",
+        "/* encode scratch (sq_encode_scratch_bytes): graph scratch + input + z + logit + s */",
         f"#define SQM_ENCODE_SCRATCH_BYTES {scratch}",
-        f'#define SQM_BUNDLE_ID_HEX "{bid.hex()}"', "",
+        "",
         "extern const sq_graph sqm_graph;",
         f"extern const int8_t sqm_codebook[{order * d}];",
         f"extern const int16_t sqm_const_semantic[{order * 2}];",
         f"extern const int16_t sqm_const_standard[{order * 2}];",
         "extern const sq_policy sqm_policy;",
+        "/* the identity, sqm_identity.c, generated when the firmware is built */",
         "extern const uint8_t sqm_manifest_sha256[32];",
         "extern const uint8_t sqm_bundle_id[8];", "",
         "#endif /* SQM_MODEL_H */", ""])
@@ -143,8 +157,7 @@ def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any], manifest_bytes
         return _array(name, a, dt).replace("static const", "const", 1)
 
     body = "\n\n".join([
-        f"/* Generated by semqam_node.mcu_model from {source}; do not edit.\n"
-        f"   manifest.json SHA-256 {sha.hex()} */",
+        f"/* Generated by semqam_node.mcu_model from {source}; do not edit. */",
         '#include "sqm_model.h"\n\n#include <stddef.h>',
         "#ifndef SQM_DOUBLE_SCALES\n#define SQM_DOUBLE_SCALES 0\n#endif\n"
         "#if SQM_DOUBLE_SCALES\n#define SQM_SCALE(a) (a)\n#else\n#define SQM_SCALE(a) NULL\n"
@@ -162,23 +175,41 @@ def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any], manifest_bytes
         _array("sqm_policy_k", arrays["policy_k"], np.uint16),
         f"const sq_policy sqm_policy = {{sqm_policy_k, {int(np.asarray(arrays['policy_k']).size)}, "
         f"{int(meta['policy_snr_min_cdb'])}, {int(meta['policy_step_cdb'])}}};",
-        pub("sqm_manifest_sha256", np.frombuffer(sha, np.uint8), np.uint8),
-        pub("sqm_bundle_id", np.frombuffer(bid, np.uint8), np.uint8),
         ""])
     return header, body
 
 
+def identity_source(manifest_bytes: bytes) -> str:
+    """``sqm_identity.c``: the SHA-256 of ``manifest.json`` and the bundle id, which the
+    firmware reports in its banner and INFO (so the host sees the bundle as active). Generated
+    at firmware build time: the manifest lists the model sources, so they cannot hold its
+    hash."""
+    manifest = json.loads(manifest_bytes)
+    sha = hashlib.sha256(manifest_bytes).digest()
+    bid = bytes.fromhex(str(manifest.get("bundle_id", "")).ljust(16, "0")[:16])
+    return "\n\n".join([
+        f"/* Generated by semqam_node.mcu_model; do not edit.\n"
+        f"   manifest.json SHA-256 {sha.hex()}, bundle {bid.hex()} */",
+        '#include "sqm_model.h"',
+        c_array("sqm_manifest_sha256", np.frombuffer(sha, np.uint8), np.uint8, static=False),
+        c_array("sqm_bundle_id", np.frombuffer(bid, np.uint8), np.uint8, static=False), ""])
+
+
 def write_model_sources(bundle: str | Path, out_dir: str | Path) -> Path:
-    """Write ``sqm_model.h`` and ``sqm_model.c`` of ``bundle`` into ``out_dir`` (only when their
-    text changed, so a make-driven build does not rebuild); return ``out_dir``."""
+    """Write ``sqm_model.h``, ``sqm_model.c`` and ``sqm_identity.c`` of ``bundle`` into
+    ``out_dir`` (only when their text changed, so a make-driven build does not rebuild; via a
+    temp file and a rename); return ``out_dir``."""
     arrays, meta, manifest = load_bundle_model(bundle)
-    header, source = generate(arrays, meta, manifest, Path(bundle).name)
+    header, source = generate(arrays, meta, Path(bundle).name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in ((HEADER_NAME, header), (SOURCE_NAME, source)):
+    for name, text in ((HEADER_NAME, header), (SOURCE_NAME, source),
+                       (IDENTITY_NAME, identity_source(manifest))):
         path = out / name
         if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+            tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)
     return out
 
 

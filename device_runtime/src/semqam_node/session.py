@@ -1,6 +1,8 @@
 """One way to open a node: :func:`open_node` gives a :class:`NodeSession` whose node runs the
 bundle under test, whether the node is ``virtual`` (``semqam-node`` on a pty pair, the same
-program a Pi runs) or behind a real port (flashed over the link if it does not run it yet).
+program a Pi runs), ``qemu-m4`` / ``qemu-m7`` (the Cortex-M firmware with the bundle built in,
+on QEMU's mps2-an386 / mps2-an500, :mod:`.qemu`) or behind a real port (flashed over the link if
+it does not run it yet).
 
     with open_node("virtual", "build/mnist-256", trust="build/keys/lab.pub") as s:
         s.client.set_snr(10.0)
@@ -18,32 +20,51 @@ from pathlib import Path
 from typing import Any
 
 from . import protocol as P
-from .bundle import MANIFEST, load_public_key
+from .bundle import MANIFEST, load_public_key, verify_bundle
 from .host import NodeClient
+from .qemu import BOARDS, QemuSession
 from .reports import FlashResult
 from .virtual import VirtualNode
 from .wire import FaultConfig
 
 VIRTUAL = "virtual"
+#: Ports that start the Cortex-M firmware on QEMU (the bundle is built into the image).
+QEMU_PORTS = tuple(BOARDS)
+#: Default per-reply time-out (s) of the CLI on a QEMU port, else 2 s: with 8 INPUTs in flight
+#: the last waits for 8 emulated encodes (M = 256: 7 M instructions each), which on a loaded
+#: host took over 2 s and turned into retransmits and lost samples (docs/mcu.md).
+QEMU_REPLY_TIMEOUT = 15.0
+
+
+def default_timeout(port: str) -> float:
+    """The CLI's per-reply time-out for ``port`` when ``--timeout`` is not given."""
+    return QEMU_REPLY_TIMEOUT if port in QEMU_PORTS else 2.0
 #: Encoder backends a virtual node can run.
 BACKENDS = ("c", "litert")
 
 
 @dataclass
 class NodeSession:
-    """A connected node: ``client``, the virtual node behind it if any, and what flashing
-    did."""
+    """A connected node: ``client``, the emulated node behind it if any (a virtual node or
+    the firmware on QEMU; ``virtual.wire`` is the wire between), and what flashing did."""
 
     client: NodeClient
     port: str
-    virtual: VirtualNode | None
+    virtual: VirtualNode | QemuSession | None
     flash: FlashResult
 
     @property
     def node_pid(self) -> int | None:
-        """PID of the virtual node's process (its CPU time is measurable), else None."""
+        """PID of the virtual node's (or QEMU's) process (its CPU time is measurable), else
+        None."""
         v = self.virtual
         return v.proc.pid if v is not None and v.alive and v.proc is not None else None
+
+    @property
+    def port_name(self) -> str:
+        """The port asked for (``qemu-m4`` rather than the pty QEMU's wire ends in)."""
+        v = self.virtual
+        return v.board_port if isinstance(v, QemuSession) else self.port
 
     @property
     def link_note(self) -> str:
@@ -53,8 +74,10 @@ class NodeSession:
         """Port, node identity, link and flash, for a run's record."""
         info = self.client.info
         return {
-            "port": self.port,
+            "port": self.port_name,
             "virtual": self.virtual is not None,
+            "emulator": (f"qemu-system-arm -M {BOARDS[self.port_name][0]}"
+                         if self.port_name in BOARDS else None),
             "node_id": info.node_id if info else None,
             "runtime_version": info.runtime_version if info else None,
             "backend": info.backend if info else None,
@@ -97,6 +120,9 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
     pair with an empty state folder (``state_dir`` or a temporary one) and flashes the bundle
     over the link like a real board. ``pace`` makes the virtual wire deliver bytes at ``baud``
     (a real UART's speed); on a real port it holds host writes to ``baud``.
+    ``port`` ``qemu-m4`` / ``qemu-m7`` builds the firmware for the (verified) bundle if needed
+    and runs it on QEMU behind the same wire (``pace``, ``faults``); the node runs the bundle
+    already, so nothing is flashed.
     ``trust`` (a ``.pub``) is also checked on the host before flashing. ``faults`` corrupts the
     virtual wire once the bundle is flashed. ``force`` sends the bundle even if the node runs
     it; ``chunk_size`` sets the FLASH_CHUNK size; ``on_hello(info)`` sees the node's INFO before
@@ -113,11 +139,19 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
     if not (bundle / MANIFEST).is_file():
         raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
     key = load_public_key(trust) if trust else None
-    if port != VIRTUAL and faults is not None:
-        raise ValueError("fault injection needs --port virtual")
+    if port != VIRTUAL and port not in QEMU_PORTS and faults is not None:
+        raise ValueError(f"fault injection needs --port {VIRTUAL} or "
+                         f"{' / '.join(QEMU_PORTS)} (a wire the host owns), not {port}")
     with contextlib.ExitStack() as stack:
-        virtual = None
-        if port == VIRTUAL:
+        virtual: VirtualNode | QemuSession | None = None
+        if port in QEMU_PORTS:
+            verify_bundle(bundle, key, require="node")  # refused before minutes of building
+            virtual = QemuSession(port, bundle, baud=baud, pace=pace)
+            stack.callback(virtual.close)
+            virtual.start()
+            client = NodeClient(virtual.port, baud=baud, timeout=timeout,
+                                link_note=virtual.paced)
+        elif port == VIRTUAL:
             if state_dir is None:
                 state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="semqam-hil-"))
             virtual = VirtualNode(state_dir, trust=trust, insecure=trust is None, backend=backend,
@@ -142,5 +176,6 @@ def open_node(port: str, bundle: str | Path, *, trust: str | Path | None = None,
         result = client.flash(bundle, progress_callback=progress, trust=key, force=force,
                               **flash_opts)
         if virtual is not None and faults is not None:
+            assert virtual.wire is not None
             virtual.wire.set_faults(faults)
         yield NodeSession(client, virtual.port if virtual else port, virtual, result)
