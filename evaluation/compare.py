@@ -632,7 +632,7 @@ def markdown_table(doc: dict, dataset: str, channel: str, rows: list[dict]) -> s
         cells += [_mean_std(r.get(f"acc@{s:g}", [])) for s in snrs]
         cells += [_mean_std(r.get(f"q@{s:g}", [])) for s in snrs]
         cells += [_required_text(r["required_snr"], r["snr_max"]),
-                  f"{r['symbols']:.1f} + {r['side_bits']:.0f} b", f"{r['effective']:.1f}",
+                  f"{r['symbols']:.1f} + {r['side_bits']:.1f} b", f"{r['effective']:.1f}",
                   f"{np.mean(r['train_s']):.0f}" if r["train_s"] else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
