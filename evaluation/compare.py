@@ -3,9 +3,11 @@ docs/compare.md).
 
 The grid (systems x orders x seeds x losses x budgets) is cut into **jobs**; a job trains one
 run folder (or reuses it) and evaluates it over the SNR grid on every channel, at every budget
-the run serves. A scheme's run serves one (budget, loss) unless its compare adapter says
-otherwise: the S-VQ-VAE run serves every budget (K = S is chosen at transmit time) and both loss
-settings (its own loss is already the task-matched eq. 1).
+the run serves. A scheme's run serves one (budget, loss, order) unless compare knows better:
+the S-VQ-VAE run serves every budget (K = S is chosen at transmit time) and both loss settings
+(its own loss is already the task-matched eq. 1); the MDJCM run serves every order (one model
+for all orders, ``load_run(run_dir, order=M)``). A (budget, order) a scheme cannot be sized for
+(ISFR: ``N B_f = S log2 M``) is a ``skipped`` entry of compare.json, not a run.
 
 Protocol, once for every system:
 
