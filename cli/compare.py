@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.errors import quiet_native_stderr
-from cli.options import DataOpt, DatasetOpt, ProfileOpt, SnrSweepOpt, out_option
+from cli.options import DataOpt, DatasetOpt, SnrSweepOpt, out_option
 from cli.options import split_list as _split
 
 CompareOut = out_option("Folder for compare.json, compare.md, the plots, records/ and runs/.")
@@ -38,7 +38,9 @@ def compare(
         help="Loss settings, comma list: paper (each paper's own), task (+ λ_sem CE(T(x̂))).")
                     ] = "paper,task",
     snr: SnrSweepOpt = "-10:20:2",
-    profile: ProfileOpt = "quick",
+    profile: Annotated[str, typer.Option(
+        help="quick (the ≤ 60 min grid) | paper (each paper's schedule) | tiny (seconds per "
+             "run: tests and smoke runs).")] = "quick",
     runs: Annotated[str | None, typer.Option(
         help="Runs folder (trained runs are reused from it; default OUT/runs).")] = None,
     ray: Annotated[str | None, typer.Option(
@@ -50,6 +52,9 @@ def compare(
     n_test: Annotated[int | None, typer.Option(
         min=1, help="Evaluate on the first N test samples (default: the whole test split).")
                       ] = None,
+    n_train: Annotated[int | None, typer.Option(
+        min=1, help="Train T and every run on the first N training samples (default: all).")
+                       ] = None,
 ) -> None:
     """Train (or reuse) and evaluate every run of the grid; compare.json, tables, plots.
 
@@ -75,11 +80,14 @@ def compare(
                 budgets=_ints(budget, "budget"), orders=_ints(orders, "orders"),
                 channels=tuple(_split(channel) or ()), seeds=_ints(seeds, "seeds"),
                 losses=tuple(_split(loss) or ()), snr_db=tuple(parse_snr(snr)),
-                profile=profile, n_test=n_test,
+                profile=profile, n_test=n_test, n_train=n_train,
                 data=str(data.resolve()) if data else None)
     doc = run_compare(grid, out, runs=Path(runs) if runs else None, workers=workers, ray=ray,
                       cpus_per_run=cpus_per_run)
     n = sum(len(rows) for rows in summarise(doc).values())
+    for skip in doc["skipped"]:
+        typer.echo(f"skipped {skip['system']} at S = {skip['budget']}, M = {skip['order']}: "
+                   f"{skip['reason']}")
     typer.echo(f"{len(doc['records'])} records, {n} table lines in {doc['wall_s']:.0f} s: "
                f"{out / 'compare.json'}, {out / 'compare.md'}")
 

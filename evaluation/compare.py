@@ -3,9 +3,11 @@ docs/compare.md).
 
 The grid (systems x orders x seeds x losses x budgets) is cut into **jobs**; a job trains one
 run folder (or reuses it) and evaluates it over the SNR grid on every channel, at every budget
-the run serves. A scheme's run serves one (budget, loss) unless its compare adapter says
-otherwise: the S-VQ-VAE run serves every budget (K = S is chosen at transmit time) and both loss
-settings (its own loss is already the task-matched eq. 1).
+the run serves. A scheme's run serves one (budget, loss, order) unless compare knows better:
+the S-VQ-VAE run serves every budget (K = S is chosen at transmit time) and both loss settings
+(its own loss is already the task-matched eq. 1); the MDJCM run serves every order (one model
+for all orders, ``load_run(run_dir, order=M)``). A (budget, order) a scheme cannot be sized for
+(ISFR: ``N B_f = S log2 M``) is a ``skipped`` entry of compare.json, not a run.
 
 Protocol, once for every system:
 
@@ -72,6 +74,26 @@ SHARES_LOSSES = {"svqvae"}
 BUDGET_FREE_VARIANTS: dict[str, tuple[str, ...]] = {"svqvae": ("dqn",)}
 #: Training profile per scheme in the quick compare (others: ``quick``).
 PROFILES: dict[str, str] = {"svqvae": "compare"}
+#: Schemes whose one run serves every order M of the grid (MDJCM: one model for all orders,
+#: its paper's point); the run is trained once per (budget, loss, seed) and loaded at each
+#: order with ``load_run(run_dir, order=M)``.
+SHARES_ORDERS = {"mdjcm"}
+#: ``--profile tiny`` (tests, smoke runs): each scheme's smallest profile with the overrides
+#: that make it train in seconds; quality is not the point, the interface is.
+TINY: dict[str, tuple[str, dict[str, Any]]] = {
+    "svqvae": ("compare", dict(batch_size=32, phase1_epochs=1, phase2_epochs=1, phy_steps=50,
+                               phy_snapshots=(0, 50), n_actions=4, dqn_steps=10, dqn_envs=4,
+                               dqn_warmup=5, env_samples=50, env_snr_step_db=15.0)),
+    "jcm": ("quick", dict(epochs=1, hidden=(128,), batch_size=64)),
+    "mdjcm": ("quick", dict(hidden=64, batch_size=64, epochs_source=1, epochs_joint=1,
+                            epochs_receiver=1)),
+    "isfr": ("quick", dict(stage1_epochs=1, stage2_epochs=1, batch_size=64,
+                           hidden_units=(128,))),
+}
+#: Checks of a (budget, order) a scheme cannot serve: ``check(budget, order, profile,
+#: options)`` raises ValueError with the reason; compare records a skip instead of a run.
+CHECKS: dict[str, str] = {"isfr": "trainer.isfr.config:check_compare_point"}
+GRID_PROFILES = ("quick", "paper", "tiny")
 
 
 # ----------------------------------------------------------------------------- the grid
@@ -90,6 +112,7 @@ class Grid:
     profile: str = "quick"
     n_test: int | None = None  # evaluate on the first n test samples (None: all)
     data: str | None = None  # file / folder of the data set (None: the embedded MNIST)
+    n_train: int | None = None  # train T and every run on the first n training samples
 
     def __post_init__(self) -> None:
         for name in self.systems:
@@ -108,6 +131,11 @@ class Grid:
                              "--loss and --snr needs at least one value")
         if len(self.snr_db) >= SEED_STRIDE:
             raise ValueError(f"at most {SEED_STRIDE - 1} SNR points, got {len(self.snr_db)}")
+        if self.profile not in GRID_PROFILES:
+            raise ValueError(f"profile {self.profile!r} is unknown; --profile takes "
+                             f"{', '.join(GRID_PROFILES)}")
+        if self.n_train is not None and self.n_train < 1:
+            raise ValueError(f"n_train = {self.n_train}: give at least 1 training sample")
         for b in self.budgets:
             if b < 1:
                 raise ValueError(f"budget S = {b}: give S >= 1 payload symbols per sample")
@@ -138,23 +166,36 @@ class Job:
     options: dict = field(default_factory=dict)
     n_test: int | None = None
     data: str | None = None
+    n_train: int | None = None
+    eval_orders: tuple[int, ...] = ()  # orders this run is evaluated at (empty: ``order``)
 
     @property
     def label(self) -> str:
-        return Path(self.run_dir).name
+        parts = Path(self.run_dir).parts
+        return "/".join(parts[-2:])
 
-    def record_keys(self, variants: Iterable[str]) -> list[tuple[str, str, int | None, str]]:
-        """(variant, loss, budget, channel) of every record this job writes."""
+    @property
+    def orders(self) -> tuple[int, ...]:
+        return self.eval_orders or (self.order,)
+
+    def record_keys(self, variants: Iterable[str]
+                    ) -> list[tuple[str, str, int | None, str, int]]:
+        """(variant, loss, budget, channel, order) of every record this job writes."""
         keys = []
-        for v in variants:
-            budgets: tuple[int | None, ...] = (None,) if v in self.budget_free else self.budgets
-            for b in budgets:
-                keys += [(v, loss, b, ch) for loss in self.losses for ch in self.channels]
+        for m in self.orders:
+            for v in variants:
+                budgets: tuple[int | None, ...] = ((None,) if v in self.budget_free
+                                                   else self.budgets)
+                for b in budgets:
+                    keys += [(v, loss, b, ch, m) for loss in self.losses
+                             for ch in self.channels]
         return keys
 
-    def record_path(self, variant: str, loss: str, budget: int | None, channel: str) -> Path:
+    def record_path(self, variant: str, loss: str, budget: int | None, channel: str,
+                    order: int | None = None) -> Path:
         b = "any" if budget is None else str(budget)
-        name = (f"{self.system}-{variant}-{loss}-{self.dataset}-{channel}-S{b}-M{self.order}"
+        m = self.order if order is None else order
+        name = (f"{self.system}-{variant}-{loss}-{self.dataset}-{channel}-S{b}-M{m}"
                 f"-seed{self.seed}.json")
         return Path(self.records_dir) / name
 
@@ -164,28 +205,80 @@ def _ref(target: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), attr)
 
 
-def run_folder(runs: Path, system: str, dataset: str, order: int, seed: int,
+def run_folder(runs: Path, system: str, dataset: str, order: int | None, seed: int,
                budget: int | None, loss: str | None) -> Path:
-    """``runs/<dataset>/<system>/[<loss>-][S<budget>-]M<order>-seed<seed>``."""
+    """``runs/<dataset>/<system>/[<loss>-][S<budget>-]M<order>-seed<seed>`` (``Mall`` for a
+    run that serves every order)."""
     parts = ([loss] if loss else []) + ([f"S{budget}"] if budget is not None else [])
-    return runs / dataset / system / "-".join([*parts, f"M{order}", f"seed{seed}"])
+    m = "Mall" if order is None else f"M{order}"
+    return runs / dataset / system / "-".join([*parts, m, f"seed{seed}"])
+
+
+def profile_and_options(system: str, grid: Grid, options: dict[str, dict] | None = None
+                        ) -> tuple[str, dict[str, Any]]:
+    """The training profile of ``system`` under ``grid.profile`` and its option overrides
+    (``tiny``: :data:`TINY`; ``quick``: :data:`PROFILES`; user ``options`` on top)."""
+    user = dict((options or {}).get(system, {}))
+    if grid.profile == "tiny":
+        profile, base = TINY.get(system, ("quick", {}))
+        return profile, {**base, **user}
+    if grid.profile == "quick":
+        return PROFILES.get(system, "quick"), user
+    return grid.profile, user
+
+
+def skip_reason(system: str, budget: int, order: int, grid: Grid,
+                options: dict[str, dict] | None = None) -> str | None:
+    """Why ``system`` cannot serve (S, M) under this grid (None: it can); see :data:`CHECKS`."""
+    if system not in CHECKS:
+        return None
+    profile, opts = profile_and_options(system, grid, options)
+    try:
+        _ref(CHECKS[system])(budget, order, profile, opts)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def skips(grid: Grid, options: dict[str, dict] | None = None) -> list[dict[str, Any]]:
+    """One skip record per (system, budget, order) the grid asks for and the system cannot
+    serve (listed in compare.json under ``skipped``)."""
+    out = []
+    for system in grid.systems:
+        for budget in grid.budgets:
+            for order in grid.orders:
+                why = skip_reason(system, budget, order, grid, options)
+                if why is not None:
+                    out.append({"system": system, "dataset": grid.dataset, "budget": budget,
+                                "order": order, "reason": why})
+    return out
 
 
 def plan(grid: Grid, out: Path, runs: Path, classifier: Path,
          options: dict[str, dict] | None = None) -> list[Job]:
-    """Cut the grid into jobs (one per run folder)."""
+    """Cut the grid into jobs (one per run folder); (S, M) points a system cannot serve are
+    left out (:func:`skips`)."""
     jobs = []
     for system in grid.systems:
         share_b, share_l = system in SHARES_BUDGETS, system in SHARES_LOSSES
+        share_m = system in SHARES_ORDERS
         train_ref = TRAINERS.get(system, f"trainer.{system}.train:train")
         load_ref = BUDGET_LOADERS.get(system, SCHEMES[system])
         budget_sets = [grid.budgets] if share_b else [(b,) for b in grid.budgets]
         loss_sets = [grid.losses] if share_l else [(loss,) for loss in grid.losses]
-        for order in grid.orders:
+        order_sets = [grid.orders] if share_m else [(m,) for m in grid.orders]
+        profile, opts = profile_and_options(system, grid, options)
+        for orders in order_sets:
+            order = orders[0]
             for seed in grid.seeds:
                 for budgets in budget_sets:
+                    budgets = tuple(b for b in budgets if all(
+                        skip_reason(system, b, m, grid, options) is None for m in orders))
+                    if not budgets:
+                        continue
                     for losses in loss_sets:
-                        run_dir = run_folder(runs, system, grid.dataset, order, seed,
+                        run_dir = run_folder(runs, system, grid.dataset,
+                                             None if share_m else order, seed,
                                              None if share_b else budgets[0],
                                              None if share_l else losses[0])
                         jobs.append(Job(
@@ -197,10 +290,9 @@ def plan(grid: Grid, out: Path, runs: Path, classifier: Path,
                             records_dir=str(out / "records"), train_ref=train_ref,
                             load_ref=load_ref, load_takes_budget=system in BUDGET_LOADERS,
                             budget_free=BUDGET_FREE_VARIANTS.get(system, ()),
-                            profile=PROFILES.get(system, grid.profile) if grid.profile == "quick"
-                            else grid.profile,
-                            options=dict((options or {}).get(system, {})),
-                            n_test=grid.n_test, data=grid.data))
+                            profile=profile, options=dict(opts),
+                            n_test=grid.n_test, data=grid.data, n_train=grid.n_train,
+                            eval_orders=tuple(orders) if share_m else ()))
     return jobs
 
 
@@ -225,11 +317,17 @@ def required_snr(snr_db: list[float], accuracy: list[float], target: float) -> f
 
 
 @functools.lru_cache(maxsize=2)
-def _dataset(name: str, data: str | None = None):
-    """The data set with its fixed splits (``data``: its file or folder)."""
+def _dataset(name: str, data: str | None = None, n_train: int | None = None):
+    """The data set with its fixed splits (``data``: its file or folder), its training split
+    cut to the first ``n_train`` samples when given."""
+    import dataclasses
+
     from trainer.data import load_dataset
 
-    return load_dataset(name, Path(data) if data else None)
+    ds = load_dataset(name, Path(data) if data else None)
+    if n_train is None or n_train >= len(ds.x_train):
+        return ds
+    return dataclasses.replace(ds, x_train=ds.x_train[:n_train], y_train=ds.y_train[:n_train])
 
 
 def _is_complete(run_dir: Path) -> bool:
@@ -244,7 +342,7 @@ def execute(job: Job, progress=None) -> dict[str, Any]:
     ds = None
     trained = False
     if not _is_complete(run_dir):
-        ds = _dataset(job.dataset, job.data)
+        ds = _dataset(job.dataset, job.data, job.n_train)
         kwargs = dict(budget=job.train_budget, order=job.order, seed=job.seed,
                       loss=job.train_loss, classifier=Path(job.classifier),
                       profile=job.profile, **job.options)
@@ -255,15 +353,17 @@ def execute(job: Job, progress=None) -> dict[str, Any]:
     info = json.loads((run_dir / "run.json").read_text())
     train_s = _train_seconds(info)
 
-    def load(budget: int):
+    def load(budget: int, order: int):
         if job.load_takes_budget:
             return _ref(job.load_ref)(run_dir, budget)
+        if job.eval_orders:
+            return _ref(job.load_ref)(run_dir, order=order)
         return _ref(job.load_ref)(run_dir)
 
-    first = load(job.budgets[0])
+    first = load(job.budgets[0], job.orders[0])
     todo = [k for k in job.record_keys(first.variants) if not job.record_path(*k).is_file()]
     if todo:
-        ds = ds or _dataset(job.dataset, job.data)
+        ds = ds or _dataset(job.dataset, job.data, job.n_train)
         _evaluate_into(job, load, first, todo, ds, train_s, progress)
     return {"job": job.label, "trained": trained, "evaluated": len(todo),
             "seconds": time.perf_counter() - t_start}
@@ -299,15 +399,16 @@ def _evaluate_into(job: Job, load, first, todo, ds, train_s, progress) -> None:
     clf = load_frozen(job.classifier)
     p_clean = np.asarray(clf.predict(x, batch_size=500, verbose=0))
     data_range = float(ds.x_train.max() - ds.x_train.min()) or 1.0
-    by_budget: dict[int | None, list] = defaultdict(list)
+    by_point: dict[tuple[int | None, int], list] = defaultdict(list)
     for key in todo:
-        by_budget[key[2]].append(key)
+        by_point[(key[2], key[4])].append(key)
     task = None
     if progress is not None:
         task = progress.add_task(f"evaluate {job.label}", total=len(todo) * len(job.snr_db),
                                  info="")
-    for budget, keys in by_budget.items():
-        run = first if budget in (None, job.budgets[0]) else load(budget)
+    for (budget, order), keys in by_point.items():
+        run = (first if budget in (None, job.budgets[0]) and order == job.orders[0]
+               else load(job.budgets[0] if budget is None else budget, order))
         for variant, channel in sorted({(k[0], k[3]) for k in keys}):
             tx = run.transmitter(x, variant, seed=job.seed)
             rx = run.receiver(variant)
@@ -331,11 +432,11 @@ def _evaluate_into(job: Job, load, first, todo, ds, train_s, progress) -> None:
                     progress.update(task, advance=len([k for k in keys if k[0] == variant
                                                        and k[3] == channel]))
             for loss in job.losses:
-                if (variant, loss, budget, channel) not in keys:
+                if (variant, loss, budget, channel, order) not in keys:
                     continue
                 record = {
                     "system": job.system, "variant": variant, "dataset": job.dataset,
-                    "channel": channel, "budget": budget, "order": job.order,
+                    "channel": channel, "budget": budget, "order": order,
                     "seed": job.seed, "loss": loss, "snr_db": list(job.snr_db),
                     **cols,
                     "bits_per_symbol": int(run.bits_per_symbol),
@@ -343,7 +444,7 @@ def _evaluate_into(job: Job, load, first, todo, ds, train_s, progress) -> None:
                 }
                 if all(v is None for v in record["constellation_power"]):
                     del record["constellation_power"]
-                write_json(job.record_path(variant, loss, budget, channel), record)
+                write_json(job.record_path(variant, loss, budget, channel, order), record)
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -434,8 +535,9 @@ def compare(grid: Grid, out: str | Path, *, runs: str | Path | None = None,
 
     out = Path(out)
     runs = Path(runs) if runs is not None else out / "runs"
-    clf = shared_classifier(_dataset(grid.dataset, grid.data),
-                            runs / grid.dataset / f"classifier-seed{CLASSIFIER_SEED}",
+    tag = "" if grid.n_train is None else f"-n{grid.n_train}"
+    clf = shared_classifier(_dataset(grid.dataset, grid.data, grid.n_train),
+                            runs / grid.dataset / f"classifier-seed{CLASSIFIER_SEED}{tag}",
                             seed=CLASSIFIER_SEED)
     jobs = plan(grid, out, runs, clf, options)
     t0 = time.perf_counter()
@@ -449,6 +551,7 @@ def compare(grid: Grid, out: str | Path, *, runs: str | Path | None = None,
         "classifier": {grid.dataset: {"path": str(clf), **classifier_info(clf)}},
         "target_fraction": TARGET_FRACTION,
         "wall_s": round(wall, 1),
+        "skipped": skips(grid, options),
         "records": [wanted[k] for k in sorted(wanted)],
     }
     write_json(out / "compare.json", doc)
@@ -531,7 +634,7 @@ def markdown_table(doc: dict, dataset: str, channel: str, rows: list[dict]) -> s
         cells += [_mean_std(r.get(f"acc@{s:g}", [])) for s in snrs]
         cells += [_mean_std(r.get(f"q@{s:g}", [])) for s in snrs]
         cells += [_required_text(r["required_snr"], r["snr_max"]),
-                  f"{r['symbols']:.1f} + {r['side_bits']:.0f} b", f"{r['effective']:.1f}",
+                  f"{r['symbols']:.1f} + {r['side_bits']:.1f} b", f"{r['effective']:.1f}",
                   f"{np.mean(r['train_s']):.0f}" if r["train_s"] else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@ schema, resume after an interrupted grid, the process pool and Ray agree, the S-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -300,3 +301,70 @@ def test_run_point_reports_psnr_of_the_receivers_x_hat(rng):
     plain = run_point(Tx(), Rx(), lambda s, _snr: s, 0.0, np.full((6, 2), 0.5),
                       np.zeros(6, int), 1).record
     assert "psnr" not in plain
+
+
+# ----------------------------------------------------------------------------- four systems
+def test_plan_shares_mdjcm_across_orders_and_skips_unsizable_isfr(tmp_path):
+    """MDJCM: one run folder per (budget, loss, seed) evaluated at every order; ISFR at a
+    (S, M) with S log2 M not a multiple of N N_b (8 x 2 = 16 bits): a skip, not a job."""
+    grid = cmp.Grid(systems=("mdjcm", "isfr"), dataset="mnist", budgets=(6, 16),
+                    orders=(16, 256), channels=("awgn",), seeds=(0,), losses=("paper",),
+                    snr_db=(0.0,), profile="tiny")
+    jobs = cmp.plan(grid, tmp_path, tmp_path / "runs", tmp_path / "T.keras")
+    md = [j for j in jobs if j.system == "mdjcm"]
+    assert len(md) == 2 and all(j.orders == (16, 256) for j in md)
+    assert {Path(j.run_dir).name for j in md} == {"paper-S6-Mall-seed0", "paper-S16-Mall-seed0"}
+    assert {k[4] for k in md[0].record_keys(["mdjcm"])} == {16, 256}
+    isfr = {(j.budgets, j.order) for j in jobs if j.system == "isfr"}
+    assert isfr == {((6,), 256), ((16,), 16), ((16,), 256)}  # 6 x log2 16 = 24 bits: skipped
+    skipped = cmp.skips(grid)
+    assert [(s["system"], s["budget"], s["order"]) for s in skipped] == [("isfr", 6, 16)]
+    assert "multiple of 4" in skipped[0]["reason"] and "\n" not in skipped[0]["reason"]
+    with pytest.raises(ValueError, match="profile 'huge'"):
+        dataclasses.replace(grid, profile="huge")
+
+
+@pytest.mark.slow
+def test_four_real_systems_on_a_tiny_grid(tmp_path):
+    """svqvae, jcm, mdjcm and isfr through the whole compare path (``--profile tiny``, 500
+    training digits, 200 test digits, 2 SNR points, AWGN + Rayleigh): every record keeps the
+    symbol budget, has measured power 1 per sent symbol, side bits and accuracies in [0, 1]."""
+    systems = ("svqvae", "jcm", "mdjcm", "isfr")
+    if not all(s in SCHEMES for s in systems):
+        pytest.skip("a scheme is not registered in trainer.scheme.SCHEMES")
+    budget = 16
+    grid = cmp.Grid(systems=systems, dataset="mnist", budgets=(budget,), orders=(16,),
+                    channels=("awgn", "rayleigh"), seeds=(0,), losses=("paper",),
+                    snr_db=(0.0, 20.0), profile="tiny", n_test=200, n_train=500)
+    doc = cmp.compare(grid, tmp_path / "out", progress=False)
+    assert doc["skipped"] == []
+    recs = doc["records"]
+    variants = {(r["system"], r["variant"]) for r in recs}
+    # every system's main line and its labelled ablation, on both channels
+    assert {"svqvae", "jcm", "mdjcm", "isfr"} == {s for s, _ in variants}
+    assert {("jcm", "sample"), ("jcm", "argmax"), ("isfr", "ophd"),
+            ("isfr", "equal_protection"), ("svqvae", "semantic")} <= variants
+    assert len(recs) == 2 * len(variants)
+    for r in recs:
+        assert set(r) >= RECORD_KEYS, r["system"]
+        what = f"{r['system']}/{r['variant']} {r['channel']}"
+        n = len(r["snr_db"])
+        sps = np.asarray(r["symbols_per_sample"], float)
+        assert sps.shape == (n,) and np.all(sps > 0), what
+        if r["system"] == "isfr":
+            assert np.all(sps <= budget + 1e-9), what  # OPHD may send fewer features
+        elif r["system"] == "mdjcm":
+            assert np.all(np.abs(sps - budget) <= 0.1 * budget), what  # eta: mean length S
+        elif r["budget"] is not None:  # svqvae's DQN line picks K itself
+            assert np.allclose(sps, budget), what
+        assert np.allclose(r["tx_power"], 1.0, atol=1e-4), what
+        side = np.asarray(r["side_bits"], float)
+        assert side.shape == (n,) and np.all(side >= 0), what
+        acc = np.asarray(r["accuracy"], float)
+        assert acc.shape == (n,) and np.all((acc >= 0) & (acc <= 1)), what
+        assert r["train_s"] is not None and r["train_s"] > 0, what
+    side = {r["system"]: r["side_bits"][0] for r in recs if r["variant"] != "dqn"}
+    assert side["jcm"] == 0.0  # fixed length, fixed order: nothing to tell the receiver
+    assert side["mdjcm"] > 0  # the lengths k_i are counted
+    assert side["svqvae"] > 0  # the positional bitmap
+    assert (tmp_path / "out" / "compare.md").read_text().count("| isfr/ophd (paper) S=16") == 2

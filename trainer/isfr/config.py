@@ -97,3 +97,12 @@ def _gcd(a: int, b: int) -> int:
     import math
 
     return math.gcd(a, b)
+
+
+def check_compare_point(budget: int, order: int, profile: str = "quick",
+                        options: dict | None = None) -> None:
+    """ValueError (one line, with the fix) unless ISFR can be sized for budget S and order M
+    under ``profile`` + ``options``: ``N * B_f = S * log2 M`` with ``B_f = L * N_b``
+    (:func:`feature_geometry`). ``semqam compare`` calls it to record a skip instead of a run."""
+    cfg = IsfrConfig.for_profile(profile, **(options or {}))
+    feature_geometry(budget, order, cfg.n_features, cfg.quant_bits)
