@@ -355,6 +355,7 @@ def write_outputs(ev: Evaluation, run: Run, out: str | Path) -> list[Path]:
     written.append(concepts)
     written += [
         plots.plot_q_sem_vs_snr(m, out / "q_sem_vs_snr.png"),
+        plots.plot_q_sem_equal_energy(m, out / "q_sem_equal_energy.png"),
         plots.plot_ber_vs_snr(m, out / "ber_vs_snr.png"),
         plots.plot_symbols_vs_snr(m, out / "symbols_vs_snr.png"),
     ]

@@ -22,8 +22,9 @@ from channel_sim import ber_gray_square_qam_approx  # noqa: E402
 from semqam.fileio import save_with  # noqa: E402
 
 DPI = 130
-COLORS = {"semantic": "tab:blue", "standard": "tab:orange"}
-LABELS = {"semantic": "semantic M-QAM (learned)", "standard": "standard M-QAM (Gray grid)"}
+COLORS = {"semantic": "tab:blue", "standard": "tab:orange", "fair": "tab:green"}
+LABELS = {"semantic": "semantic M-QAM (learned)", "standard": "standard M-QAM (Gray grid)",
+          "fair": "semantic, trained under the power sent (fair)"}
 Q_SEM = r"$Q_{\mathrm{sem}}$"
 
 
@@ -72,6 +73,32 @@ def plot_q_sem_vs_snr(m: dict, path: str | Path) -> Path:
         ax.legend(fontsize=8, loc="best")
     axes[0].set_title(f"Semantic quality {Q_SEM} vs SNR")
     axes[1].set_title("Task accuracy vs SNR")
+    fig.suptitle(_tag(m))
+    return save_figure(fig, path)
+
+
+def plot_q_sem_equal_energy(m: dict, path: str | Path) -> Path:
+    """Q_sem at the nominal SNR (solid) and at equal transmitted Es/N0 (dashed: the noise scaled
+    to each variant's measured energy per sent symbol), and that energy in dB, per variant."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    snr = m["snr_db"]
+    for name, s in m["variants"].items():
+        color = COLORS.get(name)
+        axes[0].plot(snr, s["q_sem"], ls="-", marker="o", ms=3, color=color,
+                     label=f"{LABELS.get(name, name)}, nominal SNR")
+        axes[0].plot(snr, s["q_sem_equal_energy"], ls="--", marker="x", ms=4, color=color,
+                     label=f"{name}, equal transmitted energy")
+        axes[1].plot(snr, s["tx_symbol_energy_db"], marker="o", ms=3, color=color,
+                     label=LABELS.get(name, name))
+    axes[0].set_ylabel(Q_SEM)
+    axes[0].set_ylim(0.0, 1.02)
+    axes[0].set_title(f"{Q_SEM}: paper's power convention vs equal transmitted energy")
+    axes[1].set_ylabel("energy per sent symbol (dB re. P = 1)")
+    axes[1].set_title("What each variant actually transmits")
+    for ax in axes:
+        _snr_axis(ax, m)
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle(_tag(m))
     return save_figure(fig, path)
 

@@ -207,7 +207,7 @@ def test_error_free_channel_matches_no_channel_accuracy(evaluated):
 def test_figures_are_written(evaluated):
     metrics, out = evaluated
     pngs = [f for f in metrics["files"] if f.endswith(".png")]
-    assert {"q_sem_vs_snr.png", "ber_vs_snr.png", "symbols_vs_snr.png",
+    assert {"q_sem_vs_snr.png", "q_sem_equal_energy.png", "ber_vs_snr.png", "symbols_vs_snr.png",
             "constellation_semantic_sci.png", "constellation_evolution.png"} <= set(pngs)
     for name in pngs:
         data = (out / name).read_bytes()
