@@ -56,7 +56,7 @@ def test_failed_training_leaves_no_run_folder(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("simulated crash in the DQN stage")
 
-    monkeypatch.setattr(train_mod, "train_dqn", boom)
+    monkeypatch.setattr(train_mod, "fit_policy", boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_tiny(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
