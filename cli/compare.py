@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.errors import quiet_native_stderr
-from cli.options import DataOpt, DatasetOpt, SnrSweepOpt, out_option
+from cli.options import CompareProfileOpt, DataOpt, DatasetOpt, SnrSweepOpt, out_option
 from cli.options import split_list as _split
 
 CompareOut = out_option("Folder for compare.json, compare.md, the plots, records/ and runs/.")
@@ -38,9 +38,7 @@ def compare(
         help="Loss settings, comma list: paper (each paper's own), task (+ λ_sem CE(T(x̂))).")
                     ] = "paper,task",
     snr: SnrSweepOpt = "-10:20:2",
-    profile: Annotated[str, typer.Option(
-        help="quick (the ≤ 60 min grid) | paper (each paper's schedule) | tiny (seconds per "
-             "run: tests and smoke runs).")] = "quick",
+    profile: CompareProfileOpt = "quick",
     runs: Annotated[str | None, typer.Option(
         help="Runs folder (trained runs are reused from it; default OUT/runs).")] = None,
     ray: Annotated[str | None, typer.Option(

@@ -26,6 +26,10 @@ DatasetOpt = Annotated[str, typer.Option(help="mnist | fashion-mnist | fsdd.")]
 DataOpt = Annotated[
     Path | None, typer.Option(help="IDX/CSV file or folder, or FSDD WAV folder.")]
 ProfileOpt = Annotated[str, typer.Option(help="quick (CPU minutes) | paper (Table I).")]
+#: ``semqam compare``'s profiles apply to every scheme of the grid (docs/compare.md).
+CompareProfileOpt = Annotated[str, typer.Option(
+    "--profile", help="quick (the ≤ 60 min grid) | paper (each paper's schedule) | tiny (seconds "
+    "per run: tests and smoke runs).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for every random generator.")]
 TestSpeakersOpt = Annotated[
     str | None, typer.Option(help="FSDD: comma-separated speakers held out for testing.")]
