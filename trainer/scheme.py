@@ -81,6 +81,33 @@ class Reception:
     x_hat: np.ndarray | None = None
 
 
+class RunInfo:
+    """What a scheme's run object reads from its ``run.json`` (``self.info``) the same way for
+    every scheme; the class provides ``order``."""
+
+    info: dict[str, Any]
+    order: int
+
+    @property
+    def budget(self) -> int:
+        """S: complex payload symbols per sample the run was trained for."""
+        return int(self.info["budget"])
+
+    @property
+    def bits_per_symbol(self) -> int:
+        from semqam.units import bits_per_symbol
+
+        return bits_per_symbol(self.order)
+
+    @property
+    def dataset_name(self) -> str:
+        return str(self.info["dataset"]["name"])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.info["dataset"]["input_shape"])
+
+
 @runtime_checkable
 class Transmitter(Protocol):
     """Samples bound at construction; ``transmit(snr_db)`` sends all of them."""

@@ -18,6 +18,7 @@ from semqam.units import bits_per_symbol, db_to_linear
 from trainer.isfr.ophd import Allocation, equal_protection, ophd
 from trainer.isfr.pipeline import IsfrPipeline
 from trainer.isfr.scheme import NAME, VARIANTS, IsfrReceiver, IsfrTransmitter
+from trainer.scheme import RunInfo
 
 REQUIRED_FILES = ("run.json", "encoder.keras", "decoder.keras", "classifier.keras",
                   "levels.npy", "importance.npy")
@@ -31,7 +32,7 @@ def allowed_bits(bit_set: tuple[int, ...], order: int) -> tuple[int, ...]:
     return tuple(sorted({int(b) for b in bit_set if int(b) <= top and int(b) % 2 == 0} | {top}))
 
 
-class Run:
+class Run(RunInfo):
     """One trained ISFR run: its models, importance weights and the OPHD allocator."""
 
     name = NAME
@@ -58,24 +59,8 @@ class Run:
         self._allocate.cache_clear()
 
     @property
-    def budget(self) -> int:
-        return int(self.info["budget"])
-
-    @property
     def order(self) -> int:
         return int(self.info["order"])
-
-    @property
-    def bits_per_symbol(self) -> int:
-        return bits_per_symbol(self.order)
-
-    @property
-    def dataset_name(self) -> str:
-        return str(self.info["dataset"]["name"])
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.info["dataset"]["input_shape"])
 
     def allocation(self, variant: str, snr_db: float) -> Allocation:
         """What ``variant`` sends at the fed-back ``snr_db`` (cached per point)."""

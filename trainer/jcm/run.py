@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from channel_sim import Constellation
-from semqam.units import bits_per_symbol
 from trainer.jcm.modulation import (
     amplitudes,
     constellation,
@@ -34,7 +33,7 @@ from trainer.jcm.modulation import (
     levels_to_symbols,
 )
 from trainer.jcm.train import NETWORKS
-from trainer.scheme import Frame, Reception
+from trainer.scheme import Frame, Reception, RunInfo
 
 VARIANTS = ("sample", "argmax", "uniform")
 
@@ -88,7 +87,7 @@ class JcmReceiver:
 
 
 @dataclass
-class JcmRun:
+class JcmRun(RunInfo):
     """One trained JCM run (``run.json`` + networks)."""
 
     path: Path
@@ -102,24 +101,8 @@ class JcmRun:
         return [v for v in VARIANTS if v != "uniform" or "uniform" in self._nets]
 
     @property
-    def budget(self) -> int:
-        return int(self.info["budget"])
-
-    @property
     def order(self) -> int:
         return int(self.info["order"])
-
-    @property
-    def bits_per_symbol(self) -> int:
-        return bits_per_symbol(self.order)
-
-    @property
-    def dataset_name(self) -> str:
-        return str(self.info["dataset"]["name"])
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.info["dataset"]["input_shape"])
 
     def _check(self, variant: str) -> None:
         if variant not in self.variants:

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from semqam.units import bits_per_symbol
 from trainer.mdjcm.config import Config
 from trainer.mdjcm.modulation import (
     check_order,
@@ -38,7 +37,7 @@ from trainer.mdjcm.modulation import (
     lengths,
 )
 from trainer.mdjcm.train import NAME, SNR_SCALE, load_classifier
-from trainer.scheme import Frame, Reception
+from trainer.scheme import Frame, Reception, RunInfo
 
 WEIGHTS = ("g_a", "h_a", "h_s", "density", "f_e", "f_d", "g_s")
 
@@ -84,7 +83,7 @@ def _load_model(folder: Path, info: dict, cfg: Config, input_shape) -> _Model:
 
 
 @dataclass
-class Run:
+class Run(RunInfo):
     """A trained MDJCM run (the scheme contract of issue 14), evaluated at ``order``."""
 
     path: Path
@@ -105,24 +104,8 @@ class Run:
         return [self.main_variant] + (["per_order"] if self.order in self.per_order else [])
 
     @property
-    def budget(self) -> int:
-        return int(self.info["budget"])
-
-    @property
     def orders(self) -> tuple[int, ...]:
         return tuple(int(m) for m in self.info["orders"])
-
-    @property
-    def bits_per_symbol(self) -> int:
-        return bits_per_symbol(self.order)
-
-    @property
-    def dataset_name(self) -> str:
-        return str(self.info["dataset"]["name"])
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.info["dataset"]["input_shape"])
 
     def with_order(self, order: int) -> Run:
         """The same trained run evaluated at another order M (one model serves all)."""
