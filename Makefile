@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SEMQAM := $(VENV)/bin/semqam
 STAMP := $(VENV)/.installed
 NODE_STAMP := $(VENV)/.node-installed
-NODE_SOURCES := $(shell find device_runtime -type f \( -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) -not -path '*/build/*' 2>/dev/null)
+NODE_SOURCES := $(shell find device_runtime -type f \( -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' -o -name '*.toml' -o -name '*.ld' -o -name Makefile \) -not -path '*/build/*' 2>/dev/null)
 # CPU TensorFlow unless an NVIDIA driver is present.
 # apt-get needs root; `sudo` when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -41,6 +41,10 @@ def profile(
              "cortex-m7 on --port qemu-m4 / qemu-m7).")] = None,
     icount_samples: Annotated[int, typer.Option(
         min=1, help="--port qemu-*: samples whose instructions are counted per stage.")] = 10,
+    reference_kernels: Annotated[bool, typer.Option(
+        "--reference-kernels", help="--port qemu-*: also count the same samples on firmware "
+        "built with the portable reference kernels (KERNELS=reference) and print the "
+        "ratio.")] = False,
     active_power: Annotated[float | None, typer.Option(
         help="Node active power in W (overrides the preset's).")] = None,
     symbol_rate: Annotated[float | None, typer.Option(
@@ -72,6 +76,7 @@ def profile(
       semqam profile --bundle build/mnist-1024 --snr 0 --preset cortex-m7 --symbol-rate 1e3
       semqam profile --bundle build/mnist-256 --port /dev/ttyUSB0 --baud 921600 --k 16
       semqam profile --bundle build/mnist-256 --port qemu-m4 --trust build/keys/lab.pub --k 16
+      semqam profile --bundle build/mnist-256 --port qemu-m4 --k 16 --reference-kernels
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -126,6 +131,10 @@ def profile(
             bar.update(run_task, description="icount", completed=0, total=None)
             result["instructions"] = _instructions(port, bundle, samples[:icount_samples], snr,
                                                    k, constellation, power)
+            if reference_kernels:
+                result["instructions"]["reference_kernels"] = _instructions(
+                    port, bundle, samples[:icount_samples], snr, k, constellation, power,
+                    kernels="reference")
     Console().print(_table(result))
     if "instructions" in result:
         Console().print(_icount_table(result["instructions"]))
@@ -135,14 +144,15 @@ def profile(
 
 
 def _instructions(port: str, bundle: Path, samples: Any, snr: float, k: int | None,
-                  constellation: str, power: Any) -> dict[str, Any]:
+                  constellation: str, power: Any, kernels: str = "dsp") -> dict[str, Any]:
     """Exact instructions per stage on QEMU (semqam_node.qemu.profile_instructions) with the
     estimated time and energy at the preset's clock and assumed CPI (hil.energy.MCU_CORES)."""
     from semqam_node.qemu import ICOUNT_STAGES, profile_instructions
 
     from hil.energy import MCU_CORES, mcu_estimate
 
-    r = profile_instructions(port, bundle, [bytes(u) for u in samples], snr, k, constellation)
+    r = profile_instructions(port, bundle, [bytes(u) for u in samples], snr, k, constellation,
+                             kernels=kernels)
     out: dict[str, Any] = {k_: v for k_, v in r.items() if k_ != "per_sample"}
     out["stages"] = list(ICOUNT_STAGES)
     out["counted_by"] = ("sq_icount QEMU TCG plugin: exact guest instructions between the "
@@ -162,21 +172,33 @@ def _icount_table(ins: dict[str, Any]) -> Any:
     from rich.table import Table
 
     est = ins.get("estimate")
+    ref = ins.get("reference_kernels")
     t = Table(title=(f"instructions per stage on QEMU (exact; median of {ins['samples']} samples "
-                     f"at K = {ins['k']})"), title_justify="left",
+                     f"at K = {ins['k']}; {ins['kernels']} kernels)"), title_justify="left",
               caption=(f"time and energy: ESTIMATES = instructions x CPI {est['encode']['cpi']:g} "
                        f"/ {est['encode']['clock_hz'] / 1e6:g} MHz x the preset's active power; "
                        f"{est['encode']['source']}" if est else ins.get("estimate_note", "")),
               caption_justify="left")
-    for col in ("stage", "instructions", "min", "max", "est. time", "est. energy"):
+    cols = ["stage", "instructions", "min", "max", "est. time", "est. energy"]
+    if ref:
+        cols += ["reference kernels", "reference / this"]
+    for col in cols:
         t.add_column(col, justify="right" if col != "stage" else "left")
+
+    def median(r: dict[str, Any], name: str) -> float:
+        return r["encode_median"] if name == "encode" else r["median"][name]
+
     for name in [*ins["stages"], "encode"]:
-        n = ins["encode_median"] if name == "encode" else ins["median"][name]
+        n = median(ins, name)
         lo = "" if name == "encode" else f"{ins['min'][name]:,}"
         hi = "" if name == "encode" else f"{ins['max'][name]:,}"
         e = est[name] if est else None
-        t.add_row("sq_encode (neural..map)" if name == "encode" else name, f"{n:,.0f}", lo, hi,
-                  _fmt_us(e["time_s"] * 1e6) if e else "-", _fmt_j(e["energy_j"]) if e else "-")
+        row = ["sq_encode (neural..map)" if name == "encode" else name, f"{n:,.0f}", lo, hi,
+               _fmt_us(e["time_s"] * 1e6) if e else "-", _fmt_j(e["energy_j"]) if e else "-"]
+        if ref:
+            r = median(ref, name)
+            row += [f"{r:,.0f}", f"{r / n:.2f}x" if n else "-"]
+        t.add_row(*row)
     return t
 
 

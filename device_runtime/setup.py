@@ -27,6 +27,7 @@ CORE_SOURCES = [
     "csrc/ports/x86_avx2.c",
     "csrc/ports/x86_avx512_vnni.c",
     "csrc/ports/aarch64_neon.c",
+    "csrc/ports/armv7em_dsp.c",  # Cortex-M4/M7 only: empty elsewhere
     "csrc/link/sq_link.c",  # the link framing (COBS, CRC-32, frame decoder) the MCU runs too
 ]
 # -ffp-contract=off: no fused multiply-add, so the double-precision requantization rounds exactly

@@ -11,7 +11,8 @@
  *   selection, codes sq_top_k, sq_nearest_codewords, sq_map_symbols, sq_policy_k, bitmaps
  *   optimized ports  FC accumulation, requantization, nearest codeword (sq_dispatch.c picks
  *                    one by CPU feature at load: ports/x86_avx2.c, ports/x86_avx512_vnni.c,
- *                    ports/aarch64_neon.c; -DSQ_PORTABLE_ONLY keeps the reference kernels)
+ *                    ports/aarch64_neon.c; at build time on an M core: ports/armv7em_dsp.c;
+ *                    -DSQ_PORTABLE_ONLY keeps the reference kernels)
  *   validate once    sq_graph_prepare / sq_codebook_prepare, then the *_prepared entries
  *
  * Rules: no dynamic allocation, no libc beyond string.h / stdint.h / stddef.h, memory only from
@@ -264,7 +265,8 @@ sq_status sq_encode(const sq_graph *graph, const sq_tables *tables, const uint8_
 #define SQ_PORT_X86_AVX512_VNNI 2  /* vpdpbusd u8 x s8 dot products, AVX-512BW masked tails */
 #define SQ_PORT_AARCH64_NEON 3     /* smlal int16 multiply-accumulate */
 #define SQ_PORT_AARCH64_DOTPROD 4  /* sdot (Armv8.2 dot product) */
-#define SQ_PORT_COUNT 5
+#define SQ_PORT_ARMV7EM_DSP 5      /* smlad packed 16-bit multiply-add (Cortex-M4/M7) */
+#define SQ_PORT_COUNT 6
 
 /* Short name of a port id ("x86_avx2"); "unknown" outside [0, SQ_PORT_COUNT). */
 const char *sq_port_name(int32_t port);

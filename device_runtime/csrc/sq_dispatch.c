@@ -1,8 +1,10 @@
 /*
  * sq_dispatch.c - which port runs the kernels: the best one this CPU supports, chosen when the
  * library loads (GCC/Clang constructor; on first use otherwise), overridable with
- * sq_port_select. One binary runs everywhere: the port files compile their kernels with
- * per-function target attributes, and only this file asks the CPU what it can execute.
+ * sq_port_select. On x86-64 and AArch64 one binary runs everywhere: the port files compile
+ * their kernels with per-function target attributes, and only this file asks the CPU what it
+ * can execute. An M core has no CPUID: the DSP port is compiled in when the build targets a
+ * core with __ARM_FEATURE_DSP (Cortex-M4/M7), and then it runs.
  */
 #include "sq_internal.h"
 
@@ -16,7 +18,8 @@
 static const sq_port_ops sq_reference_ops = {"reference", NULL, NULL, NULL};
 
 static const char *const sq_port_names[SQ_PORT_COUNT] = {
-    "reference", "x86_avx2", "x86_avx512_vnni", "aarch64_neon", "aarch64_dotprod"};
+    "reference", "x86_avx2", "x86_avx512_vnni", "aarch64_neon", "aarch64_dotprod",
+    "armv7em_dsp"};
 
 const char *sq_port_name(int32_t port)
 {
@@ -34,6 +37,9 @@ const sq_port_ops *sq_port_ops_of(int32_t port)
 #if SQ_HAVE_AARCH64_PORTS
     case SQ_PORT_AARCH64_NEON: return &sq_aarch64_neon_ops;
     case SQ_PORT_AARCH64_DOTPROD: return &sq_aarch64_dotprod_ops;
+#endif
+#if SQ_HAVE_ARMV7EM_PORT
+    case SQ_PORT_ARMV7EM_DSP: return &sq_armv7em_dsp_ops; /* compiled for a DSP core: runs */
 #endif
     default: return NULL;
     }
@@ -94,7 +100,8 @@ sq_status sq_port_available(int32_t port, const char **why)
 static int32_t sq_port_best(void)
 {
     static const int32_t order[] = {SQ_PORT_X86_AVX512_VNNI, SQ_PORT_X86_AVX2,
-                                    SQ_PORT_AARCH64_DOTPROD, SQ_PORT_AARCH64_NEON};
+                                    SQ_PORT_AARCH64_DOTPROD, SQ_PORT_AARCH64_NEON,
+                                    SQ_PORT_ARMV7EM_DSP};
     size_t i;
     for (i = 0; i < sizeof(order) / sizeof(order[0]); ++i) {
         if (sq_port_missing(order[i]) == NULL) {

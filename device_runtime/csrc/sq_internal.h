@@ -12,8 +12,9 @@
 
 #include "semqam_core.h"
 
-/* Ports exist only for GCC/Clang on x86-64 and AArch64; -DSQ_PORTABLE_ONLY (or any other
- * compiler / architecture, e.g. an MCU) leaves the reference kernels alone. */
+/* Ports exist only for GCC/Clang on x86-64, AArch64 and Armv7E-M (the DSP extension of the
+ * Cortex-M4/M7); -DSQ_PORTABLE_ONLY (or any other compiler / architecture) leaves the
+ * reference kernels alone. */
 #if !defined(SQ_PORTABLE_ONLY) && (defined(__GNUC__) || defined(__clang__)) && \
     defined(__x86_64__)
 #define SQ_HAVE_X86_PORTS 1
@@ -25,6 +26,12 @@
 #define SQ_HAVE_AARCH64_PORTS 1
 #else
 #define SQ_HAVE_AARCH64_PORTS 0
+#endif
+#if !defined(SQ_PORTABLE_ONLY) && (defined(__GNUC__) || defined(__clang__)) && \
+    defined(__ARM_FEATURE_DSP) && !defined(__aarch64__)
+#define SQ_HAVE_ARMV7EM_PORT 1
+#else
+#define SQ_HAVE_ARMV7EM_PORT 0
 #endif
 
 /* Rows of one FC accumulation call: the glue requantizes block by block from a stack buffer
@@ -63,6 +70,9 @@ extern const sq_port_ops sq_x86_avx512_vnni_ops;
 #if SQ_HAVE_AARCH64_PORTS
 extern const sq_port_ops sq_aarch64_neon_ops;
 extern const sq_port_ops sq_aarch64_dotprod_ops;
+#endif
+#if SQ_HAVE_ARMV7EM_PORT
+extern const sq_port_ops sq_armv7em_dsp_ops;
 #endif
 
 /* sq_fc_int8 without the layer check (sq_fc_check passed before). */

@@ -430,19 +430,10 @@ sq_status sq_map_symbols(const uint16_t *indices, int32_t k, const int16_t *tabl
     return SQ_OK;
 }
 
-/* floor(a / b) for b > 0 (C99 '/' truncates toward zero). */
-static int64_t sq_floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && (a < 0)) {
-        --q;
-    }
-    return q;
-}
-
 sq_status sq_policy_k(const sq_policy *policy, int16_t snr_cdb, int32_t n, uint16_t *k)
 {
-    int64_t i;
+    int64_t a;
+    uint32_t i;
     int32_t value;
     if (policy == NULL || policy->k == NULL || k == NULL) {
         return SQ_ERR_NULL;
@@ -453,13 +444,13 @@ sq_status sq_policy_k(const sq_policy *policy, int16_t snr_cdb, int32_t n, uint1
     if (policy->len > SQ_MAX_POLICY_LEN || n > SQ_MAX_N) {
         return SQ_ERR_LIMIT;
     }
-    i = sq_floor_div((int64_t)snr_cdb - policy->snr_min_cdb + policy->step_cdb / 2 - 1,
-                     policy->step_cdb);
-    if (i < 0) {
-        i = 0;
-    }
-    if (i > policy->len - 1) {
-        i = policy->len - 1;
+    /* floor(a / step) clamped to [0, len - 1]. a < 0 floors below 0: index 0. Otherwise
+     * 0 <= a <= 32767 + 2^31 + 2^30 < 2^32, so unsigned 32-bit division is exact (an MCU's
+     * UDIV, no 64-bit division routine linked). */
+    a = (int64_t)snr_cdb - policy->snr_min_cdb + policy->step_cdb / 2 - 1;
+    i = a < 0 ? 0u : (uint32_t)a / (uint32_t)policy->step_cdb;
+    if (i > (uint32_t)(policy->len - 1)) {
+        i = (uint32_t)(policy->len - 1);
     }
     value = policy->k[i];
     if (value < 1 || value > n) {

@@ -51,6 +51,7 @@ static void put_hex(const uint8_t *p, int32_t n) {
 int main(void) {
     sqs_config cfg;
     sq_status st;
+    const char *kernels;
     const uint8_t *reply;
     int32_t len;
     uint8_t b, zero = 0;
@@ -78,12 +79,17 @@ int main(void) {
     cfg.n_platform_counters = 3;
     cfg.platform_counter_names = platform_names;
     cfg.platform_counter = platform_counter;
+    /* Choose the kernels now (bare-metal startup runs no constructors), so the first sample
+       costs what every other one does. */
+    kernels = sq_port_name(sq_port_active());
     st = sqs_init(&server, &cfg);
     board_puts("SEMQAM-MCU board=" BOARD_NAME " bundle=");
     put_hex(sqm_bundle_id, 8);
     board_puts(" manifest=");
     put_hex(sqm_manifest_sha256, 32);
-    board_puts(" requant=" REQUANT " model=");
+    board_puts(" requant=" REQUANT " kernels=");
+    board_puts(kernels);
+    board_puts(" model=");
     board_puts(st == SQ_OK ? "ok" : sq_status_name(st));
     board_puts("\n");
     board_write(&zero, 1);

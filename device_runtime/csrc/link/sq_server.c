@@ -58,11 +58,27 @@ static void timing_add(sqs_timing *t, uint32_t us) {
     if (us > t->max) t->max = us;
 }
 
+/* floor(num / den) for a quotient that fits uint32 (den > 0), by shift and subtract: on a
+   32-bit MCU the C operator would link libgcc's 64-bit division (~0.8 KB of flash). */
+static uint32_t div_u64_u32(uint64_t num, uint32_t den) {
+    uint64_t rem = 0;
+    uint32_t q = 0;
+    int bit;
+    for (bit = 63; bit >= 0; bit--) {
+        rem = (rem << 1) | ((num >> bit) & 1u);
+        if (rem >= den) {
+            rem -= den;
+            if (bit < 32) q |= 1u << bit;
+        }
+    }
+    return q;
+}
+
 /* numpy's linear-interpolation percentile of the window, rounded down like int() */
 static uint32_t percentile(const uint32_t *sorted, uint32_t n, uint32_t pct) {
     uint32_t num = (n - 1u) * pct, lo = num / 100u, frac = num % 100u;
     uint32_t a = sorted[lo], b = sorted[lo + 1u < n ? lo + 1u : lo];
-    return a + (uint32_t)(((uint64_t)(b - a) * frac) / 100u);
+    return a + div_u64_u32((uint64_t)(b - a) * frac, 100u);
 }
 
 static void timing_summary(const sqs_timing *t, const char *name, sql_stage *out) {
@@ -78,7 +94,7 @@ static void timing_summary(const sqs_timing *t, const char *name, sql_stage *out
         v[j] = x;
     }
     out->count = t->count;
-    out->mean_us = (uint32_t)(t->total / t->count);
+    out->mean_us = div_u64_u32(t->total, t->count); /* the mean of uint32 values fits */
     out->p50_us = percentile(v, n, 50);
     out->p99_us = percentile(v, n, 99);
     out->max_us = t->max;

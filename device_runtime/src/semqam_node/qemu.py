@@ -31,6 +31,9 @@ from .wire import FaultConfig, Wire
 #: --port names -> (QEMU machine, firmware BOARD)
 BOARDS = {"qemu-m4": ("mps2-an386", "an386"), "qemu-m7": ("mps2-an500", "an500")}
 BANNER = b"SEMQAM-MCU "
+#: Firmware kernels (mcu/Makefile KERNELS): the Armv7E-M DSP port, or the portable reference
+#: kernels only; the same integers, different instruction counts.
+KERNELS = ("dsp", "reference")
 #: The firmware's budgets (docs/mcu.md): RAM incl. the stack; flash beyond the model's arrays.
 RAM_BUDGET = 48 * 1024
 FLASH_OVERHEAD_BUDGET = 16 * 1024
@@ -62,20 +65,23 @@ def firmware_cache(bundle: str | Path) -> Path:
 
 
 def build_firmware(port: str, bundle: str | Path, mcu_dir: str | Path, build_dir: str | Path,
-                   ) -> Path:
-    """Generate the bundle's model sources and ``make`` the firmware; return the ELF path
-    (make rebuilds only what changed)."""
+                   kernels: str = "dsp") -> Path:
+    """Generate the bundle's model sources and ``make`` the firmware with ``kernels``
+    (:data:`KERNELS`); return the ELF path (make rebuilds only what changed)."""
     if port not in BOARDS:
         raise ValueError(f"port {port!r}; choose one of {', '.join(BOARDS)}")
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels {kernels!r}; choose one of {', '.join(KERNELS)}")
     if shutil.which("arm-none-eabi-gcc") is None:
         raise QemuError("arm-none-eabi-gcc not found; run `make mcu-tools` (apt-get install "
                         "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
     board = BOARDS[port][1]
     build_dir = Path(build_dir).resolve()
     model = write_model_sources(bundle, build_dir / "model")
-    out = build_dir / board
+    out = build_dir / (board if kernels == "dsp" else f"{board}-{kernels}")
     r = subprocess.run(["make", "-s", "-C", str(Path(mcu_dir).resolve()), f"BOARD={board}",
-                        f"MODEL_DIR={model}", f"BUILD_DIR={out}"], capture_output=True, text=True)
+                        f"MODEL_DIR={model}", f"BUILD_DIR={out}", f"KERNELS={kernels}"],
+                       capture_output=True, text=True)
     if r.returncode != 0:
         raise QemuError(f"firmware build for {board} failed:\n{r.stdout}{r.stderr}")
     return out / f"semqam-{board}.elf"
@@ -175,9 +181,13 @@ class QemuSession:
 
     def __init__(self, port: str, bundle: str | Path, *, build_dir: str | Path | None = None,
                  baud: int = 115200, pace: bool = False, faults: FaultConfig | None = None,
-                 boot_timeout: float = 20.0, qemu_args: tuple[str, ...] = ()) -> None:
+                 boot_timeout: float = 20.0, qemu_args: tuple[str, ...] = (),
+                 kernels: str = "dsp") -> None:
         if port not in BOARDS:
             raise ValueError(f"port {port!r}; choose one of {', '.join(BOARDS)}")
+        if kernels not in KERNELS:
+            raise ValueError(f"kernels {kernels!r}; choose one of {', '.join(KERNELS)}")
+        self.kernels = kernels
         self.qemu_args = tuple(qemu_args)
         self.board_port = port
         self.bundle = Path(bundle)
@@ -209,7 +219,8 @@ class QemuSession:
         from .virtual import _open_pty
 
         build = self.build_dir or firmware_cache(self.bundle)
-        self.elf = build_firmware(self.board_port, self.bundle, firmware_dir(), build)
+        self.elf = build_firmware(self.board_port, self.bundle, firmware_dir(), build,
+                                  self.kernels)
         self.qemu = QemuNode(self.board_port, self.elf, self.boot_timeout,
                              self._qemu_args(self.elf)).start()
         assert self.qemu.sock is not None
@@ -365,16 +376,18 @@ class IcountSession(QemuSession):
 
 def profile_instructions(port: str, bundle: str | Path, samples: list[bytes], snr_db: float,
                          k: int | None = None, constellation: str = "semantic",
-                         build_dir: str | Path | None = None) -> dict[str, object]:
+                         build_dir: str | Path | None = None, kernels: str = "dsp"
+                         ) -> dict[str, object]:
     """Exact instructions per stage (:data:`ICOUNT_STAGES`) of the firmware on ``port`` for
     each of ``samples`` (one INPUT at a time) at ``snr_db`` (``k``: forced K), counted by the
     ``sq_icount`` plugin. Returns ``{"k", "samples", "per_sample": [...], "median": {stage: n},
-    "min", "max", "encode_median"}`` (encode = neural + select + quantize + map, sq_encode)."""
+    "min", "max", "encode_median", "kernels"}`` (encode = neural + select + quantize + map,
+    sq_encode); ``kernels``: the firmware's (:data:`KERNELS`)."""
     from statistics import median
 
     from .host import NodeClient
 
-    with IcountSession(port, bundle, build_dir=build_dir) as q, \
+    with IcountSession(port, bundle, build_dir=build_dir, kernels=kernels) as q, \
             NodeClient(q.port, timeout=30) as c:
         c.hello()
         c.configure(constellation)
@@ -386,7 +399,7 @@ def profile_instructions(port: str, bundle: str | Path, samples: list[bytes], sn
     if len(per) != len(samples):
         raise QemuError(f"the plugin saw {len(per)} encodes for {len(samples)} samples")
     enc = [sum(s[n] for n in ICOUNT_STAGES[1:]) for s in per]
-    return {"k": ack.k, "samples": len(per), "per_sample": per,
+    return {"k": ack.k, "samples": len(per), "per_sample": per, "kernels": kernels,
             "median": {n: median(s[n] for s in per) for n in ICOUNT_STAGES},
             "min": {n: min(s[n] for s in per) for n in ICOUNT_STAGES},
             "max": {n: max(s[n] for s in per) for n in ICOUNT_STAGES},

@@ -167,11 +167,12 @@ def write_manifest(folder: Path, manifest: dict[str, Any], key: Path | None = No
 
 def synthetic_bundle(out: str | Path, key: Path | None = None, *, n_concepts: int = 64,
                      latent_dim: int = 4, order: int = 16, input_size: int = 784,
-                     seed: int = 0) -> Path:
+                     hidden: int = 32, seed: int = 0) -> Path:
     """A node bundle in the new folder ``out`` (signed with ``key`` when given)."""
     out = Path(out)
     out.mkdir(parents=True)
-    arrays, meta = synthetic_node_model(n_concepts, latent_dim, order, input_size, seed=seed)
+    arrays, meta = synthetic_node_model(n_concepts, latent_dim, order, input_size, hidden,
+                                        seed=seed)
     with open(out / NODE_MODEL, "wb") as f:
         np.savez(f, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
     manifest = {
