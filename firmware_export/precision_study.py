@@ -1,0 +1,140 @@
+"""Where the int8 node loses the float model's concepts: index agreement under precision variants.
+
+``python -m firmware_export.precision_study --run runs/mnist-1024`` prints, at the K values the
+run's policy uses, the index agreement and top-K set overlap (definitions: :mod:`.validate`) of
+
+* ``int8``: the exported int8 model as the node runs it (int8 SCI logit, int8 z);
+* ``acc-logit``: ranking on the SCI head's int32 accumulators, int8 z;
+* ``acc-both``: both heads' int32 accumulators, dequantized with ``s_in · s_w[c]``;
+* ``float-act``: int8 weights, no activation rounded (the bound of any int8-weight node);
+* ``float-act+fc0``: the same with only the first layer's output rounded to int8;
+* ``16x8``: the whole encoder with int16 activations and int8 weights (LiteRT reference kernels).
+
+Every variant searches the float codebook on its dequantized z (the node's int8 codebook adds
+its own rounding: validation.json's ``index_agreement`` is 0.1-0.3 points below ``int8`` here).
+A measurement tool for docs/RESULTS.md ("The finer z head"), not part of the export.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import numpy as np
+
+from firmware_export.tflite_params import extract_node_model, requantize_double
+from trainer.svqvae.pipeline import select_top_k
+
+
+def _agreement(pos_f: np.ndarray, idx_f: np.ndarray, pos: np.ndarray, idx: np.ndarray
+               ) -> tuple[float, float]:
+    same = overlap = 0
+    for a, ai, b, bi in zip(pos_f, idx_f, pos, idx, strict=True):
+        sent = dict(zip(b.tolist(), bi.tolist(), strict=True))
+        same += sum(sent.get(p) == i for p, i in zip(a.tolist(), ai.tolist(), strict=True))
+        overlap += len(set(a.tolist()) & sent.keys())
+    return same / pos_f.size, overlap / pos_f.size
+
+
+def _nearest(z: np.ndarray, pos: np.ndarray, codebook: np.ndarray) -> np.ndarray:
+    picked = np.take_along_axis(z, pos[..., None], axis=1)
+    return ((codebook ** 2).sum(-1)[None, None] - 2 * picked @ codebook.T).argmin(-1)
+
+
+def _chain(arrays: dict, meta: dict, q: np.ndarray, rounded: Callable[[str], bool]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The int8 graph in output-LSB units with the chosen layers' rounding left out: (z [n, N, D]
+    in z's real units, rank scores [n, N], z accumulators [n, N·D], logit accumulators [n, N])."""
+    def layer(name: str, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        in_off, out_off, lo, hi = (int(v) for v in arrays[f"{name}.params"])
+        acc = (h + in_off) @ arrays[f"{name}.weights"].astype(np.float64).T + \
+            arrays[f"{name}.bias"].astype(np.float64)
+        y = acc * arrays[f"{name}.scale"] if not rounded(name) else \
+            requantize_double(np.rint(acc).astype(np.int64), arrays[f"{name}.scale"])
+        return np.clip(y + out_off, lo, hi), acc
+
+    h = q.reshape(len(q), -1).astype(np.float64)
+    for name in meta["trunk"]:
+        h, _ = layer(name, h)
+    z, z_acc = h, None
+    for name in meta["z_head"]:
+        z, z_acc = layer(name, z)
+    s, s_acc = h, None
+    for name in meta["sci_head"]:
+        s, s_acc = layer(name, s)
+    z_real = (z - meta["z_zero_point"]) * meta["z_scale"]
+    n, d = meta["n_concepts"], meta["latent_dim"]
+    return z_real.reshape(len(q), n, d), s, z_acc, s_acc
+
+
+def study(run_dir: str, calibration: int = 1000) -> list[dict]:
+    import tensorflow as tf
+    from semqam_node.node import load_interpreter
+
+    from evaluation.evaluate import run_dataset
+    from firmware_export.convert import deployable, representative_samples, to_tflite
+    from trainer.svqvae.int8 import to_int8_input
+    from trainer.svqvae.run import load_run
+
+    run = load_run(run_dir)
+    ds = run_dataset(run)
+    pipe = run.pipeline
+    calib = representative_samples(ds.x_train, calibration, 0)
+    arrays, meta = extract_node_model(to_tflite(pipe.encoder_sci, calib))
+    cb = pipe.codebook.astype(np.float64)
+    x = ds.x_test
+    q = to_int8_input(x)
+    n, d = meta["n_concepts"], meta["latent_dim"]
+    layers = [*meta["trunk"], *meta["z_head"], *meta["sci_head"]]
+    z8, s8, z_acc, s_acc = _chain(arrays, meta, q, lambda _: True)
+    last_z, last_s = meta["z_head"][-1], meta["sci_head"][-1]
+    z_acc_real = (z_acc * arrays[f"{last_z}.scale"] * meta["z_scale"]).reshape(len(q), n, d)
+    s_acc_real = s_acc * arrays[f"{last_s}.scale"]
+    zf, sf, _, _ = _chain(arrays, meta, q, lambda _: False)
+    z1, s1, _, _ = _chain(arrays, meta, q, lambda name: name == layers[0])
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(deployable(pipe.encoder_sci))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([calib[i:i + 1].astype(np.float32)]
+                                           for i in range(len(calib)))
+    conv.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    it = load_interpreter(bytes(conv.convert()), "reference")
+    inp = it.get_input_details()[0]
+    by_size = {int(np.prod(o["shape"])): o["index"] for o in it.get_output_details()}
+    z16 = np.empty((len(x), n, d))
+    s16 = np.empty((len(x), n))
+    for i in range(len(x)):
+        it.set_tensor(inp["index"], x[i:i + 1].reshape(inp["shape"]).astype(inp["dtype"]))
+        it.invoke()
+        z16[i] = it.get_tensor(by_size[n * d]).reshape(n, d)
+        s16[i] = it.get_tensor(by_size[n]).reshape(n)  # logit or sigmoid: same order
+
+    z_f, sci_f = pipe.encode(x)
+    variants = {"int8": (z8, s8), "acc-logit": (z8, s_acc_real),
+                "acc-both": (z_acc_real, s_acc_real), "float-act": (zf, sf),
+                "float-act+fc0": (z1, s1), "16x8": (z16, s16)}
+    rows = []
+    for k in sorted({run.policy.k_for(s) for s in (-10.0, 0.0, 20.0)}):
+        pos_f = select_top_k(sci_f, k)
+        idx_f = pipe.quantize(z_f, pos_f)
+        for name, (z, score) in variants.items():
+            pos = np.argsort(-score, axis=-1, kind="stable")[:, :k]
+            index, overlap = _agreement(pos_f, idx_f, pos, _nearest(z, pos, cb))
+            rows.append({"k": k, "variant": name, "index_agreement": index,
+                         "set_overlap": overlap})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--run", required=True, help="S-VQ-VAE run folder (semqam train --out)")
+    ap.add_argument("--calibration", type=int, default=1000, help="calibration samples")
+    args = ap.parse_args()
+    for r in study(args.run, args.calibration):
+        print(f"K = {r['k']:3d}  {r['variant']:<14} index {r['index_agreement']:.4f}  "
+              f"overlap {r['set_overlap']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
