@@ -77,6 +77,7 @@ static void sq_dsp_rows(const int8_t *w, int32_t in_dim, int32_t rows, const uin
             uint32_t x02, x13, v0, v1, t;
             __asm__ volatile(
                 "1:\n\t"
+                ".rept 2\n\t" /* two groups per pass */
                 "ldrd   %[x02], %[x13], [%[xq]], #8\n\t"
                 "ldr    %[v0], [%[w0]], #4\n\t"
                 "ldr    %[v1], [%[w1]], #4\n\t"
@@ -88,17 +89,7 @@ static void sq_dsp_rows(const int8_t *w, int32_t in_dim, int32_t rows, const uin
                 "smlad  %[a1], %[t], %[x02], %[a1]\n\t"
                 "sxtb16 %[t], %[v1], ror #8\n\t"
                 "smlad  %[a1], %[t], %[x13], %[a1]\n\t"
-                "ldrd   %[x02], %[x13], [%[xq]], #8\n\t"
-                "ldr    %[v0], [%[w0]], #4\n\t"
-                "ldr    %[v1], [%[w1]], #4\n\t"
-                "sxtb16 %[t], %[v0]\n\t"
-                "smlad  %[a0], %[t], %[x02], %[a0]\n\t"
-                "sxtb16 %[t], %[v0], ror #8\n\t"
-                "smlad  %[a0], %[t], %[x13], %[a0]\n\t"
-                "sxtb16 %[t], %[v1]\n\t"
-                "smlad  %[a1], %[t], %[x02], %[a1]\n\t"
-                "sxtb16 %[t], %[v1], ror #8\n\t"
-                "smlad  %[a1], %[t], %[x13], %[a1]\n\t"
+                ".endr\n\t"
                 "cmp    %[xq], %[end]\n\t"
                 "blo    1b\n\t"
                 : [a0] "+r"(a0), [a1] "+r"(a1), [xq] "+r"(xq), [w0] "+r"(w0), [w1] "+r"(w1),
