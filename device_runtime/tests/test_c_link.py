@@ -26,7 +26,7 @@ from semqam_node.testing import synthetic_bundle
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
 CORE = ["sq_kernels.c", "sq_pipeline.c", "sq_dispatch.c", "ports/x86_avx2.c",
-        "ports/x86_avx512_vnni.c", "ports/aarch64_neon.c"]
+        "ports/x86_avx512_vnni.c", "ports/aarch64_neon.c", "ports/armv7em_dsp.c"]
 LINK = ["link/sq_link.c", "link/sq_server.c", "link/tests/host_node.c"]
 CC = shutil.which("cc") or shutil.which("gcc")
 
@@ -273,6 +273,35 @@ def test_c_node_refuses_flashing(lib: C.CDLL) -> None:
         assert "built into its firmware" in err.text
     (frame,) = P.FrameDecoder().feed(_c_feed(lib, P.encode_frame(P.MsgType.FLASH_BEGIN, 9, b"")))
     assert P.decode_message(frame).code == P.ErrorCode.BAD_LENGTH  # lengths checked first
+
+
+def test_c_node_stage_statistics_equal_numpy_on_large_times(lib: C.CDLL, bundle: Path) -> None:
+    """STATS' per-stage mean (floor of the mean), p50 / p99 (numpy's linear interpolation,
+    rounded down) and max equal NumPy's over the stage times the same node reported in its
+    SYMBOLS replies, with stage times up to 3·10^8 us: sums beyond 2^32 and interpolation
+    products beyond 2^32 (the firmware divides them without libgcc's 64-bit division)."""
+    assert lib.sqh_init(3) == 0
+    rng = np.random.default_rng(5)
+    steps = rng.integers(1, 300_000_000, 61, dtype=np.uint32)
+    lib.sqh_clock_steps((C.c_uint32 * len(steps))(*steps.tolist()), len(steps))
+    node = Node(bundle, backend="c")
+    times = []
+    for seq in range(40):
+        sample = rng.integers(0, 256, node.input_size, dtype=np.uint8).tobytes()
+        (frame,) = P.FrameDecoder().feed(_c_feed(lib, P.encode_message(P.Input(seq, sample),
+                                                                       seq)))
+        times.append(P.decode_message(frame).timings_us)
+    (frame,) = P.FrameDecoder().feed(_c_feed(lib, P.encode_message(P.StatsRequest(1), 99)))
+    stats = P.decode_message(frame)
+    t = np.array(times, dtype=np.int64)  # [sample, stage] as the SYMBOLS replies carried them
+    assert t.max() > 2**27 and t.sum(0).max() > 2**32
+    for j, s in enumerate(stats.stages):
+        v = t[:, j]
+        assert (s.count, s.max_us) == (40, int(v.max())), s.name
+        assert s.mean_us == int(v.sum()) // 40, s.name
+        assert s.p50_us == int(np.percentile(v, 50)), s.name
+        assert s.p99_us == int(np.percentile(v, 99)), s.name
+    lib.sqh_clock_steps(None, 0)
 
 
 def test_c_node_replies_like_the_python_node(lib: C.CDLL, bundle: Path, tmp_path: Path) -> None:

@@ -14,9 +14,22 @@ static int8_t scratch[SQM_ENCODE_SCRATCH_BYTES];
 static int32_t norms[SQM_ORDER];
 static uint32_t ticks;
 
+static uint32_t clock_steps[64];
+static int32_t n_clock_steps, clock_at;
+
 static uint32_t clock_us(void *ctx) {
+    uint32_t now = ticks;
     (void)ctx;
-    return ticks++;
+    ticks += n_clock_steps > 0 ? clock_steps[clock_at++ % n_clock_steps] : 1u;
+    return now;
+}
+
+/* From now on the clock advances by steps[0], steps[1], ... (cyclic, n <= 64) per reading
+ * instead of 1 us, so the STATS arithmetic can be tested on chosen, large stage times. */
+void sqh_clock_steps(const uint32_t *steps, int32_t n) {
+    n_clock_steps = n < 0 ? 0 : (n > 64 ? 64 : n);
+    memcpy(clock_steps, steps, (size_t)n_clock_steps * sizeof steps[0]);
+    clock_at = 0;
 }
 
 int32_t sqh_init(uint32_t boot_id) {
@@ -40,6 +53,7 @@ int32_t sqh_init(uint32_t boot_id) {
     cfg.scratch_bytes = (int32_t)sizeof scratch;
     cfg.norms = norms;
     ticks = 0;
+    n_clock_steps = 0;
     return sqs_init(&server, &cfg);
 }
 
