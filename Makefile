@@ -62,11 +62,11 @@ mcu-tools:
 	fi
 
 # Host suite, then the node package's own suite in a separate process (its guard fails the run
-# if it imports TensorFlow or a host package).
+# if it imports TensorFlow or a host package), then the HIL suite again against the Cortex-M4F
+# firmware on QEMU (the fault test through the wire).
 test: lint cross-tools mcu-tools
 	$(PY) -m pytest -q
 	cd device_runtime && $(abspath $(PY)) -m pytest -q
-	# the HIL suite again against the Cortex-M4F firmware on QEMU (the fault test through the wire)
 	$(PY) -m pytest -q -p no:cacheprovider hil_tests --port qemu-m4
 
 # Train the quick profile on the embedded default data set (if no complete run exists yet).
