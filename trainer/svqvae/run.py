@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from channel_sim import Constellation
-from semqam.units import bits_per_symbol
+from trainer.scheme import RunInfo
 from trainer.svqvae.pipeline import SemanticPipeline
 from trainer.svqvae.rate_control import RatePolicy
 
@@ -64,8 +64,10 @@ def missing_files(run_dir: str | Path, names: tuple[str, ...] = ALL_FILES) -> li
 
 
 @dataclass
-class Run:
-    """One trained run: its metadata, inference chain, constellations and rate policy."""
+class Run(RunInfo):
+    """One trained run: its metadata, inference chain, constellations and rate policy
+    (``bits_per_symbol``, ``dataset_name``, ``input_shape`` from :class:`RunInfo`; this scheme
+    has no fixed budget: K comes from the policy)."""
 
     path: Path
     info: dict  # run.json
@@ -91,20 +93,8 @@ class Run:
         return int(self.info["config"]["order"])
 
     @property
-    def bits_per_symbol(self) -> int:
-        return bits_per_symbol(self.order)
-
-    @property
     def n_concepts(self) -> int:
         return self.pipeline.n_concepts
-
-    @property
-    def dataset_name(self) -> str:
-        return str(self.info["dataset"]["name"])
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.info["dataset"]["input_shape"])
 
     @property
     def config(self) -> dict:
