@@ -10,6 +10,7 @@ import typer
 
 from cli.errors import quiet_native_stderr
 from cli.options import (
+    AugmentOpt,
     DataOpt,
     DatasetOpt,
     ProfileOpt,
@@ -87,6 +88,7 @@ def sweep(
         help="Comma list of training seeds (runs {dataset}-{M}-s{seed}); the summary gives "
              "mean ± std over them. Overrides --seed.")] = None,
     test_speakers: TestSpeakersOpt = None,
+    augment: AugmentOpt = 0,
 ) -> None:
     """Train (or reuse runs/{dataset}-{M}) and evaluate every M (and seed); summarise.
 
@@ -96,7 +98,9 @@ def sweep(
     Examples:
       semqam sweep --dataset mnist --orders 4,16,64,256,1024 --out results/mnist
       semqam sweep --dataset mnist --orders 256,1024 --seeds 0,1,2 --out results/mnist-3
-      semqam sweep --dataset fsdd --data wavs/ --test-speakers george --out r/fsdd
+      semqam sweep --dataset fsdd --data wavs/ --test-speakers george --augment 4 --out r/fsdd
+
+    --augment draws its copies once (seed --seed), so every training seed sees the same copies.
     """
     from evaluation.snr import parse_snr
     from semqam.fileio import check_writable
@@ -107,12 +111,13 @@ def sweep(
     with quiet_native_stderr():
         from evaluation.sweep import parse_orders, parse_seeds
         from evaluation.sweep import sweep as run_sweep
-        from trainer.data import load_dataset
+        from trainer.data import AugmentConfig, load_dataset
         from trainer.svqvae.config import TrainConfig
 
     order_list = parse_orders(orders)
     TrainConfig.for_profile(profile, seed=seed)
-    ds = load_dataset(dataset, data, test_speakers=_split(test_speakers))
+    ds = load_dataset(dataset, data, test_speakers=_split(test_speakers),
+                      augment=AugmentConfig(copies=augment, seed=seed) if augment else None)
     typer.echo(f"data: {ds.source}: {len(ds.x_train)} train / {len(ds.x_test)} test, "
                f"shape {ds.input_shape}; orders {order_list}", err=True)
     seed_list = None if seeds is None else parse_seeds(seeds)

@@ -33,6 +33,9 @@ CompareProfileOpt = Annotated[str, typer.Option(
 SeedOpt = Annotated[int, typer.Option(help="Seed for every random generator.")]
 TestSpeakersOpt = Annotated[
     str | None, typer.Option(help="FSDD: comma-separated speakers held out for testing.")]
+AugmentOpt = Annotated[int, typer.Option(
+    help="FSDD: perturbed copies of each training recording (0 = none; docs/models.md, Data).",
+    min=0)]
 RunOpt = Annotated[Path, typer.Option("--run", help="Run folder written by `semqam train`.")]
 
 # -- channel -------------------------------------------------------------------------------

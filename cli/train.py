@@ -9,6 +9,7 @@ import typer
 
 from cli.errors import quiet_native_stderr
 from cli.options import (
+    AugmentOpt,
     DataOpt,
     DatasetOpt,
     ProfileOpt,
@@ -33,10 +34,7 @@ def train(
     speakers: Annotated[
         str | None, typer.Option(help="FSDD: comma-separated speakers to load (default all).")
     ] = None,
-    augment: Annotated[
-        int, typer.Option(help="FSDD: perturbed copies of each training recording (0 = none; "
-                          "docs/models.md, Data).", min=0)
-    ] = 0,
+    augment: AugmentOpt = 0,
     force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
 ) -> None:
     """Train classifier T, the S-VQ-VAE + SCI, the semantic constellation and the DQN.
