@@ -279,3 +279,161 @@ def test_report_optimized_kernels(capsys):
               f"{'XNNPACK (default)':>18s}")
         for r in rows:
             print(f"{r[0]:42s} {r[1]:>18s} {r[2]:>18s} {r[3]:>18s}")
+
+
+# ---- 16x8: int16 activations, int8 weights, int64 bias ------------------------------------
+
+CASES_16X8 = [  # (n_in, hidden, n_out, input range, weight std)
+    (32, 16, 8, (-1.0, 1.0), 0.3),
+    (300, 64, 40, (0.0, 1.0), 0.05),
+    (784, 128, 65, (0.0, 1.0), 0.05),  # the encoder's input width: int64 accumulation matters
+]
+
+
+def convert_16x8(n_in: int, hidden: int, n_out: int, x_range: tuple[float, float], w_std: float,
+                 seed: int) -> bytes:
+    """Dense + ReLU -> Dense, random weights and biases, converted 16x8 with batch 1."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((n_in,), batch_size=1)
+    h = keras.layers.Dense(hidden, activation="relu",
+                           kernel_initializer=keras.initializers.RandomNormal(stddev=w_std),
+                           bias_initializer=keras.initializers.RandomNormal(stddev=0.3))(x)
+    y = keras.layers.Dense(n_out, kernel_initializer=keras.initializers.RandomNormal(stddev=0.2),
+                           bias_initializer=keras.initializers.RandomNormal(stddev=0.3))(h)
+    model = keras.Model(x, y)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, n_in], tf.float32)])
+    def forward(v):
+        return model(v)
+
+    rng = np.random.default_rng(seed)
+
+    def representative():
+        for _ in range(200):
+            yield [rng.uniform(*x_range, (1, n_in)).astype(np.float32)]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [forward.get_concrete_function()])
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        converter.inference_input_type = tf.int16
+        converter.inference_output_type = tf.int16
+        return bytes(converter.convert())
+
+
+def c_chain_16x8(it: Interpreter):
+    """The interpreter's FULLY_CONNECTED chain as C fc_s16x8 calls (constants read here)."""
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    layers = []
+    ops = it._get_ops_details()
+    assert [op["op_name"] for op in ops] == ["FULLY_CONNECTED"] * len(ops), ops
+    for i, op in enumerate(ops):
+        x_i, w_i, b_i = (int(v) for v in op["inputs"][:3])
+        y_i = int(op["outputs"][0])
+        (s_x,), (zp_x,) = quant(tensors[x_i])
+        s_w, _ = quant(tensors[w_i])
+        (s_y,), (zp_y,) = quant(tensors[y_i])
+        assert zp_x == 0 and zp_y == 0, "16x8 activations are symmetric"
+        bias = it.get_tensor(b_i)
+        assert bias.dtype == np.int64
+        weights = it.get_tensor(w_i)
+        s_w = np.broadcast_to(s_w, (weights.shape[0],))
+        real = np.float64(s_x) * s_w.astype(np.float64) / np.float64(s_y)
+        mult, shift = (np.array(v, np.int32) for v in zip(
+            *(quantize_multiplier(float(r)) for r in real), strict=True))
+        lo = 0 if i == 0 else -32768  # fused ReLU on the first layer: round(0 / s) = 0
+        layers.append((weights, bias, mult, shift, (lo, 32767), real))
+
+    def run(x: np.ndarray, integer_only: bool = False) -> np.ndarray:
+        for w, b, m, s, act, real in layers:
+            x = core.fc_s16x8(x, w, b, m, s, act, None if integer_only else real)
+        return x
+
+    return run, layers
+
+
+@pytest.mark.parametrize("case", CASES_16X8, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES_16X8])
+def test_c_16x8_kernels_equal_litert_reference(case):
+    n_in, hidden, n_out, x_range, w_std = case
+    seed = CASES_16X8.index(case)
+    ref = interpreter(convert_16x8(*case, seed), "BUILTIN_REF")
+    run_c, layers = c_chain_16x8(ref)
+    s_x = float(quant(ref.get_input_details()[0])[0][0])
+    rng = np.random.default_rng(seed)
+    x = np.clip(np.rint(rng.uniform(*x_range, (300, n_in)) / s_x), -32768, 32767).astype(np.int16)
+    x = np.concatenate([x, np.full((1, n_in), 32767, np.int16)])
+    want = run_interpreter(ref, x)
+    got = run_c(x)
+    assert got.dtype == np.int16 and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    assert len(np.unique(want)) > 1000, "outputs must use the int16 range, not a few levels"
+    # the integer-only form (TFLite's int64 MultiplyByQuantizedMultiplier) differs only at
+    # near-ties of its 15-bit multiplier: within one LSB of the layer outputs it feeds
+    diff = np.abs(run_c(x, integer_only=True).astype(np.int64) - want.astype(np.int64))
+    assert diff.max() <= 64, diff.max()  # an LSB of layer 1 moves layer 2 by |w|·s ratio
+
+
+def test_fc_s16x8_accumulates_beyond_int32():
+    """784 inputs of 32767 against weights of 127: acc = 3,262,540,656 + bias > 2^31 (the
+    worst case of the encoder's first layer), requantized by hand in both forms."""
+    w = np.full((2, 784), 127, np.int8)
+    w[1] = -127
+    x = np.full(784, 32767, np.int16)
+    bias = np.array([5, -5], np.int64)
+    acc = 784 * 127 * 32767
+    assert acc > 2**31
+    scale = np.array([1e-5, 1e-5])
+    got = core.fc_s16x8(x, w, bias, np.full(2, 1407374884, np.int32), np.full(2, -16, np.int32),
+                        scale=scale)
+    want = [round((acc + 5) * 1e-5), -round((acc + 5) * 1e-5)]  # 32625.4 -> 32625
+    np.testing.assert_array_equal(got, want)
+    # Q31 form of 1e-5 = 1407374884 · 2^(-16-31); its Q15 multiplier 21475 · 2^(-16-15)
+    q15 = (1407374884 + 2**15) >> 16
+    want_q = [((acc + 5) * q15 + 2**30) >> 31, (-(acc + 5) * q15 + 2**30) >> 31]
+    got_q = core.fc_s16x8(x, w, bias, np.full(2, 1407374884, np.int32), np.full(2, -16, np.int32))
+    np.testing.assert_array_equal(got_q, want_q)
+
+
+def test_mbqm64_formula_on_edges():
+    """C int64 MultiplyByQuantizedMultiplier equals TFLite's formula in Python integers:
+    m' = (m + 2^15) >> 16 (0x7FFF from 0x7FFF0000), (x·m' + 2^(14−s)) >> (15−s), int32 cast."""
+    rng = np.random.default_rng(11)
+    xs = [0, 1, -1, 2**47 - 1, -(2**47), 2**31, -(2**31) - 1, 123456789012,
+          *rng.integers(-(2**47), 2**47, 30).tolist()]
+    ms = [0, 1, 2**15, 2**30, 0x7FFEFFFF, 0x7FFF0000, 2**31 - 1,
+          *rng.integers(2**30, 2**31, 5).tolist()]
+    for shift in range(-31, 8):
+        for x in xs:
+            for m in ms:
+                red = (m + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
+                total = 15 - shift
+                want = (x * red + (1 << (total - 1))) >> total
+                want = (want + 2**31) % 2**32 - 2**31
+                assert core.multiply_by_quantized_multiplier64(x, m, shift) == want
+    # hand-computed: 3 · 0.5 = 1.5 rounds half up to 2; -3 · 0.5 = -1.5 rounds up to -1
+    assert core.multiply_by_quantized_multiplier64(3, 2**30, 0) == 2
+    assert core.multiply_by_quantized_multiplier64(-3, 2**30, 0) == -1
+    with pytest.raises(ValueError, match="shift"):
+        core.multiply_by_quantized_multiplier64(1, 2**30, 8)
+
+
+def test_fc_s16x8_rejects_bad_layers():
+    w = np.ones((2, 3), np.int8)
+    m, s = np.full(2, 2**30, np.int32), np.zeros(2, np.int32)
+    x = np.ones(3, np.int16)
+    with pytest.raises(ValueError, match="x must be int16"):
+        core.fc_s16x8(x.astype(np.int8), w, None, m, s)
+    with pytest.raises(ValueError, match="bias must be int64"):
+        core.fc_s16x8(x, w, np.zeros(2, np.int32), m, s)
+    with pytest.raises(ValueError, match=r"shift must lie in \[-31, 7\]"):
+        core.fc_s16x8(x, w, None, m, np.full(2, 8, np.int32))
+    with pytest.raises(ValueError, match="act_range"):
+        core.fc_s16x8(x, w, None, m, s, (10, 5))
+    np.testing.assert_array_equal(core.fc_s16x8(x, w, None, m, s), [2, 2])  # 3 · 0.5 -> 2

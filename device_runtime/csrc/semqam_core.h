@@ -166,6 +166,44 @@ sq_status sq_fc_check(const sq_fc_layer *layer);
  */
 sq_status sq_fc_int8(const sq_fc_layer *layer, const int8_t *x, int8_t *y);
 
+/*
+ * 16x8 quantization (TFLite's EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8):
+ * int16 activations with zero point 0, int8 symmetric per-channel weights, int64 bias. One
+ * layer: acc[c] = bias[c] + sum_i w[c][i] * x[i] in int64 (|acc| < 2^39 for in_dim <= 65536),
+ * y[c] = clamp(R(acc[c]), act_min, act_max) -> int16, with R
+ *   scale != NULL: round(double(acc) * scale[c]) half away from zero, saturated to int32: what
+ *                  LiteRT's reference kernels compute (measured, docs/bundle.md "16x8");
+ *   scale == NULL: TFLite's int64 MultiplyByQuantizedMultiplier (sq_mbqm64): the integer-only
+ *                  form of TFLite Micro's 16x8 kernels.
+ * A finer grid for the activations (65,536 levels instead of 256) at the same weight bytes.
+ */
+typedef struct {
+    const int8_t *weights;     /* [out_dim][in_dim], symmetric */
+    const int64_t *bias;       /* [out_dim], scale s_in * s_w[c]; NULL = no bias */
+    const double *scale;       /* [out_dim], s_in * s_w[c] / s_out; NULL = use Q31 */
+    const int32_t *multiplier; /* [out_dim], Q31 significand of s_in * s_w[c] / s_out */
+    const int32_t *shift;      /* [out_dim], in [-31, 7] (TFLite's range for int64 inputs) */
+    int32_t in_dim;
+    int32_t out_dim;
+    int32_t act_min; /* fused activation range, [-32768, 32767] */
+    int32_t act_max;
+} sq_fc16_layer;
+
+/*
+ * TFLite MultiplyByQuantizedMultiplier for an int64 accumulator (both rounding modes share it):
+ * m' = multiplier < 0x7FFF0000 ? (multiplier + 2^15) >> 16 : 0x7FFF (the Q15 multiplier),
+ * out = (x * m' + 2^(14 - shift)) >> (15 - shift), i.e. x * m' * 2^(shift - 15) rounded half up,
+ * wrapped to int32. Requires multiplier >= 0, shift in [-31, 7] and |x| < 2^47 (TFLite's
+ * DCHECKs), else SQ_ERR_QUANT.
+ */
+sq_status sq_mbqm64(int64_t x, int32_t multiplier, int32_t shift, int32_t *out);
+
+/* Check one 16x8 layer: dims against the limits, every channel's constants, the range. */
+sq_status sq_fc16_check(const sq_fc16_layer *layer);
+
+/* One 16x8 layer: x int16 [in_dim] -> y int16 [out_dim] (must not overlap). */
+sq_status sq_fc_s16x8(const sq_fc16_layer *layer, const int16_t *x, int16_t *y);
+
 /* y[i] = lut[x[i] + 128] for i in [0, n); x == y (in place) is allowed. */
 sq_status sq_logistic_lut(const int8_t lut[256], const int8_t *x, int32_t n, int8_t *y);
 

@@ -75,6 +75,9 @@ extern const sq_port_ops sq_aarch64_dotprod_ops;
 extern const sq_port_ops sq_armv7em_dsp_ops;
 #endif
 
+/* sq_fc_s16x8 without the layer check (sq_fc16_check passed before). */
+void sq_fc16_run(const sq_fc16_layer *layer, const int16_t *x, int16_t *y);
+
 /* sq_fc_int8 without the layer check (sq_fc_check passed before). */
 void sq_fc_run(const sq_fc_layer *layer, const int8_t *x, int8_t *y);
 

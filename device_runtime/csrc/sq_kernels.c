@@ -97,12 +97,10 @@ static int32_t sq_mbqm_single(int32_t x, int32_t multiplier, int32_t shift)
     return sq_wrap_i32((uint32_t)((uint64_t)r & 0xffffffffu));
 }
 
-/* round(x * scale) half away from zero for a validated finite scale >= 0. (double)x is exact;
- * the one product rounds as in the interpreter; t = trunc(v) and v - t are exact (Sterbenz),
- * so the tie test is exact (no floor(v + 0.5) error at 0.49999999999999994). */
-static int32_t sq_scale_round(int32_t x, double scale)
+/* v rounded half away from zero, saturated to int32. t = trunc(v) and v - t are exact
+ * (Sterbenz), so the tie test is exact (no floor(v + 0.5) error at 0.49999999999999994). */
+static int32_t sq_round_away(double v)
 {
-    const double v = (double)x * scale;
     int32_t t; /* |v| < 2^31 below, so trunc(v) and the rounded result fit: no int64 <-> double
                   conversion, which an FPU does not have (libgcc's would pull in soft-float) */
     double frac;
@@ -120,6 +118,13 @@ static int32_t sq_scale_round(int32_t x, double scale)
         --t;
     }
     return t;
+}
+
+/* round(x * scale) for a validated finite scale >= 0: (double)x is exact and the one product
+ * rounds as in the interpreter. */
+static int32_t sq_scale_round(int32_t x, double scale)
+{
+    return sq_round_away((double)x * scale);
 }
 
 static int sq_scale_ok(double scale)
@@ -377,6 +382,113 @@ sq_status sq_fc_int8(const sq_fc_layer *layer, const int8_t *x, int8_t *y)
         return st;
     }
     sq_fc_run(layer, x, y);
+    return SQ_OK;
+}
+
+/* ---- 16x8 ---------------------------------------------------------------------------- */
+
+static int sq_quant64_ok(int32_t multiplier, int32_t shift)
+{
+    return multiplier >= 0 && shift >= -31 && shift <= 7;
+}
+
+/* TFLite's int64 MultiplyByQuantizedMultiplier on validated arguments, |x| < 2^47: the
+ * product is < 2^62 and the rounding term <= 2^45, so nothing overflows. */
+static int32_t sq_mbqm64_run(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? ((int64_t)multiplier + 32768) >> 16
+                                                    : 0x7FFF;
+    const int total = 15 - (int)shift; /* 8 .. 46 */
+    const int64_t r = sq_asr64(x * reduced + ((int64_t)1 << (total - 1)), total);
+    return sq_wrap_i32((uint32_t)((uint64_t)r & 0xffffffffu));
+}
+
+sq_status sq_mbqm64(int64_t x, int32_t multiplier, int32_t shift, int32_t *out)
+{
+    const int64_t lim = (int64_t)1 << 47;
+    if (out == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (!sq_quant64_ok(multiplier, shift) || x < -lim || x >= lim) {
+        return SQ_ERR_QUANT;
+    }
+    *out = sq_mbqm64_run(x, multiplier, shift);
+    return SQ_OK;
+}
+
+sq_status sq_fc16_check(const sq_fc16_layer *layer)
+{
+    int32_t c;
+    if (layer == NULL || layer->weights == NULL || layer->multiplier == NULL ||
+        layer->shift == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (layer->in_dim < 1 || layer->out_dim < 1) {
+        return SQ_ERR_ARG;
+    }
+    if (layer->in_dim > SQ_MAX_LAYER_WIDTH || layer->out_dim > SQ_MAX_LAYER_WIDTH) {
+        return SQ_ERR_LIMIT;
+    }
+    if (SQ_INTEGER_ONLY && layer->scale != NULL) {
+        return SQ_ERR_ARG;
+    }
+    if (layer->act_min < -32768 || layer->act_max > 32767 || layer->act_min > layer->act_max) {
+        return SQ_ERR_QUANT;
+    }
+    for (c = 0; c < layer->out_dim; ++c) {
+        /* |bias| < 2^46 keeps acc inside sq_mbqm64's |x| < 2^47 (sum_i |w x| < 2^39). */
+        if (!sq_quant64_ok(layer->multiplier[c], layer->shift[c]) ||
+            (sq_uses_scale(layer) && !sq_scale_ok(layer->scale[c])) ||
+            (layer->bias != NULL &&
+             (layer->bias[c] >= ((int64_t)1 << 46) || layer->bias[c] <= -((int64_t)1 << 46)))) {
+            return SQ_ERR_QUANT;
+        }
+    }
+    return SQ_OK;
+}
+
+void sq_fc16_run(const sq_fc16_layer *layer, const int16_t *x, int16_t *y)
+{
+    int32_t c;
+    int32_t i;
+    const int32_t in_dim = layer->in_dim;
+    for (c = 0; c < layer->out_dim; ++c) {
+        const int8_t *w = layer->weights + (size_t)c * (size_t)in_dim;
+        int64_t acc = layer->bias != NULL ? layer->bias[c] : 0;
+        int32_t part = 0; /* |w x| <= 2^22: 256 products fit int32, then widen */
+        int32_t v;
+        for (i = 0; i < in_dim; ++i) {
+            part += (int32_t)w[i] * (int32_t)x[i];
+            if ((i & 255) == 255) {
+                acc += part;
+                part = 0;
+            }
+        }
+        acc += part;
+        /* (double)acc is exact: |acc| < 2^47 */
+        v = sq_uses_scale(layer) ? sq_round_away((double)acc * layer->scale[c])
+                                 : sq_mbqm64_run(acc, layer->multiplier[c], layer->shift[c]);
+        if (v < layer->act_min) {
+            v = layer->act_min;
+        }
+        if (v > layer->act_max) {
+            v = layer->act_max;
+        }
+        y[c] = (int16_t)v;
+    }
+}
+
+sq_status sq_fc_s16x8(const sq_fc16_layer *layer, const int16_t *x, int16_t *y)
+{
+    sq_status st;
+    if (x == NULL || y == NULL) {
+        return SQ_ERR_NULL;
+    }
+    st = sq_fc16_check(layer);
+    if (st != SQ_OK) {
+        return st;
+    }
+    sq_fc16_run(layer, x, y);
     return SQ_OK;
 }
 

@@ -39,6 +39,17 @@ cdef extern from "semqam_core.h" nogil:
         int32_t act_min
         int32_t act_max
 
+    ctypedef struct sq_fc16_layer:
+        const int8_t *weights
+        const int64_t *bias
+        const double *scale
+        const int32_t *multiplier
+        const int32_t *shift
+        int32_t in_dim
+        int32_t out_dim
+        int32_t act_min
+        int32_t act_max
+
     ctypedef struct sq_graph:
         const sq_fc_layer *trunk
         int32_t n_trunk
@@ -68,6 +79,9 @@ cdef extern from "semqam_core.h" nogil:
                             int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out)
     sq_status sq_fc_check(const sq_fc_layer *layer)
     sq_status sq_fc_int8(const sq_fc_layer *layer, const int8_t *x, int8_t *y)
+    sq_status sq_mbqm64(int64_t x, int32_t multiplier, int32_t shift, int32_t *out)
+    sq_status sq_fc16_check(const sq_fc16_layer *layer)
+    sq_status sq_fc_s16x8(const sq_fc16_layer *layer, const int16_t *x, int16_t *y)
     sq_status sq_logistic_lut(const int8_t *lut, const int8_t *x, int32_t n, int8_t *y)
     sq_status sq_input_from_u8(const uint8_t *u, int32_t n, int8_t *q)
     sq_status sq_graph_check(const sq_graph *graph, int32_t *scratch_bytes)

@@ -213,6 +213,86 @@ def fc_int8(x, weights, bias, multiplier, shift, params, scale=None):
     return y if xa.ndim == 2 else y.reshape(layer.out_dim)
 
 
+def multiply_by_quantized_multiplier64(x, multiplier, shift) -> int:
+    """TFLite ``MultiplyByQuantizedMultiplier`` of one int64 accumulator (the 16x8 kernels'):
+    ``(x·m' + 2^(14-shift)) >> (15-shift)`` with the Q15 multiplier ``m'`` (semqam_core.h)."""
+    cdef int32_t out = 0
+    cdef int64_t xv = _int_in(x, "x", -2**47, 2**47 - 1)
+    cdef int32_t mv = _int_in(multiplier, "multiplier", 0, 2**31 - 1)
+    cdef int32_t sv = _int_in(shift, "shift", -31, 7)
+    _check(sq_mbqm64(xv, mv, sv, &out), "multiply_by_quantized_multiplier64")
+    return out
+
+
+def fc_s16x8(x, weights, bias, multiplier, shift, act_range=(-32768, 32767), scale=None):
+    """One 16x8 fully connected layer (int16 activations, zero point 0; int8 per-channel
+    weights; int64 bias): ``y[c] = clamp(R(b[c] + Σ_i w[c,i] x_i), lo, hi)``.
+
+    ``x`` int16 [in] or [batch, in]; ``weights`` int8 [out, in]; ``bias`` int64 [out] or None;
+    ``multiplier``, ``shift`` int32 [out] (shift in [-31, 7]); ``act_range`` (lo, hi) in int16;
+    ``scale`` float64 [out]: requantize as ``round(acc·scale)`` in double (LiteRT's reference
+    kernels), or None: TFLite's int64 ``MultiplyByQuantizedMultiplier``. Returns int16.
+    """
+    cdef sq_fc16_layer layer
+    w = _array(weights, np.int8, "fc_s16x8.weights", 2)
+    out_dim, in_dim = w.shape
+    if not 1 <= in_dim <= SQ_MAX_LAYER_WIDTH or not 1 <= out_dim <= SQ_MAX_LAYER_WIDTH:
+        raise ValueError(f"fc_s16x8.weights shape {w.shape}: widths must lie in "
+                         f"[1, SQ_MAX_LAYER_WIDTH={SQ_MAX_LAYER_WIDTH}]")
+    b = None if bias is None else _array(bias, np.int64, "fc_s16x8.bias", 1, (out_dim,))
+    if b is not None and np.abs(b).max() >= 2**46:
+        raise ValueError("fc_s16x8.bias must lie in (-2**46, 2**46)")
+    sc = None if scale is None else _array(scale, np.float64, "fc_s16x8.scale", 1, (out_dim,))
+    if sc is not None and not np.all((sc >= 0.0) & (sc <= 1e30)):
+        raise ValueError("fc_s16x8.scale must be finite in [0, 1e30]")
+    m = _array(multiplier, np.int32, "fc_s16x8.multiplier", 1, (out_dim,))
+    s = _array(shift, np.int32, "fc_s16x8.shift", 1, (out_dim,))
+    if m.min() < 0:
+        raise ValueError(f"fc_s16x8.multiplier must be >= 0, got min {m.min()}")
+    if s.min() < -31 or s.max() > 7:
+        raise ValueError(f"fc_s16x8.shift must lie in [-31, 7], got [{s.min()}, {s.max()}]")
+    lo = _int_in(act_range[0], "fc_s16x8.act_range[0]", -32768, 32767)
+    hi = _int_in(act_range[1], "fc_s16x8.act_range[1]", lo, 32767)
+    xa = _array(x, np.int16, "x")
+    if xa.ndim not in (1, 2) or xa.shape[xa.ndim - 1] != in_dim:
+        raise ValueError(f"x must have shape [{in_dim}] or [batch, {in_dim}], got {xa.shape}")
+    cdef const int8_t[:, ::1] wv = w
+    cdef const int32_t[::1] mv = m
+    cdef const int32_t[::1] sv = s
+    cdef const int64_t[::1] bv
+    cdef const double[::1] scv
+    layer.weights = &wv[0, 0]
+    layer.multiplier = &mv[0]
+    layer.shift = &sv[0]
+    layer.bias = NULL
+    if b is not None:
+        bv = b
+        layer.bias = &bv[0]
+    layer.scale = NULL
+    if sc is not None:
+        scv = sc
+        layer.scale = &scv[0]
+    layer.in_dim = in_dim
+    layer.out_dim = out_dim
+    layer.act_min = lo
+    layer.act_max = hi
+    _check(sq_fc16_check(&layer), "fc_s16x8")
+    x2 = xa.reshape(-1, in_dim)
+    y = np.empty((x2.shape[0], out_dim), np.int16)
+    cdef const int16_t[:, ::1] xv = x2
+    cdef int16_t[:, ::1] yv = y
+    cdef Py_ssize_t i, rows = x2.shape[0]
+    cdef sq_status st = SQ_OK
+    if rows > 0:
+        with nogil:
+            for i in range(rows):
+                st = sq_fc_s16x8(&layer, &xv[i, 0], &yv[i, 0])
+                if st != SQ_OK:
+                    break
+    _check(st, "fc_s16x8")
+    return y if xa.ndim == 2 else y.reshape(out_dim)
+
+
 def logistic_lut(x, lut):
     """``y = lut[x + 128]`` for int8 ``x`` of any shape; ``lut`` int8 [256]."""
     xa = _array(x, np.int8, "x")
