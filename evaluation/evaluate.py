@@ -190,16 +190,16 @@ def evaluate(
 
     with progress or make_progress() as prog:
         all_k = sorted({*distinct_k, pipe.n_concepts})
-        advance = step_callback(prog, "evaluate", 1 + len(all_k) + 2 * len(snr_db))
+        txs: dict[str, Transmitter] | None = None if transmitters is None else transmitters(x)
+        # one step for the encoding, one per K, one per (constellation, SNR) point
+        advance = step_callback(prog, "evaluate", 1 + len(all_k) + len(
+            run.variants if txs is None else txs) * len(snr_db))
         p_clean = pipe.classify(x)
         encoded = pipe.encode(x)
         z, sci = encoded
-        txs: dict[str, Transmitter]
-        if transmitters is None:
+        if txs is None:
             txs = {n: FloatTransmitter(pipe, c, x, run.policy.k_for, encoded)
                    for n, c in run.variants.items()}
-        else:
-            txs = transmitters(x)
         constellations = {n: run.variants[n] for n in txs}  # the edge demaps on these
         advance()
 

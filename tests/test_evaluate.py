@@ -216,6 +216,17 @@ def test_figures_are_written(evaluated):
     assert concepts["mean_sci"].shape == (16,) and concepts["cooccurrence"].shape == (16, 16)
 
 
+def test_progress_ends_at_its_total(run, small):
+    """The evaluate bar counts the encoding, each K and each (constellation, SNR) point: it ends
+    full, not past its total (it once said 54/38 with three constellations)."""
+    from rich.progress import Progress
+
+    with Progress(disable=True) as prog:
+        evaluate(run, small, [-10.0, 5.0], seed=3, progress=prog)
+        (task,) = prog.tasks
+        assert task.total is not None and task.completed == task.total
+
+
 def test_same_seed_same_metrics(run, small):
     first = evaluate(run, small, [-10.0, 5.0], seed=3).metrics
     again = evaluate(run, small, [-10.0, 5.0], seed=3).metrics
