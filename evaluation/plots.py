@@ -296,18 +296,33 @@ def plot_constellation_evolution(
 
 # ---------------------------------------------------------------------- sweep over M
 def plot_ssv_spp_vs_order(rows: list[dict], dataset: str, path: str | Path) -> Path:
-    """Fig. 8: S_w (a) and SPP (b) vs M for both schemes. ``rows``: metrics dicts."""
-    rows = sorted(rows, key=lambda r: r["order"])
-    orders = [r["order"] for r in rows]
+    """Fig. 8: S_w (a) and SPP (b) vs M for both schemes, mean ± std over the seeds in ``rows``
+    (metrics dicts, any number per order). Solid: statistics of all N slots of the test
+    encodings (policy-independent); dotted: of the sent top-K (the paper's pooling)."""
+    orders = sorted({r["order"] for r in rows})
+    by_order = {o: [r for r in rows if r["order"] == o] for o in orders}
+    n_seeds = sorted({len(v) for v in by_order.values()})
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax_s, ax_p = fig.subplots(1, 2)
+
+    def stat(key: str, name: str, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        vals = [[np.nan if r[key][name] is None else scale * r[key][name] for r in by_order[o]]
+                for o in orders]
+        return (np.array([np.nanmean(v) if np.isfinite(v).any() else np.nan for v in vals]),
+                np.array([np.nanstd(v, ddof=1) if np.isfinite(v).sum() > 1 else 0.0
+                          for v in vals]))
+
     for name in CONSTELLATIONS:
-        style = dict(marker="o" if name == "semantic" else "s",
-                     ls="-" if name == "semantic" else "--", color=COLORS[name],
-                     label=LABELS[name])
-        ax_s.plot(orders, [r["ssv"][name] for r in rows], **style)
-        spp = [np.nan if r["spp"][name] is None else 100.0 * r["spp"][name] for r in rows]
-        ax_p.plot(orders, spp, **style)
+        if any(name not in r["ssv_all_slots"] for r in rows):
+            continue
+        marker = "o" if name == "semantic" else "s"
+        for key_s, key_p, ls, lw, suffix in (("ssv_all_slots", "spp_all_slots", "-", 1.8,
+                                              "all slots"),
+                                             ("ssv", "spp", ":", 1.0, "sent top-K")):
+            style = dict(marker=marker, ls=ls, lw=lw, color=COLORS[name], capsize=3,
+                         ms=5 if ls == "-" else 3, label=f"{LABELS[name]}, {suffix}")
+            ax_s.errorbar(orders, *stat(key_s, name), **style)
+            ax_p.errorbar(orders, *stat(key_p, name, 100.0), **style)
     ax_s.set_yscale("log")
     ax_s.set_ylabel(r"$\mathcal{S}_w$ (eq. 4, log)")
     ax_s.set_title(r"(a) SCI-weighted SSV $\mathcal{S}_w$ vs $M$")
@@ -320,8 +335,10 @@ def plot_ssv_spp_vs_order(rows: list[dict], dataset: str, path: str | Path) -> P
         ax.minorticks_off()
         ax.set_xlabel("modulation order M")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"SSV and SPP across modulation orders ({dataset})")
+    ax_p.legend(fontsize=7, loc="lower left")
+    seeds = "/".join(str(n) for n in n_seeds)
+    fig.suptitle(f"SSV and SPP across modulation orders ({dataset}; mean ± std over {seeds} "
+                 f"seed{'s' if n_seeds != [1] else ''})")
     return save_figure(fig, path)
 
 

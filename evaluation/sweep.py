@@ -271,7 +271,7 @@ def sweep(
     if not seeds or len(set(seeds)) != len(seeds) or any(
             isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds {seeds!r}: give distinct non-negative integers, e.g. 0,1,2")
-    rows, all_metrics = [], []
+    rows, all_metrics, first_seed_metrics = [], [], []
     for s, m in ((s, m) for s in seeds for m in orders):
         cfg = TrainConfig.for_profile(profile, order=m, seed=s, **(overrides or {}))
         suffix = "" if s == 0 else f"-s{s}"
@@ -290,8 +290,9 @@ def sweep(
         write_outputs(ev, run, results)
         eval_s = time.perf_counter() - t0
         rows.append(summary_row(ev.metrics, run, reused=reused, eval_s=eval_s, results=results))
+        all_metrics.append(ev.metrics)
         if s == seeds[0]:
-            all_metrics.append(ev.metrics)
+            first_seed_metrics.append(ev.metrics)
         log(f"M = {m}, seed {s}: results in {results} ({eval_s:.0f} s)")
 
     summary = {
@@ -307,7 +308,8 @@ def sweep(
     }
     figures = [
         plots.plot_ssv_spp_vs_order(all_metrics, ds.name, out / "ssv_spp_vs_order.png"),
-        plots.plot_q_sem_all_orders(all_metrics, ds.name, out / "q_sem_vs_snr_orders.png"),
+        plots.plot_q_sem_all_orders(first_seed_metrics, ds.name,
+                                    out / "q_sem_vs_snr_orders.png"),
     ]
     summary["files"] = ["summary.md", "summary.json", *(p.name for p in figures)]
     write_text(out / "summary.md", summary_markdown(summary))
