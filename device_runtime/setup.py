@@ -23,6 +23,7 @@ from setuptools.command.build_py import build_py
 CORE_SOURCES = [
     "csrc/sq_kernels.c",
     "csrc/sq_pipeline.c",
+    "csrc/sq_graph16.c",  # the 16x8 graph (int16 activations)
     "csrc/sq_dispatch.c",
     "csrc/ports/x86_avx2.c",
     "csrc/ports/x86_avx512_vnni.c",

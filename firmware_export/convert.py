@@ -47,10 +47,19 @@ def representative_samples(x_train: np.ndarray, n: int, seed: int = 0) -> np.nda
     return np.concatenate([extremes, x_train[np.sort(pick)].astype(np.float32)])
 
 
-def to_tflite(model: keras.Model, calibration: np.ndarray | None = None) -> bytes:
-    """Convert ``model`` (x -> (z, sci)) as :func:`deployable` (x -> (z, sci_logit, sci)); int8
-    when ``calibration`` [n, *shape] is given."""
+#: Integer activation widths the exporter converts to: TFLite's full-integer int8, or 16x8
+#: (int16 activations with zero point 0, int8 weights, int64 biases; docs/bundle.md "16x8").
+ACTIVATIONS = ("int8", "int16")
+
+
+def to_tflite(model: keras.Model, calibration: np.ndarray | None = None,
+              activations: str = "int8") -> bytes:
+    """Convert ``model`` (x -> (z, sci)) as :func:`deployable` (x -> (z, sci_logit, sci)); full
+    integer when ``calibration`` [n, *shape] is given, with ``activations`` int8 or int16."""
     import tensorflow as tf
+
+    if activations not in ACTIVATIONS:
+        raise ValueError(f"activations must be one of {ACTIVATIONS}, got {activations!r}")
 
     converter = tf.lite.TFLiteConverter.from_keras_model(deployable(model))
     if calibration is not None:
@@ -60,7 +69,11 @@ def to_tflite(model: keras.Model, calibration: np.ndarray | None = None) -> byte
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        if activations == "int16":
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.int16
+        else:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.int8
     return bytes(converter.convert())

@@ -8,10 +8,14 @@ run's policy uses, the index agreement and top-K set overlap (definitions: :mod:
 * ``acc-both``: both heads' int32 accumulators, dequantized with ``s_in · s_w[c]``;
 * ``float-act``: int8 weights, no activation rounded (the bound of any int8-weight node);
 * ``float-act+fc0``: the same with only the first layer's output rounded to int8;
-* ``16x8``: the whole encoder with int16 activations and int8 weights (LiteRT reference kernels).
+* ``16x8``: the whole encoder with int16 activations and int8 weights (the exporter's 16x8
+  conversion; its NumPy reference, checked against LiteRT's reference kernels), float codebook;
+* ``16x8 node (C)``: the 16x8 node end to end in the C core (``CoreModel16``: graph, top-K on
+  the int16 logit, nearest codeword in the int16 codebook ``round(e / s_z)``).
 
-Every variant searches the float codebook on its dequantized z (the node's int8 codebook adds
-its own rounding: validation.json's ``index_agreement`` is 0.1-0.3 points below ``int8`` here).
+Every variant but the last searches the float codebook on its dequantized z (the node's int8
+codebook adds its own rounding: validation.json's ``index_agreement`` is 0.1-0.3 points below
+``int8`` here).
 A measurement tool for docs/RESULTS.md ("The finer z head"), not part of the export.
 """
 
@@ -22,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from firmware_export.tflite_params import extract_node_model, requantize_double
+from firmware_export.tflite_params import extract_node_model, requantize_double, run_graph16
 from trainer.svqvae.pipeline import select_top_k
 
 
@@ -68,11 +72,13 @@ def _chain(arrays: dict, meta: dict, q: np.ndarray, rounded: Callable[[str], boo
 
 
 def study(run_dir: str, calibration: int = 1000) -> list[dict]:
-    import tensorflow as tf
+    from semqam_node import _core
+    from semqam_node.conventions import sample_rows
     from semqam_node.node import load_interpreter
 
     from evaluation.evaluate import run_dataset
-    from firmware_export.convert import deployable, representative_samples, to_tflite
+    from firmware_export.convert import representative_samples, to_tflite
+    from firmware_export.tables import codebook_int16
     from trainer.svqvae.int8 import to_int8_input
     from trainer.svqvae.run import load_run
 
@@ -93,27 +99,33 @@ def study(run_dir: str, calibration: int = 1000) -> list[dict]:
     zf, sf, _, _ = _chain(arrays, meta, q, lambda _: False)
     z1, s1, _, _ = _chain(arrays, meta, q, lambda name: name == layers[0])
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(deployable(pipe.encoder_sci))
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([calib[i:i + 1].astype(np.float32)]
-                                           for i in range(len(calib)))
-    conv.target_spec.supported_ops = [
-        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    it = load_interpreter(bytes(conv.convert()), "reference")
+    # 16x8: the exporter's conversion, run in LiteRT's reference kernels, in the NumPy
+    # reference and in the node's C core (CoreModel16, int16 codebook): all three must agree.
+    tfl16 = to_tflite(pipe.encoder_sci, calib, activations="int16")
+    arrays16, meta16 = extract_node_model(tfl16)
+    u = sample_rows(x)
+    z16, s16 = run_graph16(arrays16, meta16, u)
+    it = load_interpreter(tfl16, "reference")
     inp = it.get_input_details()[0]
-    by_size = {int(np.prod(o["shape"])): o["index"] for o in it.get_output_details()}
-    z16 = np.empty((len(x), n, d))
-    s16 = np.empty((len(x), n))
-    for i in range(len(x)):
-        it.set_tensor(inp["index"], x[i:i + 1].reshape(inp["shape"]).astype(inp["dtype"]))
+    names = meta16["output_names"]
+    outs = {o["name"]: o["index"] for o in it.get_output_details()}
+    lut = arrays16["input_lut"]
+    for i in range(0, len(x), max(1, len(x) // 20)):  # every 20th: the interpreter is slow
+        it.set_tensor(inp["index"], lut[u[i]].reshape(inp["shape"]))
         it.invoke()
-        z16[i] = it.get_tensor(by_size[n * d]).reshape(n, d)
-        s16[i] = it.get_tensor(by_size[n]).reshape(n)  # logit or sigmoid: same order
+        if not (np.array_equal(it.get_tensor(outs[names["z"]]).reshape(n, d), z16[i]) and
+                np.array_equal(it.get_tensor(outs[names["sci_logit"]]).reshape(n), s16[i])):
+            raise AssertionError(f"16x8 NumPy reference differs from LiteRT on sample {i}")
+    cb16, _ = codebook_int16(pipe.codebook, meta16["z_scale"])
+    arrays16["codebook_int16"] = cb16
+    table = np.zeros((len(cb16), 2), np.int16)
+    node16 = _core.CoreModel16(arrays16, meta16, table)
+    z16_real = z16.astype(np.float64) * meta16["z_scale"]
 
     z_f, sci_f = pipe.encode(x)
     variants = {"int8": (z8, s8), "acc-logit": (z8, s_acc_real),
                 "acc-both": (z_acc_real, s_acc_real), "float-act": (zf, sf),
-                "float-act+fc0": (z1, s1), "16x8": (z16, s16)}
+                "float-act+fc0": (z1, s1), "16x8": (z16_real, s16)}
     rows = []
     for k in sorted({run.policy.k_for(s) for s in (-10.0, 0.0, 20.0)}):
         pos_f = select_top_k(sci_f, k)
@@ -123,6 +135,14 @@ def study(run_dir: str, calibration: int = 1000) -> list[dict]:
             index, overlap = _agreement(pos_f, idx_f, pos, _nearest(z, pos, cb))
             rows.append({"k": k, "variant": name, "index_agreement": index,
                          "set_overlap": overlap})
+        # the 16x8 node itself: C graph, top-K, int16 codebook search
+        pos16, idx16 = zip(*(node16.encode_sample(row, k)[:2] for row in u), strict=True)
+        pos16, idx16 = np.stack(pos16).astype(np.int64), np.stack(idx16).astype(np.int64)
+        if not np.array_equal(pos16, np.argsort(-s16, axis=-1, kind="stable")[:, :k]):
+            raise AssertionError("CoreModel16 top-K differs from the NumPy reference")
+        index, overlap = _agreement(pos_f, idx_f, pos16, idx16)
+        rows.append({"k": k, "variant": "16x8 node (C)", "index_agreement": index,
+                     "set_overlap": overlap})
     return rows
 
 

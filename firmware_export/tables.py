@@ -19,9 +19,20 @@ def codebook_int8(codebook: np.ndarray, z_scale: float, z_zero_point: int
                   ) -> tuple[np.ndarray, int]:
     """Codebook [M, D] in the quantization of the encoder's z output:
     ``c_q = clamp(round(e / s_z) + zp_z, −128, 127)``. Returns (int8 [M, D], clipped count)."""
+    return _codebook_q(codebook, z_scale, z_zero_point, np.int8)
+
+
+def codebook_int16(codebook: np.ndarray, z_scale: float) -> tuple[np.ndarray, int]:
+    """The same for a 16x8 z (zero point 0): ``clamp(round(e / s_z), −32768, 32767)``."""
+    return _codebook_q(codebook, z_scale, 0, np.int16)
+
+
+def _codebook_q(codebook: np.ndarray, z_scale: float, z_zero_point: int, dtype: type
+                ) -> tuple[np.ndarray, int]:
+    info = np.iinfo(dtype)
     q = round_half_away(np.asarray(codebook, np.float64) / float(z_scale)) + int(z_zero_point)
-    clipped = int(np.count_nonzero((q < -128) | (q > 127)))
-    return np.clip(q, -128, 127).astype(np.int8), clipped
+    clipped = int(np.count_nonzero((q < info.min) | (q > info.max)))
+    return np.clip(q, info.min, info.max).astype(dtype), clipped
 
 
 def q_format_bits(points: np.ndarray) -> int:

@@ -19,6 +19,7 @@ import numpy as np
 from semqam.errors import SemqamError
 
 INT8_MIN, INT8_MAX = -128, 127
+INT16_MIN, INT16_MAX = -32768, 32767
 
 
 class ModelFormatError(SemqamError, ValueError):
@@ -44,18 +45,22 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return int(q_fixed), int(shift)
 
 
-def activation_range(kind: str, scale: float, zero_point: int) -> tuple[int, int]:
-    """TFLite ``CalculateActivationRangeQuantized`` for int8 (float32 ``round(x / scale)``)."""
+def activation_range(kind: str, scale: float, zero_point: int, bits: int = 8
+                     ) -> tuple[int, int]:
+    """TFLite ``CalculateActivationRangeQuantized`` for int8 or int16 (``bits``; float32
+    ``round(x / scale)``)."""
+    lo, hi = (INT8_MIN, INT8_MAX) if bits == 8 else (INT16_MIN, INT16_MAX)
+
     def q(x: float) -> int:
         v = np.float32(x) / np.float32(scale)
         return zero_point + int(math.copysign(math.floor(abs(float(v)) + 0.5), float(v)))
 
     if kind == "NONE":
-        return INT8_MIN, INT8_MAX
+        return lo, hi
     if kind == "RELU":
-        return max(INT8_MIN, q(0.0)), INT8_MAX
+        return max(lo, q(0.0)), hi
     if kind == "RELU6":
-        return max(INT8_MIN, q(0.0)), min(INT8_MAX, q(6.0))
+        return max(lo, q(0.0)), min(hi, q(6.0))
     raise ModelFormatError(f"fused activation {kind} is not supported by the node's kernels")
 
 
@@ -121,17 +126,30 @@ def _parse(buf: bytes):
     return tensors, ops, [int(i) for i in sg.inputs], [int(i) for i in sg.outputs], schema
 
 
+def input_lut16(scale: float) -> np.ndarray:
+    """int16 [256]: the 16x8 node's input of raw byte u, ``round(u / 255 / s_in)`` (half away
+    from zero, in double; zero point 0), clamped to int16."""
+    u = np.arange(256, dtype=np.float64)
+    return np.clip(np.floor(u / 255.0 / float(scale) + 0.5), INT16_MIN, INT16_MAX
+                   ).astype(np.int16)
+
+
 def extract_node_model(tflite: bytes) -> tuple[dict[str, np.ndarray], dict]:
-    """Arrays (``L.weights``, ``L.bias``, ``L.multiplier``, ``L.shift``, ``L.params``,
-    ``logistic_lut``) and the graph description (``meta`` of docs/bundle.md, without the tables
-    the exporter adds) of an int8 encoder + SCI flatbuffer."""
+    """Arrays (``L.weights``, ``L.bias``, ``L.multiplier``, ``L.shift``, ``L.params``, and
+    ``logistic_lut`` for int8 / ``input_lut`` for 16x8) and the graph description (``meta`` of
+    docs/bundle.md, without the tables the exporter adds) of a full-integer encoder + SCI
+    flatbuffer: int8, or 16x8 (int16 activations, ``meta.activations = "int16"``; int64 biases;
+    the node ranks on the logit and does not compute the int16 logistic)."""
     tensors, ops, inputs, outputs, schema = _parse(tflite)
-    int8 = schema.TensorType.INT8
-    if len(inputs) != 1 or tensors[inputs[0]].dtype != int8:
-        raise ModelFormatError("the model must have one int8 input (full-integer conversion)")
-    if len(outputs) != 3 or any(tensors[i].dtype != int8 for i in outputs):
-        raise ModelFormatError("the model must have three int8 outputs (z, sci_logit, sci); "
-                               "convert it with firmware_export.convert.to_tflite")
+    int8, int16 = schema.TensorType.INT8, schema.TensorType.INT16
+    if len(inputs) != 1 or tensors[inputs[0]].dtype not in (int8, int16):
+        raise ModelFormatError("the model must have one int8 or int16 input (full-integer "
+                               "conversion)")
+    act_type = tensors[inputs[0]].dtype
+    bits = 8 if act_type == int8 else 16
+    if len(outputs) != 3 or any(tensors[i].dtype != act_type for i in outputs):
+        raise ModelFormatError(f"the model must have three int{bits} outputs (z, sci_logit, "
+                               "sci); convert it with firmware_export.convert.to_tflite")
     consumers: dict[int, list[int]] = {}
     producer: dict[int, int] = {}
     for j, (_, ins, outs, _) in enumerate(ops):
@@ -169,21 +187,24 @@ def extract_node_model(tflite: bytes) -> tuple[dict[str, np.ndarray], dict]:
             raise ModelFormatError(f"{name}: weights must be constant int8")
         weights = np.frombuffer(w.data, np.int8).reshape(w.shape)
         out_dim, in_dim = weights.shape
+        bias_type = np.int32 if bits == 8 else np.int64
         if len(ins) > 2 and ins[2] >= 0:
-            bias = np.frombuffer(tensors[ins[2]].data, np.int32).copy()
+            bias = np.frombuffer(tensors[ins[2]].data, bias_type).copy()
         else:
-            bias = np.zeros(out_dim, np.int32)
+            bias = np.zeros(out_dim, bias_type)
         w_scales = np.broadcast_to(w.scales.astype(np.float64), (out_dim,))
         if np.any(w.zero_points != 0):
             raise ModelFormatError(f"{name}: weights must be symmetric (zero point 0)")
         # Effective scale in double from the float32 scales (PopulateConvolutionQuantizationParams).
         mult, shift = zip(*(quantize_multiplier(float(np.float64(x.scale) * s / np.float64(
             y.scale))) for s in w_scales), strict=True)
-        act_min, act_max = activation_range(act, y.scale, y.zero_point)
+        act_min, act_max = activation_range(act, y.scale, y.zero_point, bits)
+        if bits == 16 and (x.zero_point != 0 or y.zero_point != 0):
+            raise ModelFormatError(f"{name}: 16x8 activations must have zero point 0")
         if in_dim != int(np.prod(x.shape[1:])):
             raise ModelFormatError(f"{name}: input width {x.shape} does not match weights")
         arrays[f"{name}.weights"] = np.ascontiguousarray(weights)
-        arrays[f"{name}.bias"] = bias.astype(np.int32)
+        arrays[f"{name}.bias"] = bias
         arrays[f"{name}.scale"] = (np.float64(x.scale) * w_scales / np.float64(y.scale))
         arrays[f"{name}.multiplier"] = np.asarray(mult, np.int32)
         arrays[f"{name}.shift"] = np.asarray(shift, np.int32)
@@ -218,8 +239,11 @@ def extract_node_model(tflite: bytes) -> tuple[dict[str, np.ndarray], dict]:
     if set(chains) != {"z", "sci"}:
         raise ModelFormatError("could not tell the z head from the sci head")
     lg, s_t = tensors[logit_out], tensors[sci_out[0]]
-    arrays["logistic_lut"] = logistic_lut(lg.scale, lg.zero_point, s_t.scale, s_t.zero_point)
     z_t, x_t = tensors[z_out[0]], tensors[inputs[0]]
+    if bits == 8:
+        arrays["logistic_lut"] = logistic_lut(lg.scale, lg.zero_point, s_t.scale, s_t.zero_point)
+    else:
+        arrays["input_lut"] = input_lut16(x_t.scale)
     n, d = z_t.shape[-2], z_t.shape[-1]
     if s_t.shape[-1] != n:
         raise ModelFormatError(f"sci has {s_t.shape[-1]} slots but z has {n}")
@@ -240,10 +264,12 @@ def extract_node_model(tflite: bytes) -> tuple[dict[str, np.ndarray], dict]:
         "sci_logit_zero_point": lg.zero_point,
         "sci_scale": s_t.scale,
         "sci_zero_point": s_t.zero_point,
-        "sci_logistic": True,
+        "sci_logistic": bits == 8,
         "rank_by": "sci_logit",
         "output_names": {"z": z_t.name, "sci_logit": lg.name, "sci": s_t.name},
     }
+    if bits == 16:  # absent: int8 (the bundle format of every int8 export is unchanged)
+        meta["activations"] = "int16"
     return arrays, meta
 
 
@@ -274,6 +300,29 @@ def run_graph(arrays: dict[str, np.ndarray], meta: dict, q: np.ndarray
         s = fc(name, s)
     prob = arrays["logistic_lut"][s.astype(np.int32) + 128]
     return z.reshape(len(q), meta["n_concepts"], meta["latent_dim"]), s, prob
+
+
+def run_graph16(arrays: dict[str, np.ndarray], meta: dict, u: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy reference of a 16x8 graph for raw bytes ``u`` [n, input_size] -> (z [n, N, D],
+    logit [n, N]) in int16: q = input_lut[u], each layer ``clamp(round(acc · scale))`` with int64
+    ``acc = b + x·wᵀ``. Independent of the C core."""
+    def fc(name: str, x: np.ndarray) -> np.ndarray:
+        w = arrays[f"{name}.weights"].astype(np.int64)
+        _, _, lo, hi = (int(v) for v in arrays[f"{name}.params"])
+        acc = x.astype(np.int64) @ w.T + arrays[f"{name}.bias"].astype(np.int64)
+        return np.clip(requantize_double(acc, arrays[f"{name}.scale"]), lo, hi).astype(np.int16)
+
+    h = arrays["input_lut"][np.asarray(u, np.uint8).reshape(len(u), -1)]
+    for name in meta["trunk"]:
+        h = fc(name, h)
+    z = h
+    for name in meta["z_head"]:
+        z = fc(name, z)
+    s = h
+    for name in meta["sci_head"]:
+        s = fc(name, s)
+    return z.reshape(len(u), meta["n_concepts"], meta["latent_dim"]), s
 
 
 def requantize_double(acc: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -295,6 +295,59 @@ sq_status sq_encode(const sq_graph *graph, const sq_tables *tables, const uint8_
                     int8_t *scratch, int32_t scratch_bytes, uint16_t *positions,
                     uint16_t *indices, int16_t *iq);
 
+/* ---- the 16x8 graph (sq_graph16.c) ------------------------------------------------------ */
+
+/* q = input_lut[u] -> trunk -> {z head -> z int16 [N*D], sci head -> logit int16 [N]}, every
+ * layer 16x8 (sq_fc16_layer). The node ranks on the logit (no logistic). */
+typedef struct {
+    const sq_fc16_layer *trunk; /* [n_trunk], may be 0 layers (h = q) */
+    int32_t n_trunk;
+    const sq_fc16_layer *z_head; /* [n_z] >= 1 */
+    int32_t n_z;
+    const sq_fc16_layer *sci_head; /* [n_sci] >= 1 */
+    int32_t n_sci;
+    const int16_t *input_lut; /* [256]: the int16 input of raw byte u, round(u / 255 / s_in) */
+    int32_t input_size;
+    int32_t n_concepts; /* N */
+    int32_t latent_dim; /* D */
+} sq_graph16;
+
+/* A 16x8 graph checked once (copies of the graph and its layer structs; the arrays stay
+ * borrowed and must not change). Do not copy it: the chains point into the struct itself. */
+typedef struct {
+    sq_graph16 graph;
+    sq_fc16_layer layers[3 * SQ_MAX_CHAIN_LAYERS];
+    int32_t hidden;         /* widest activation kept in scratch */
+    int32_t run_scratch;    /* int16 elements sq_graph16_run_prepared needs */
+    int32_t encode_scratch; /* int16 elements sq_encode16_prepared needs (+ z and logit) */
+    uint32_t magic;
+} sq_graph16_prepared;
+
+/* Validate the graph (limits, layers, widths) and fill *prepared; on error it is unusable. */
+sq_status sq_graph16_prepare(const sq_graph16 *graph, sq_graph16_prepared *prepared);
+
+/* Run the graph on raw bytes u [input_size] -> z [N*D], logit [N]. */
+sq_status sq_graph16_run_prepared(const sq_graph16_prepared *prepared, const uint8_t *u,
+                                  int16_t *scratch, int32_t scratch_elems, int16_t *z,
+                                  int16_t *logit);
+
+/* The K slots with the largest int16 scores, most important first, ties to the lower slot. */
+sq_status sq_top_k16(const int16_t *scores, int32_t n, int32_t k, uint16_t *positions);
+
+/* indices[j] = argmin_m sum_d (z[p][d] - codebook[m][d])^2 in int64 for p = positions[j], ties
+ * to the lower m; z int16 [n][d], codebook int16 [m][d] in z's quantization. */
+sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
+                                 const uint16_t *positions, int32_t k, const int16_t *codebook,
+                                 int32_t m, uint16_t *indices);
+
+/* The whole per-sample path in 16x8: graph, top-K on the logit, nearest codeword, I/Q map.
+ * codebook int16 [order][latent_dim]; constellation int16 [order][2]; scratch >=
+ * prepared->encode_scratch int16 elements. */
+sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared, const int16_t *codebook,
+                               int32_t order, const int16_t *constellation, const uint8_t *u,
+                               int32_t k, int16_t *scratch, int32_t scratch_elems,
+                               uint16_t *positions, uint16_t *indices, int16_t *iq);
+
 /* ---- optimized ports (sq_dispatch.c, ports/) -------------------------------------------- */
 /* Every port computes the reference kernels' integers exactly (byte-identical outputs); they
  * differ only in speed. The best port this CPU runs is selected when the library loads. */

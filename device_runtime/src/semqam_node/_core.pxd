@@ -96,6 +96,33 @@ cdef extern from "semqam_core.h" nogil:
     sq_status sq_policy_k(const sq_policy *policy, int16_t snr_cdb, int32_t n, uint16_t *k)
     sq_status sq_position_bitmap(const uint16_t *positions, int32_t k, int32_t n,
                                  uint8_t *bitmap, int32_t bitmap_bytes)
+    ctypedef struct sq_graph16:
+        const sq_fc16_layer *trunk
+        int32_t n_trunk
+        const sq_fc16_layer *z_head
+        int32_t n_z
+        const sq_fc16_layer *sci_head
+        int32_t n_sci
+        const int16_t *input_lut
+        int32_t input_size
+        int32_t n_concepts
+        int32_t latent_dim
+    ctypedef struct sq_graph16_prepared:
+        int32_t run_scratch
+        int32_t encode_scratch
+    sq_status sq_graph16_prepare(const sq_graph16 *graph, sq_graph16_prepared *prepared)
+    sq_status sq_graph16_run_prepared(const sq_graph16_prepared *prepared, const uint8_t *u,
+                                      int16_t *scratch, int32_t scratch_elems, int16_t *z,
+                                      int16_t *logit)
+    sq_status sq_top_k16(const int16_t *scores, int32_t n, int32_t k, uint16_t *positions)
+    sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
+                                     const uint16_t *positions, int32_t k,
+                                     const int16_t *codebook, int32_t m, uint16_t *indices)
+    sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared, const int16_t *codebook,
+                                   int32_t order, const int16_t *constellation,
+                                   const uint8_t *u, int32_t k, int16_t *scratch,
+                                   int32_t scratch_elems, uint16_t *positions,
+                                   uint16_t *indices, int16_t *iq)
     ctypedef struct sq_graph_prepared:
         int32_t graph_scratch_bytes
         int32_t encode_scratch_bytes

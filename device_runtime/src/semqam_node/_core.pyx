@@ -224,38 +224,29 @@ def multiply_by_quantized_multiplier64(x, multiplier, shift) -> int:
     return out
 
 
-def fc_s16x8(x, weights, bias, multiplier, shift, act_range=(-32768, 32767), scale=None):
-    """One 16x8 fully connected layer (int16 activations, zero point 0; int8 per-channel
-    weights; int64 bias): ``y[c] = clamp(R(b[c] + Σ_i w[c,i] x_i), lo, hi)``.
-
-    ``x`` int16 [in] or [batch, in]; ``weights`` int8 [out, in]; ``bias`` int64 [out] or None;
-    ``multiplier``, ``shift`` int32 [out] (shift in [-31, 7]); ``act_range`` (lo, hi) in int16;
-    ``scale`` float64 [out]: requantize as ``round(acc·scale)`` in double (LiteRT's reference
-    kernels), or None: TFLite's int64 ``MultiplyByQuantizedMultiplier``. Returns int16.
-    """
-    cdef sq_fc16_layer layer
-    w = _array(weights, np.int8, "fc_s16x8.weights", 2)
+cdef int _fill_layer16(sq_fc16_layer *layer, weights, bias, multiplier, shift, act_range,
+                       str name, list keep, scale=None) except -1:
+    """Check one 16x8 layer's arrays and point ``layer`` at them (kept alive in ``keep``)."""
+    w = _array(weights, np.int8, f"{name}.weights", 2)
     out_dim, in_dim = w.shape
     if not 1 <= in_dim <= SQ_MAX_LAYER_WIDTH or not 1 <= out_dim <= SQ_MAX_LAYER_WIDTH:
-        raise ValueError(f"fc_s16x8.weights shape {w.shape}: widths must lie in "
+        raise ValueError(f"{name}.weights shape {w.shape}: widths must lie in "
                          f"[1, SQ_MAX_LAYER_WIDTH={SQ_MAX_LAYER_WIDTH}]")
-    b = None if bias is None else _array(bias, np.int64, "fc_s16x8.bias", 1, (out_dim,))
+    b = None if bias is None else _array(bias, np.int64, f"{name}.bias", 1, (out_dim,))
     if b is not None and np.abs(b).max() >= 2**46:
-        raise ValueError("fc_s16x8.bias must lie in (-2**46, 2**46)")
-    sc = None if scale is None else _array(scale, np.float64, "fc_s16x8.scale", 1, (out_dim,))
+        raise ValueError(f"{name}.bias must lie in (-2**46, 2**46)")
+    sc = None if scale is None else _array(scale, np.float64, f"{name}.scale", 1, (out_dim,))
     if sc is not None and not np.all((sc >= 0.0) & (sc <= 1e30)):
-        raise ValueError("fc_s16x8.scale must be finite in [0, 1e30]")
-    m = _array(multiplier, np.int32, "fc_s16x8.multiplier", 1, (out_dim,))
-    s = _array(shift, np.int32, "fc_s16x8.shift", 1, (out_dim,))
+        raise ValueError(f"{name}.scale must be finite in [0, 1e30]")
+    m = _array(multiplier, np.int32, f"{name}.multiplier", 1, (out_dim,))
+    s = _array(shift, np.int32, f"{name}.shift", 1, (out_dim,))
     if m.min() < 0:
-        raise ValueError(f"fc_s16x8.multiplier must be >= 0, got min {m.min()}")
+        raise ValueError(f"{name}.multiplier must be >= 0, got min {m.min()}")
     if s.min() < -31 or s.max() > 7:
-        raise ValueError(f"fc_s16x8.shift must lie in [-31, 7], got [{s.min()}, {s.max()}]")
-    lo = _int_in(act_range[0], "fc_s16x8.act_range[0]", -32768, 32767)
-    hi = _int_in(act_range[1], "fc_s16x8.act_range[1]", lo, 32767)
-    xa = _array(x, np.int16, "x")
-    if xa.ndim not in (1, 2) or xa.shape[xa.ndim - 1] != in_dim:
-        raise ValueError(f"x must have shape [{in_dim}] or [batch, {in_dim}], got {xa.shape}")
+        raise ValueError(f"{name}.shift must lie in [-31, 7], got [{s.min()}, {s.max()}]")
+    lo = _int_in(act_range[0], f"{name}.act_range[0]", -32768, 32767)
+    hi = _int_in(act_range[1], f"{name}.act_range[1]", lo, 32767)
+    keep.extend((w, b, m, s, sc))
     cdef const int8_t[:, ::1] wv = w
     cdef const int32_t[::1] mv = m
     cdef const int32_t[::1] sv = s
@@ -276,9 +267,28 @@ def fc_s16x8(x, weights, bias, multiplier, shift, act_range=(-32768, 32767), sca
     layer.out_dim = out_dim
     layer.act_min = lo
     layer.act_max = hi
-    _check(sq_fc16_check(&layer), "fc_s16x8")
-    x2 = xa.reshape(-1, in_dim)
-    y = np.empty((x2.shape[0], out_dim), np.int16)
+    _check(sq_fc16_check(layer), name)
+    return 0
+
+
+def fc_s16x8(x, weights, bias, multiplier, shift, act_range=(-32768, 32767), scale=None):
+    """One 16x8 fully connected layer (int16 activations, zero point 0; int8 per-channel
+    weights; int64 bias): ``y[c] = clamp(R(b[c] + Σ_i w[c,i] x_i), lo, hi)``.
+
+    ``x`` int16 [in] or [batch, in]; ``weights`` int8 [out, in]; ``bias`` int64 [out] or None;
+    ``multiplier``, ``shift`` int32 [out] (shift in [-31, 7]); ``act_range`` (lo, hi) in int16;
+    ``scale`` float64 [out]: requantize as ``round(acc·scale)`` in double (LiteRT's reference
+    kernels), or None: TFLite's int64 ``MultiplyByQuantizedMultiplier``. Returns int16.
+    """
+    cdef sq_fc16_layer layer
+    cdef list keep = []
+    _fill_layer16(&layer, weights, bias, multiplier, shift, act_range, "fc_s16x8", keep, scale)
+    xa = _array(x, np.int16, "x")
+    if xa.ndim not in (1, 2) or xa.shape[xa.ndim - 1] != layer.in_dim:
+        raise ValueError(f"x must have shape [{layer.in_dim}] or [batch, {layer.in_dim}], "
+                         f"got {xa.shape}")
+    x2 = xa.reshape(-1, layer.in_dim)
+    y = np.empty((x2.shape[0], layer.out_dim), np.int16)
     cdef const int16_t[:, ::1] xv = x2
     cdef int16_t[:, ::1] yv = y
     cdef Py_ssize_t i, rows = x2.shape[0]
@@ -290,7 +300,7 @@ def fc_s16x8(x, weights, bias, multiplier, shift, act_range=(-32768, 32767), sca
                 if st != SQ_OK:
                     break
     _check(st, "fc_s16x8")
-    return y if xa.ndim == 2 else y.reshape(out_dim)
+    return y if xa.ndim == 2 else y.reshape(layer.out_dim)
 
 
 def logistic_lut(x, lut):
@@ -758,6 +768,228 @@ cdef class CoreModel:
         """Checked K and fresh (positions uint16 [K], indices uint16 [K], iq int16 [K, 2])."""
         self._check_k(k)
         return np.empty(k, np.uint16), np.empty(k, np.uint16), np.empty((k, 2), np.int16)
+
+
+# ---- 16x8 (csrc/sq_graph16.c) -----------------------------------------------------------------
+
+def top_k16(scores, k):
+    """The ``k`` slots with the largest int16 ``scores`` [N], most important first, ties to the
+    lower slot (uint16 [k])."""
+    sa = _array(scores, np.int16, "scores", 1)
+    if not 1 <= sa.shape[0] <= SQ_MAX_N:
+        raise ValueError(f"scores must hold 1..SQ_MAX_N={SQ_MAX_N} values, got {sa.shape[0]}")
+    kk = _int_in(k, "k", 1, sa.shape[0])
+    out = np.empty(kk, np.uint16)
+    cdef const int16_t[::1] sv = sa
+    cdef uint16_t[::1] ov = out
+    _check(sq_top_k16(&sv[0], <int32_t>sa.shape[0], kk, &ov[0]), "top_k16")
+    return out
+
+
+def nearest_codewords16(z, positions, codebook):
+    """For each selected slot: the index of the nearest int16 codeword (squared distance in
+    int64, ties to the lower index). ``z`` int16 [N, D], ``positions`` uint16 [K],
+    ``codebook`` int16 [M, D]. Returns uint16 [K]."""
+    za = _array(z, np.int16, "z", 2)
+    pa = _array(positions, np.uint16, "positions", 1)
+    ca = _array(codebook, np.int16, "codebook", 2)
+    n, d = za.shape
+    if ca.shape[1] != d:
+        raise ValueError(f"codebook must have D = {d} columns, got {ca.shape}")
+    if not 1 <= pa.shape[0] <= n:
+        raise ValueError(f"positions must hold 1..N = {n} slots, got {pa.shape[0]}")
+    if pa.max() >= n:
+        raise ValueError(f"positions must lie in [0, {n}), got max {pa.max()}")
+    out = np.empty(pa.shape[0], np.uint16)
+    cdef const int16_t[:, ::1] zv = za
+    cdef const uint16_t[::1] pv = pa
+    cdef const int16_t[:, ::1] cv = ca
+    cdef uint16_t[::1] ov = out
+    _check(sq_nearest_codewords16(&zv[0, 0], <int32_t>n, <int32_t>d, &pv[0],
+                                  <int32_t>pa.shape[0], &cv[0, 0], <int32_t>ca.shape[0],
+                                  &ov[0]), "nearest_codewords16")
+    return out
+
+
+cdef class CoreModel16:
+    """The 16x8 node graph of one node model (``meta.activations == "int16"``) with its int16
+    codebook and one constellation table, and preallocated scratch.
+
+    ``arrays``: per layer ``L.weights`` int8, ``L.bias`` int64, ``L.multiplier``, ``L.shift``,
+    ``L.params`` int32 [4] = (0, 0, act_min, act_max) (zero points are 0 in 16x8), optional
+    ``L.scale``; ``input_lut`` int16 [256]; ``codebook_int16`` [M, D]. ``use_scale`` as for
+    :class:`CoreModel`. Not thread-safe: one scratch area per instance.
+    """
+
+    cdef sq_fc16_layer _layers[3 * SQ_MAX_CHAIN_LAYERS]
+    cdef sq_graph16 _graph
+    cdef sq_graph16_prepared _prepared
+    cdef list _keep
+    cdef object _scratch, _lut, _codebook, _table, _z, _l
+    cdef int16_t *_scratch_p
+    cdef int16_t *_z_p
+    cdef int16_t *_l_p
+    cdef const int16_t *_codebook_p
+    cdef const int16_t *_table_p
+    cdef readonly int n_concepts, latent_dim, order, input_size, scratch_elems
+    cdef readonly str rank_by, requantization
+
+    def __init__(self, arrays, meta, constellation, use_scale=True):
+        self._keep = []
+        chains = []
+        scaled = []
+        cdef int j = 0
+        for chain in ("trunk", "z_head", "sci_head"):
+            names = list(meta.get(chain) or [])
+            if len(names) > SQ_MAX_CHAIN_LAYERS:
+                raise ValueError(f"meta.{chain} has {len(names)} layers, at most "
+                                 f"SQ_MAX_CHAIN_LAYERS={SQ_MAX_CHAIN_LAYERS} are compiled in")
+            chains.append((j, len(names)))
+            for name in names:
+                try:
+                    w, m, s, p = (arrays[f"{name}.{key}"]
+                                  for key in ("weights", "multiplier", "shift", "params"))
+                except KeyError as e:
+                    raise ValueError(f"node model has no array {e.args[0]!r}") from None
+                p = _array(p, np.int32, f"{name}.params", 1, (4,))
+                if p[0] != 0 or p[1] != 0:
+                    raise ValueError(f"{name}.params: 16x8 zero points must be 0, got "
+                                     f"{p[0]}, {p[1]}")
+                b = arrays[f"{name}.bias"] if f"{name}.bias" in arrays else None
+                sc = arrays[f"{name}.scale"] if use_scale and f"{name}.scale" in arrays else None
+                scaled.append(sc is not None)
+                _fill_layer16(&self._layers[j], w, b, m, s, (p[2], p[3]), name, self._keep, sc)
+                j += 1
+        n = _int_in(meta["n_concepts"], "n_concepts", 1, SQ_MAX_N)
+        d = _int_in(meta["latent_dim"], "latent_dim", 1, SQ_MAX_D)
+        size = _int_in(meta["input_size"], "input_size", 1, SQ_MAX_LAYER_WIDTH)
+        if meta.get("rank_by", "sci_logit") != "sci_logit":
+            raise ValueError("16x8 node models rank on the SCI logit (meta.rank_by "
+                             f"'sci_logit'), got {meta.get('rank_by')!r}")
+        if "input_lut" not in arrays:
+            raise ValueError("node model has no array 'input_lut'")
+        self._lut = _array(arrays["input_lut"], np.int16, "input_lut", 1, (256,))
+        cdef const int16_t[::1] lutv = self._lut
+        self._graph.trunk = &self._layers[chains[0][0]]
+        self._graph.n_trunk = chains[0][1]
+        self._graph.z_head = &self._layers[chains[1][0]]
+        self._graph.n_z = chains[1][1]
+        self._graph.sci_head = &self._layers[chains[2][0]]
+        self._graph.n_sci = chains[2][1]
+        self._graph.input_lut = &lutv[0]
+        self._graph.input_size = size
+        self._graph.n_concepts = n
+        self._graph.latent_dim = d
+        _check(sq_graph16_prepare(&self._graph, &self._prepared), "node graph")
+        if "codebook_int16" not in arrays:
+            raise ValueError("node model has no array 'codebook_int16'")
+        self._codebook = _array(arrays["codebook_int16"], np.int16, "codebook_int16", 2)
+        m_order = self._codebook.shape[0]
+        if self._codebook.shape[1] != d or not 1 <= m_order <= SQ_MAX_M:
+            raise ValueError(f"codebook_int16 must have shape [1..SQ_MAX_M={SQ_MAX_M}, {d}], "
+                             f"got {self._codebook.shape}")
+        self._table = _array(constellation, np.int16, "constellation", 2, (m_order, 2))
+        self.n_concepts, self.latent_dim, self.order, self.input_size = n, d, m_order, size
+        self.rank_by = "sci_logit"
+        self.requantization = ("double-scale" if scaled and all(scaled) else
+                               "q64" if not any(scaled) else "mixed")
+        self.scratch_elems = self._prepared.encode_scratch
+        self._scratch = np.zeros(self.scratch_elems, np.int16)
+        self._z = np.zeros(n * d, np.int16)
+        self._l = np.zeros(n, np.int16)
+        cdef int16_t[::1] v = self._scratch
+        self._scratch_p = &v[0]
+        v = self._z
+        self._z_p = &v[0]
+        v = self._l
+        self._l_p = &v[0]
+        cdef const int16_t[:, ::1] cbv = self._codebook
+        self._codebook_p = &cbv[0, 0]
+        cdef const int16_t[:, ::1] tv = self._table
+        self._table_p = &tv[0, 0]
+
+    @property
+    def port(self) -> str:
+        """Always ``reference``: the SIMD ports are int8 kernels."""
+        return "reference"
+
+    def _u8(self, u):
+        ua = _array(u, np.uint8, "u")
+        if ua.size != self.input_size:
+            raise ValueError(f"sample must have {self.input_size} bytes, got {ua.size}")
+        return ua.reshape(-1)
+
+    def neural(self, u):
+        """The graph on raw bytes ``u`` -> (z int16 [N, D], SCI logit int16 [N])."""
+        ua = self._u8(u)
+        z = np.empty((self.n_concepts, self.latent_dim), np.int16)
+        logit = np.empty(self.n_concepts, np.int16)
+        cdef const uint8_t[::1] uv = ua
+        cdef int16_t[:, ::1] zv = z
+        cdef int16_t[::1] lv = logit
+        cdef sq_status st
+        with nogil:
+            st = sq_graph16_run_prepared(&self._prepared, &uv[0], self._scratch_p,
+                                         self._prepared.run_scratch, &zv[0, 0], &lv[0])
+        _check(st, "neural")
+        return z, logit
+
+    cdef sq_status _select_map(self, const int16_t *rank, const int16_t *z, int32_t k,
+                               uint16_t *positions, uint16_t *indices, int16_t *iq,
+                               int64_t *t) noexcept nogil:
+        cdef sq_status st = sq_top_k16(rank, self.n_concepts, k, positions)
+        t[1] = _now_ns()
+        if st == SQ_OK:
+            st = sq_nearest_codewords16(z, self.n_concepts, self.latent_dim, positions, k,
+                                        self._codebook_p, self.order, indices)
+        t[2] = _now_ns()
+        if st == SQ_OK:
+            st = sq_map_symbols(indices, k, self._table_p, self.order, iq)
+        t[3] = _now_ns()
+        return st
+
+    def encode_sample(self, const uint8_t[::1] u, int k):
+        """The whole 16x8 C path for one sample: ``(positions, indices, iq, (neural_ns,
+        select_ns, quantize_ns, map_ns))``, as :meth:`CoreModel.encode_sample`."""
+        if u.shape[0] != self.input_size:
+            raise ValueError(f"sample must have {self.input_size} bytes, got {u.shape[0]}")
+        _int_in(k, "k", 1, self.n_concepts)
+        positions, indices = np.empty(k, np.uint16), np.empty(k, np.uint16)
+        iq = np.empty((k, 2), np.int16)
+        cdef uint16_t[::1] pv = positions
+        cdef uint16_t[::1] iv = indices
+        cdef int16_t[:, ::1] ov = iq
+        cdef int64_t t0
+        cdef int64_t t[4]
+        cdef sq_status st
+        with nogil:
+            t0 = _now_ns()
+            st = sq_graph16_run_prepared(&self._prepared, &u[0], self._scratch_p,
+                                         self._prepared.run_scratch, self._z_p, self._l_p)
+            t[0] = _now_ns()
+            if st == SQ_OK:
+                st = self._select_map(self._l_p, self._z_p, k, &pv[0], &iv[0], &ov[0, 0], t)
+            else:
+                t[1] = t[2] = t[3] = _now_ns()
+        _check(st, "encode_sample")
+        return positions, indices, iq, (t[0] - t0, t[1] - t[0], t[2] - t[1], t[3] - t[2])
+
+    def encode_one_call(self, u, int k):
+        """``sq_encode16_prepared``: the same path as one C call (what firmware would run);
+        returns ``(positions, indices, iq)``."""
+        ua = self._u8(u)
+        _int_in(k, "k", 1, self.n_concepts)
+        positions, indices = np.empty(k, np.uint16), np.empty(k, np.uint16)
+        iq = np.empty((k, 2), np.int16)
+        cdef const uint8_t[::1] uv = ua
+        cdef uint16_t[::1] pv = positions
+        cdef uint16_t[::1] iv = indices
+        cdef int16_t[:, ::1] ov = iq
+        _check(sq_encode16_prepared(&self._prepared, self._codebook_p, self.order,
+                                    self._table_p, &uv[0], k, self._scratch_p,
+                                    self.scratch_elems, &pv[0], &iv[0], &ov[0, 0]),
+               "encode_one_call")
+        return positions, indices, iq
 
 
 # ---- link framing (csrc/link/sq_link.c: the same C the MCU firmware runs) --------------------

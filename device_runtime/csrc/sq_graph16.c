@@ -1,0 +1,318 @@
+/*
+ * sq_graph16.c - the node graph in 16x8 quantization (semqam_core.h "16x8"): int16 activations
+ * with zero point 0, int8 weights. Per sample:
+ *   q = input_lut[u] (int16)  ->  trunk  ->  z head -> z [N*D] (int16)
+ *                                       \->  sci head -> logit [N] (int16)
+ *   top-K slots on the logit (stable: ties to the lower slot)
+ *   nearest int16 codeword of each selected slot (squared distance in int64, ties to lower m)
+ *   I/Q from the constellation table (sq_map_symbols).
+ * Validation happens once (sq_graph16_prepare); the per-sample entries check their arguments.
+ * Reference C only: the ports of sq_dispatch.c are int8 kernels.
+ */
+#include <string.h>
+
+#include "sq_internal.h"
+
+#define SQ_GRAPH16_MAGIC 0x31364751u /* "QG16" */
+
+/* One chain: every layer valid and its widths chained from *width; *max_hidden grows with the
+ * outputs that land in scratch (all but the chain's last when last_to_caller). */
+static sq_status sq_chain16_check(const sq_fc16_layer *layers, int32_t n_layers,
+                                  int32_t min_layers, int32_t *width, int last_to_caller,
+                                  int32_t *max_hidden)
+{
+    int32_t j;
+    sq_status st;
+    if (n_layers < min_layers) {
+        return SQ_ERR_ARG;
+    }
+    if (n_layers > SQ_MAX_CHAIN_LAYERS) {
+        return SQ_ERR_LIMIT;
+    }
+    if (n_layers > 0 && layers == NULL) {
+        return SQ_ERR_NULL;
+    }
+    for (j = 0; j < n_layers; ++j) {
+        st = sq_fc16_check(&layers[j]);
+        if (st != SQ_OK) {
+            return st;
+        }
+        if (layers[j].in_dim != *width) {
+            return SQ_ERR_SHAPE;
+        }
+        *width = layers[j].out_dim;
+        if (!(last_to_caller && j == n_layers - 1) && *width > *max_hidden) {
+            *max_hidden = *width;
+        }
+    }
+    return SQ_OK;
+}
+
+/* Validate the graph; *hidden = its widest activation kept in scratch. */
+static sq_status sq_graph16_check(const sq_graph16 *graph, int32_t *hidden)
+{
+    int32_t width;
+    int32_t h_width;
+    int32_t max_hidden = 0;
+    sq_status st;
+    if (graph == NULL || graph->input_lut == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (graph->input_size < 1 || graph->n_concepts < 1 || graph->latent_dim < 1) {
+        return SQ_ERR_ARG;
+    }
+    if (graph->input_size > SQ_MAX_LAYER_WIDTH || graph->n_concepts > SQ_MAX_N ||
+        graph->latent_dim > SQ_MAX_D ||
+        (int64_t)graph->n_concepts * graph->latent_dim > SQ_MAX_LAYER_WIDTH) {
+        return SQ_ERR_LIMIT;
+    }
+    width = graph->input_size;
+    st = sq_chain16_check(graph->trunk, graph->n_trunk, 0, &width, 0, &max_hidden);
+    if (st != SQ_OK) {
+        return st;
+    }
+    h_width = width;
+    st = sq_chain16_check(graph->z_head, graph->n_z, 1, &width, 1, &max_hidden);
+    if (st != SQ_OK) {
+        return st;
+    }
+    if (width != graph->n_concepts * graph->latent_dim) {
+        return SQ_ERR_SHAPE;
+    }
+    width = h_width;
+    st = sq_chain16_check(graph->sci_head, graph->n_sci, 1, &width, 1, &max_hidden);
+    if (st != SQ_OK) {
+        return st;
+    }
+    if (width != graph->n_concepts) {
+        return SQ_ERR_SHAPE;
+    }
+    *hidden = max_hidden;
+    return SQ_OK;
+}
+
+/* Copy `n` layers into the prepared struct from index `at`; returns the chain's new base. */
+static const sq_fc16_layer *sq_copy_chain16(sq_graph16_prepared *p, int32_t at,
+                                            const sq_fc16_layer *src, int32_t n)
+{
+    if (n > 0) {
+        memcpy(&p->layers[at], src, (size_t)n * sizeof(sq_fc16_layer));
+    }
+    return &p->layers[at];
+}
+
+sq_status sq_graph16_prepare(const sq_graph16 *graph, sq_graph16_prepared *prepared)
+{
+    int32_t hidden = 0;
+    sq_status st;
+    if (prepared == NULL) {
+        return SQ_ERR_NULL;
+    }
+    prepared->magic = 0;
+    st = sq_graph16_check(graph, &hidden);
+    if (st != SQ_OK) {
+        return st;
+    }
+    prepared->graph = *graph;
+    prepared->graph.trunk = sq_copy_chain16(prepared, 0, graph->trunk, graph->n_trunk);
+    prepared->graph.z_head = sq_copy_chain16(prepared, graph->n_trunk, graph->z_head,
+                                             graph->n_z);
+    prepared->graph.sci_head = sq_copy_chain16(prepared, graph->n_trunk + graph->n_z,
+                                               graph->sci_head, graph->n_sci);
+    /* input + three activation buffers (trunk ping-pong, then each head's from the third) */
+    prepared->hidden = hidden;
+    prepared->run_scratch = graph->input_size + 3 * hidden;
+    prepared->encode_scratch = prepared->run_scratch + graph->n_concepts * graph->latent_dim +
+                               graph->n_concepts;
+    prepared->magic = SQ_GRAPH16_MAGIC;
+    return SQ_OK;
+}
+
+static sq_status sq_prepared16_ok(const sq_graph16_prepared *prepared)
+{
+    if (prepared == NULL) {
+        return SQ_ERR_NULL;
+    }
+    return prepared->magic == SQ_GRAPH16_MAGIC ? SQ_OK : SQ_ERR_STATE;
+}
+
+/* One head from h (in buffer h_slot of 3) into out, ping-ponging in the other two. */
+static void sq_head16_run(const sq_fc16_layer *layers, int32_t n_layers, const int16_t *h,
+                          int16_t *bufs[3], int h_slot, int16_t *out)
+{
+    const int16_t *in = h;
+    int next = (h_slot + 1) % 3;
+    int32_t j;
+    for (j = 0; j < n_layers; ++j) {
+        int16_t *dst = (j == n_layers - 1) ? out : bufs[next];
+        sq_fc16_run(&layers[j], in, dst);
+        in = dst;
+        next = (next + 1) % 3;
+        if (next == h_slot) {
+            next = (next + 1) % 3;
+        }
+    }
+}
+
+static void sq_graph16_exec(const sq_graph16_prepared *p, const uint8_t *u, int16_t *scratch,
+                            int16_t *z, int16_t *logit)
+{
+    const sq_graph16 *g = &p->graph;
+    int16_t *q = scratch;
+    int16_t *bufs[3];
+    const int16_t *h = q;
+    int h_slot = 2; /* h = q lives before the buffers: any slot is free to skip */
+    int32_t i;
+    bufs[0] = scratch + g->input_size;
+    bufs[1] = bufs[0] + p->hidden;
+    bufs[2] = bufs[1] + p->hidden;
+    for (i = 0; i < g->input_size; ++i) {
+        q[i] = g->input_lut[u[i]];
+    }
+    for (i = 0; i < g->n_trunk; ++i) {
+        int16_t *dst = bufs[i % 2];
+        sq_fc16_run(&g->trunk[i], h, dst);
+        h = dst;
+        h_slot = (int)(i % 2);
+    }
+    sq_head16_run(g->z_head, g->n_z, h, bufs, h_slot, z);
+    sq_head16_run(g->sci_head, g->n_sci, h, bufs, h_slot, logit);
+}
+
+sq_status sq_graph16_run_prepared(const sq_graph16_prepared *prepared, const uint8_t *u,
+                                  int16_t *scratch, int32_t scratch_elems, int16_t *z,
+                                  int16_t *logit)
+{
+    const sq_status st = sq_prepared16_ok(prepared);
+    if (st != SQ_OK) {
+        return st;
+    }
+    if (u == NULL || scratch == NULL || z == NULL || logit == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (scratch_elems < prepared->run_scratch) {
+        return SQ_ERR_BUFFER;
+    }
+    sq_graph16_exec(prepared, u, scratch, z, logit);
+    return SQ_OK;
+}
+
+sq_status sq_top_k16(const int16_t *scores, int32_t n, int32_t k, uint16_t *positions)
+{
+    int32_t i;
+    int32_t filled = 0;
+    if (scores == NULL || positions == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (n < 1) {
+        return SQ_ERR_ARG;
+    }
+    if (n > SQ_MAX_N) {
+        return SQ_ERR_LIMIT;
+    }
+    if (k < 1 || k > n) {
+        return SQ_ERR_K_RANGE;
+    }
+    /* Insertion into the kept K in slot order: a later slot passes only strictly lower
+     * scores, so ties keep the lower slot first (the stable descending order). O(N K). */
+    for (i = 0; i < n; ++i) {
+        const int16_t v = scores[i];
+        int32_t at = filled;
+        while (at > 0 && scores[positions[at - 1]] < v) {
+            --at;
+        }
+        if (at >= k) {
+            continue;
+        }
+        if (filled < k) {
+            ++filled;
+        }
+        memmove(&positions[at + 1], &positions[at],
+                (size_t)(filled - 1 - at) * sizeof(uint16_t));
+        positions[at] = (uint16_t)i;
+    }
+    return SQ_OK;
+}
+
+sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
+                                 const uint16_t *positions, int32_t k, const int16_t *codebook,
+                                 int32_t m, uint16_t *indices)
+{
+    int32_t j;
+    if (z == NULL || positions == NULL || codebook == NULL || indices == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (n < 1 || d < 1 || m < 1) {
+        return SQ_ERR_ARG;
+    }
+    if (n > SQ_MAX_N || d > SQ_MAX_D || m > SQ_MAX_M) {
+        return SQ_ERR_LIMIT;
+    }
+    if (k < 1 || k > n) {
+        return SQ_ERR_K_RANGE;
+    }
+    for (j = 0; j < k; ++j) {
+        if ((int32_t)positions[j] >= n) {
+            return SQ_ERR_INDEX;
+        }
+    }
+    /* |z - e| <= 65535 per coordinate, so one square reaches 2^32: int64 sums (D <= 2^16). */
+    for (j = 0; j < k; ++j) {
+        const int16_t *v = z + (size_t)positions[j] * (size_t)d;
+        int64_t best = INT64_MAX;
+        int32_t best_m = 0;
+        int32_t c;
+        for (c = 0; c < m; ++c) {
+            const int16_t *e = codebook + (size_t)c * (size_t)d;
+            int64_t dist = 0;
+            int32_t i;
+            for (i = 0; i < d; ++i) {
+                const int64_t a = (int64_t)v[i] - (int64_t)e[i];
+                dist += a * a;
+            }
+            if (dist < best) { /* strict: ties keep the lower index */
+                best = dist;
+                best_m = c;
+            }
+        }
+        indices[j] = (uint16_t)best_m;
+    }
+    return SQ_OK;
+}
+
+sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared, const int16_t *codebook,
+                               int32_t order, const int16_t *constellation, const uint8_t *u,
+                               int32_t k, int16_t *scratch, int32_t scratch_elems,
+                               uint16_t *positions, uint16_t *indices, int16_t *iq)
+{
+    const sq_graph16 *g;
+    int16_t *z;
+    int16_t *logit;
+    sq_status st = sq_prepared16_ok(prepared);
+    if (st != SQ_OK) {
+        return st;
+    }
+    if (u == NULL || scratch == NULL || codebook == NULL || constellation == NULL ||
+        positions == NULL || indices == NULL || iq == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (scratch_elems < prepared->encode_scratch) {
+        return SQ_ERR_BUFFER;
+    }
+    g = &prepared->graph;
+    if (k < 1 || k > g->n_concepts) {
+        return SQ_ERR_K_RANGE;
+    }
+    z = scratch + prepared->run_scratch;
+    logit = z + g->n_concepts * g->latent_dim;
+    sq_graph16_exec(prepared, u, scratch, z, logit);
+    st = sq_top_k16(logit, g->n_concepts, k, positions);
+    if (st == SQ_OK) {
+        st = sq_nearest_codewords16(z, g->n_concepts, g->latent_dim, positions, k, codebook,
+                                    order, indices);
+    }
+    if (st == SQ_OK) {
+        st = sq_map_symbols(indices, k, constellation, order, iq);
+    }
+    return st;
+}

@@ -1,0 +1,159 @@
+"""The 16x8 node path (int16 activations, int8 weights) against independent references.
+
+The tiny run's encoder + SCI is converted by the exporter's 16x8 conversion; LiteRT's reference
+kernels (``BUILTIN_REF``) give z and the SCI logit for the int16 input ``input_lut[u]``; the
+C core (``CoreModel16``) and the NumPy reference (``run_graph16``) must equal them byte for byte.
+Top-K and the int16 codebook search are checked against NumPy's stable sort and a brute-force
+int64 argmin, the one-call C entry against the staged one.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import tiny_dataset
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+core = pytest.importorskip("semqam_node._core", reason="build it: pip install -e ./device_runtime")
+pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert not installed")
+pytest.importorskip("tensorflow", reason="the converter needs TensorFlow")
+
+
+@pytest.fixture(scope="module")
+def model16(tiny_run):
+    from firmware_export.convert import representative_samples, to_tflite
+    from firmware_export.tflite_params import extract_node_model
+    from trainer.svqvae.run import load_run
+
+    run = load_run(tiny_run)
+    ds = tiny_dataset()
+    tfl = to_tflite(run.pipeline.encoder_sci, representative_samples(ds.x_train, 200, 0),
+                    activations="int16")
+    arrays, meta = extract_node_model(tfl)
+    return tfl, arrays, meta, ds, run
+
+
+def brute_nearest(z: np.ndarray, pos: np.ndarray, codebook: np.ndarray) -> np.ndarray:
+    picked = z[pos].astype(np.int64)
+    dist = ((picked[:, None, :] - codebook[None].astype(np.int64)) ** 2).sum(-1)
+    return dist.argmin(-1)  # first minimum: ties to the lower index
+
+
+def test_extracted_model_is_16x8(model16):
+    _, arrays, meta, _, _ = model16
+    assert meta["activations"] == "int16" and meta["sci_logistic"] is False
+    assert "logistic_lut" not in arrays and arrays["input_lut"].dtype == np.int16
+    names = [*meta["trunk"], *meta["z_head"], *meta["sci_head"]]
+    assert all(arrays[f"{n}.bias"].dtype == np.int64 for n in names)
+    assert all(arrays[f"{n}.params"][:2].tolist() == [0, 0] for n in names)
+    lut = arrays["input_lut"]
+    assert lut[0] == 0 and lut[255] == int(np.floor(1.0 / meta["input_scale"] + 0.5))
+    assert np.all(np.diff(lut.astype(np.int32)) > 0)
+
+
+def test_c_graph_equals_litert_reference_and_numpy(model16):
+    from semqam_node.conventions import sample_rows
+    from semqam_node.node import load_interpreter
+
+    from firmware_export.tflite_params import run_graph16
+
+    tfl, arrays, meta, ds, _ = model16
+    n, d = meta["n_concepts"], meta["latent_dim"]
+    arrays = dict(arrays, codebook_int16=np.zeros((4, d), np.int16))
+    node = core.CoreModel16(arrays, meta, np.zeros((4, 2), np.int16))
+    it = load_interpreter(tfl, "reference")
+    inp = it.get_input_details()[0]
+    outs = {o["name"]: o["index"] for o in it.get_output_details()}
+    u = sample_rows(ds.x_test[:40])
+    u = np.concatenate([u, np.zeros((1, u.shape[1]), np.uint8),
+                        np.full((1, u.shape[1]), 255, np.uint8)])
+    z_np, l_np = run_graph16(arrays, meta, u)
+    for i, row in enumerate(u):
+        it.set_tensor(inp["index"], arrays["input_lut"][row].reshape(inp["shape"]))
+        it.invoke()
+        z_ref = it.get_tensor(outs[meta["output_names"]["z"]]).reshape(n, d)
+        l_ref = it.get_tensor(outs[meta["output_names"]["sci_logit"]]).reshape(n)
+        z_c, l_c = node.neural(row)
+        np.testing.assert_array_equal(z_c, z_ref)
+        np.testing.assert_array_equal(l_c, l_ref)
+        np.testing.assert_array_equal(z_np[i], z_ref)
+        np.testing.assert_array_equal(l_np[i], l_ref)
+    assert len(np.unique(z_np)) > 1000, "z must use the int16 grid, not a few levels"
+
+
+def test_encode_sample_selects_and_quantizes_like_numpy(model16):
+    from semqam_node.conventions import sample_rows
+
+    from firmware_export.tables import codebook_int16, constellation_q
+
+    _, arrays, meta, ds, run = model16
+    cb, _ = codebook_int16(run.pipeline.codebook, meta["z_scale"])
+    table, _ = constellation_q(run.constellations["semantic"].points)
+    node = core.CoreModel16(dict(arrays, codebook_int16=cb), meta, table)
+    assert node.order == len(cb) and node.port == "reference"
+    for row in sample_rows(ds.x_test[:25]):
+        z, logit = node.neural(row)
+        for k in (1, 5, node.n_concepts):
+            pos, idx, iq, t = node.encode_sample(row, k)
+            want_pos = np.argsort(-logit.astype(np.int64), kind="stable")[:k]
+            np.testing.assert_array_equal(pos, want_pos)
+            np.testing.assert_array_equal(idx, brute_nearest(z, want_pos, cb))
+            np.testing.assert_array_equal(iq, table[idx])
+            assert len(t) == 4 and all(v >= 0 for v in t)
+            for a, b in zip(node.encode_one_call(row, k), (pos, idx, iq), strict=True):
+                np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="k must be"):
+        node.encode_sample(sample_rows(ds.x_test[:1])[0], node.n_concepts + 1)
+    with pytest.raises(ValueError, match="sample must have"):
+        node.neural(np.zeros(3, np.uint8))
+
+
+def test_top_k16_is_a_stable_descending_sort():
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 64, 256):
+        scores = rng.integers(-3, 4, n).astype(np.int16)  # many ties
+        scores[0] = -32768
+        for k in sorted({1, max(1, n // 2), n}):
+            np.testing.assert_array_equal(
+                core.top_k16(scores, k), np.argsort(-scores.astype(np.int64), kind="stable")[:k])
+    with pytest.raises(ValueError, match="k must be"):
+        core.top_k16(np.zeros(4, np.int16), 5)
+
+
+def test_nearest_codewords16_extremes_and_ties():
+    d = 256
+    z = np.array([np.full(d, 32767), np.full(d, -32768)], np.int16)
+    # the farthest pair differs by 65535 per coordinate: 256 · 65535² = 1.1e12 needs int64
+    codebook = np.array([np.full(d, -32768), np.full(d, 32767), np.full(d, 32767)], np.int16)
+    np.testing.assert_array_equal(core.nearest_codewords16(z, np.array([0, 1], np.uint16),
+                                                           codebook), [1, 0])
+    # equal distances: the lower index wins
+    tie = np.array([[0] * d], np.int16)
+    book = np.array([[1] + [0] * (d - 1), [-1] + [0] * (d - 1)], np.int16)
+    assert core.nearest_codewords16(tie, np.array([0], np.uint16), book).tolist() == [0]
+    rng = np.random.default_rng(5)
+    zr = rng.integers(-32768, 32768, (8, 16)).astype(np.int16)
+    cr = rng.integers(-32768, 32768, (300, 16)).astype(np.int16)
+    pos = np.array([7, 0, 3], np.uint16)
+    np.testing.assert_array_equal(core.nearest_codewords16(zr, pos, cr), brute_nearest(zr, pos, cr))
+    with pytest.raises(ValueError, match="positions must lie"):
+        core.nearest_codewords16(zr, np.array([8], np.uint16), cr)
+
+
+def test_bad_16x8_models_are_refused(model16):
+    _, arrays, meta, _, _ = model16
+    d = meta["latent_dim"]
+    base = dict(arrays, codebook_int16=np.zeros((4, d), np.int16))
+    table = np.zeros((4, 2), np.int16)
+    with pytest.raises(ValueError, match="input_lut"):
+        core.CoreModel16({k: v for k, v in base.items() if k != "input_lut"}, meta, table)
+    first = meta["trunk"][0]
+    bad = dict(base, **{f"{first}.params": np.array([1, 0, 0, 32767], np.int32)})
+    with pytest.raises(ValueError, match="zero points must be 0"):
+        core.CoreModel16(bad, meta, table)
+    with pytest.raises(ValueError, match="codebook_int16"):
+        core.CoreModel16(dict(base, codebook_int16=np.zeros((4, d + 1), np.int16)), meta, table)
