@@ -146,11 +146,71 @@ def study(run_dir: str, calibration: int = 1000) -> list[dict]:
     return rows
 
 
+def timing(run_dir: str, k: int = 32, samples: int = 300, calibration: int = 1000) -> dict:
+    """Median µs per sample, interleaved sample by sample on the same digits: the int8 C node
+    (``CoreModel``, best port), the 16x8 C node (``CoreModel16``, reference C) split into the
+    graph and the codeword search, and the int8 model's XNNPACK ``invoke()``."""
+    import time
+
+    from semqam_node import _core
+    from semqam_node.conventions import int8_input, sample_rows
+    from semqam_node.node import load_interpreter
+
+    from evaluation.evaluate import run_dataset
+    from firmware_export.convert import representative_samples, to_tflite
+    from firmware_export.tables import codebook_int8, codebook_int16
+    from trainer.svqvae.run import load_run
+
+    run = load_run(run_dir)
+    ds = run_dataset(run)
+    pipe = run.pipeline
+    calib = representative_samples(ds.x_train, calibration, 0)
+    tfl8 = to_tflite(pipe.encoder_sci, calib)
+    a8, m8 = extract_node_model(tfl8)
+    a8["codebook_int8"], _ = codebook_int8(pipe.codebook, m8["z_scale"], m8["z_zero_point"])
+    a16, m16 = extract_node_model(to_tflite(pipe.encoder_sci, calib, activations="int16"))
+    a16["codebook_int16"], _ = codebook_int16(pipe.codebook, m16["z_scale"])
+    table = np.zeros((run.order, 2), np.int16)
+    node8, node16 = _core.CoreModel(a8, m8, table), _core.CoreModel16(a16, m16, table)
+    xnn = load_interpreter(tfl8, "default")
+    inp = xnn.get_input_details()[0]
+    u = sample_rows(ds.x_test[:samples])
+    times: dict[str, list[float]] = {key: [] for key in (
+        "int8 encode", "int8 neural", "int8 quantize", "16x8 encode", "16x8 neural",
+        "16x8 quantize", "xnnpack invoke")}
+    for row in u:
+        *_, t = node8.encode_sample(row, k)
+        times["int8 encode"].append(sum(t) / 1e3)
+        times["int8 neural"].append(t[0] / 1e3)
+        times["int8 quantize"].append(t[2] / 1e3)
+        *_, t = node16.encode_sample(row, k)
+        times["16x8 encode"].append(sum(t) / 1e3)
+        times["16x8 neural"].append(t[0] / 1e3)
+        times["16x8 quantize"].append(t[2] / 1e3)
+        q = int8_input(row).reshape(inp["shape"])
+        t0 = time.perf_counter_ns()
+        xnn.set_tensor(inp["index"], q)
+        xnn.invoke()
+        times["xnnpack invoke"].append((time.perf_counter_ns() - t0) / 1e3)
+    med = {key: float(np.median(v)) for key, v in times.items()}
+    return {"order": run.order, "k": k, "samples": len(u), "port": node8.port,
+            "median_us": med}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", required=True, help="S-VQ-VAE run folder (semqam train --out)")
     ap.add_argument("--calibration", type=int, default=1000, help="calibration samples")
+    ap.add_argument("--timing", type=int, metavar="K", default=0,
+                    help="instead: time int8 vs 16x8 C nodes and XNNPACK at this K")
     args = ap.parse_args()
+    if args.timing:
+        t = timing(args.run, args.timing, calibration=args.calibration)
+        print(f"M = {t['order']}, K = {t['k']}, {t['samples']} samples, int8 port {t['port']}")
+        xnn = t["median_us"]["xnnpack invoke"]
+        for name, us in t["median_us"].items():
+            print(f"{name:<16} {us:9.1f} µs  ({us / xnn:5.2f}x XNNPACK invoke)")
+        return
     for r in study(args.run, args.calibration):
         print(f"K = {r['k']:3d}  {r['variant']:<14} index {r['index_agreement']:.4f}  "
               f"overlap {r['set_overlap']:.4f}")

@@ -238,7 +238,12 @@ sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
                                  const uint16_t *positions, int32_t k, const int16_t *codebook,
                                  int32_t m, uint16_t *indices)
 {
+    int64_t norms[SQ_MAX_M];
+    int16_t zh[SQ_MAX_D];
+    int16_t zl[SQ_MAX_D];
     int32_t j;
+    int32_t c;
+    int32_t i;
     if (z == NULL || positions == NULL || codebook == NULL || indices == NULL) {
         return SQ_ERR_NULL;
     }
@@ -256,22 +261,47 @@ sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
             return SQ_ERR_INDEX;
         }
     }
-    /* |z - e| <= 65535 per coordinate, so one square reaches 2^32: int64 sums (D <= 2^16). */
+    /* argmin_m ||z - e_m||^2 = argmin_m (||e_m||^2 - 2 z.e_m) (||z||^2 is the same for every
+     * m; exact integers, so the order and the ties are those of the squared distance). z is
+     * split as z = 256 zh + zl with zh in [-128, 127], zl in [0, 255]: both dot products with
+     * e (|e| <= 32768) stay below 2^23 per term and 2^31 over chunks of 256 terms, so they run as
+     * int16 x int16 -> int32 (multiply-add SIMD) and meet in int64 once per codeword. */
+    for (c = 0; c < m; ++c) { /* ||e||^2 < 2^38, once per call (8 KiB of stack) */
+        const int16_t *e = codebook + (size_t)c * (size_t)d;
+        int64_t norm = 0;
+        for (i = 0; i < d; ++i) {
+            norm += (int64_t)((int32_t)e[i] * e[i]);
+        }
+        norms[c] = norm;
+    }
     for (j = 0; j < k; ++j) {
         const int16_t *v = z + (size_t)positions[j] * (size_t)d;
         int64_t best = INT64_MAX;
         int32_t best_m = 0;
-        int32_t c;
+        for (i = 0; i < d; ++i) {
+            const int32_t t = (int32_t)v[i] + 32768; /* [0, 65535] */
+            zh[i] = (int16_t)((t >> 8) - 128);
+            zl[i] = (int16_t)(t & 255);
+        }
         for (c = 0; c < m; ++c) {
             const int16_t *e = codebook + (size_t)c * (size_t)d;
-            int64_t dist = 0;
-            int32_t i;
-            for (i = 0; i < d; ++i) {
-                const int64_t a = (int64_t)v[i] - (int64_t)e[i];
-                dist += a * a;
+            int64_t dot = 0;
+            int64_t score;
+            int32_t i0;
+            for (i0 = 0; i0 < d; i0 += 256) {
+                const int32_t end = d - i0 < 256 ? d : i0 + 256;
+                int32_t dh = 0;
+                int32_t dl = 0;
+                for (i = i0; i < end; ++i) {
+                    dh += (int32_t)zh[i] * e[i];
+                    dl += (int32_t)zl[i] * e[i];
+                }
+                /* z = 256 (zh + 128) + zl - 32768 = 256 zh + zl: the offsets cancel */
+                dot += (int64_t)dh * 256 + (int64_t)dl;
             }
-            if (dist < best) { /* strict: ties keep the lower index */
-                best = dist;
+            score = norms[c] - 2 * dot;
+            if (score < best) { /* strict: ties keep the lower index */
+                best = score;
                 best_m = c;
             }
         }

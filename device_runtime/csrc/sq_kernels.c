@@ -447,34 +447,80 @@ sq_status sq_fc16_check(const sq_fc16_layer *layer)
     return SQ_OK;
 }
 
+/* |w x| <= 128 * 32768 = 2^22, so SQ_FC16_CHUNK = 256 products sum exactly in int32 (<= 2^30);
+ * the chunks are added in int64. int32 inner sums let compilers use int16 multiply-add SIMD. */
+#define SQ_FC16_CHUNK 256
+
+/* Output channel c of a validated 16x8 layer from its int64 accumulator. */
+static int16_t sq_fc16_out(const sq_fc16_layer *layer, int32_t c, int64_t acc)
+{
+    int32_t v;
+    if (layer->bias != NULL) {
+        acc += layer->bias[c];
+    }
+    /* (double)acc is exact: |acc| < 2^47 */
+    v = sq_uses_scale(layer) ? sq_round_away((double)acc * layer->scale[c])
+                             : sq_mbqm64_run(acc, layer->multiplier[c], layer->shift[c]);
+    if (v < layer->act_min) {
+        v = layer->act_min;
+    }
+    if (v > layer->act_max) {
+        v = layer->act_max;
+    }
+    return (int16_t)v;
+}
+
 void sq_fc16_run(const sq_fc16_layer *layer, const int16_t *x, int16_t *y)
 {
-    int32_t c;
-    int32_t i;
     const int32_t in_dim = layer->in_dim;
-    for (c = 0; c < layer->out_dim; ++c) {
-        const int8_t *w = layer->weights + (size_t)c * (size_t)in_dim;
-        int64_t acc = layer->bias != NULL ? layer->bias[c] : 0;
-        int32_t part = 0; /* |w x| <= 2^22: 256 products fit int32, then widen */
-        int32_t v;
-        for (i = 0; i < in_dim; ++i) {
-            part += (int32_t)w[i] * (int32_t)x[i];
-            if ((i & 255) == 255) {
-                acc += part;
-                part = 0;
+    int32_t c = 0;
+    int32_t i0;
+    int32_t i;
+    /* four channels per pass share the loads of x */
+    for (; c + 4 <= layer->out_dim; c += 4) {
+        const int8_t *w0 = layer->weights + (size_t)c * (size_t)in_dim;
+        const int8_t *w1 = w0 + in_dim;
+        const int8_t *w2 = w1 + in_dim;
+        const int8_t *w3 = w2 + in_dim;
+        int64_t a0 = 0;
+        int64_t a1 = 0;
+        int64_t a2 = 0;
+        int64_t a3 = 0;
+        for (i0 = 0; i0 < in_dim; i0 += SQ_FC16_CHUNK) {
+            const int32_t end = in_dim - i0 < SQ_FC16_CHUNK ? in_dim : i0 + SQ_FC16_CHUNK;
+            int32_t p0 = 0;
+            int32_t p1 = 0;
+            int32_t p2 = 0;
+            int32_t p3 = 0;
+            for (i = i0; i < end; ++i) {
+                const int32_t xv = x[i];
+                p0 += (int32_t)w0[i] * xv;
+                p1 += (int32_t)w1[i] * xv;
+                p2 += (int32_t)w2[i] * xv;
+                p3 += (int32_t)w3[i] * xv;
             }
+            a0 += p0;
+            a1 += p1;
+            a2 += p2;
+            a3 += p3;
         }
-        acc += part;
-        /* (double)acc is exact: |acc| < 2^47 */
-        v = sq_uses_scale(layer) ? sq_round_away((double)acc * layer->scale[c])
-                                 : sq_mbqm64_run(acc, layer->multiplier[c], layer->shift[c]);
-        if (v < layer->act_min) {
-            v = layer->act_min;
+        y[c] = sq_fc16_out(layer, c, a0);
+        y[c + 1] = sq_fc16_out(layer, c + 1, a1);
+        y[c + 2] = sq_fc16_out(layer, c + 2, a2);
+        y[c + 3] = sq_fc16_out(layer, c + 3, a3);
+    }
+    for (; c < layer->out_dim; ++c) {
+        const int8_t *w = layer->weights + (size_t)c * (size_t)in_dim;
+        int64_t acc = 0;
+        for (i0 = 0; i0 < in_dim; i0 += SQ_FC16_CHUNK) {
+            const int32_t end = in_dim - i0 < SQ_FC16_CHUNK ? in_dim : i0 + SQ_FC16_CHUNK;
+            int32_t part = 0;
+            for (i = i0; i < end; ++i) {
+                part += (int32_t)w[i] * (int32_t)x[i];
+            }
+            acc += part;
         }
-        if (v > layer->act_max) {
-            v = layer->act_max;
-        }
-        y[c] = (int16_t)v;
+        y[c] = sq_fc16_out(layer, c, acc);
     }
 }
 
