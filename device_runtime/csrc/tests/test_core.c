@@ -1374,6 +1374,109 @@ static void test_ports(void)
     CHECK_ST(sq_port_select(best), SQ_OK);
 }
 
+/* The 16x8 graph on a hand-computed case: q = 100 u, identity trunk, z = (q0, q1, q0 + q1,
+ * q0 - q1) as N = 2 slots of D = 2, logit = q / 2; then errors and extremes. */
+static void test_graph16(void)
+{
+    static const int8_t w_eye[4] = {1, 0, 0, 1};
+    static const int8_t w_z[8] = {1, 0, 0, 1, 1, 1, 1, -1};
+    static const int32_t m_one[4] = {Q31_HALF, Q31_HALF, Q31_HALF, Q31_HALF};
+    static const int32_t s_one[4] = {1, 1, 1, 1};   /* 0.5 * 2^1 = 1.0 */
+    static const int32_t s_half[2] = {0, 0};        /* 0.5 */
+    static const double sc_one[4] = {1.0, 1.0, 1.0, 1.0};
+    static const double sc_half[2] = {0.5, 0.5};
+    static const int16_t codebook[6] = {0, 0, 100, 200, 300, -100};
+    static const int16_t table[6] = {0, 0, 10, -10, 20, -20};
+    int16_t lut[256];
+    int16_t scratch[64];
+    int16_t z[4];
+    int16_t logit[2];
+    uint16_t pos[2];
+    uint16_t idx[2];
+    int16_t iq[4];
+    uint8_t u[2] = {1, 2};
+    sq_fc16_layer trunk = {w_eye, NULL, sc_one, m_one, s_one, 2, 2, 0, 32767};
+    sq_fc16_layer zh = {w_z, NULL, sc_one, m_one, s_one, 2, 4, -32768, 32767};
+    sq_fc16_layer sci = {w_eye, NULL, sc_half, m_one, s_half, 2, 2, -32768, 32767};
+    sq_graph16 g;
+    sq_graph16_prepared p;
+    int i;
+    for (i = 0; i < 256; ++i) {
+        lut[i] = (int16_t)(100 * (i & 127));
+    }
+    g.trunk = &trunk;
+    g.n_trunk = 1;
+    g.z_head = &zh;
+    g.n_z = 1;
+    g.sci_head = &sci;
+    g.n_sci = 1;
+    g.input_lut = lut;
+    g.input_size = 2;
+    g.n_concepts = 2;
+    g.latent_dim = 2;
+    memset(&p, 0, sizeof(p));
+    CHECK_ST(sq_graph16_run_prepared(&p, u, scratch, 64, z, logit), SQ_ERR_STATE);
+    CHECK_ST(sq_graph16_prepare(&g, &p), SQ_OK);
+    CHECK(p.run_scratch == 2 + 3 * 2 && p.encode_scratch == p.run_scratch + 4 + 2);
+    CHECK_ST(sq_graph16_run_prepared(&p, u, scratch, p.run_scratch - 1, z, logit),
+             SQ_ERR_BUFFER);
+    CHECK_ST(sq_graph16_run_prepared(&p, u, scratch, 64, z, logit), SQ_OK);
+    CHECK(z[0] == 100 && z[1] == 200 && z[2] == 300 && z[3] == -100);
+    CHECK(logit[0] == 50 && logit[1] == 100);
+    CHECK_ST(sq_encode16_prepared(&p, codebook, 3, table, u, 2, scratch, 64, pos, idx, iq),
+             SQ_OK);
+    CHECK(pos[0] == 1 && pos[1] == 0 && idx[0] == 2 && idx[1] == 1);
+    CHECK(iq[0] == 20 && iq[1] == -20 && iq[2] == 10 && iq[3] == -10);
+    CHECK_ST(sq_encode16_prepared(&p, codebook, 3, table, u, 3, scratch, 64, pos, idx, iq),
+             SQ_ERR_K_RANGE);
+    /* the Q31 (int64 MBQM) form gives the same integers here */
+    trunk.scale = NULL;
+    zh.scale = NULL;
+    sci.scale = NULL;
+    CHECK_ST(sq_graph16_prepare(&g, &p), SQ_OK);
+    CHECK_ST(sq_graph16_run_prepared(&p, u, scratch, 64, z, logit), SQ_OK);
+    CHECK(z[2] == 300 && z[3] == -100 && logit[0] == 50 && logit[1] == 100);
+    /* refused: a width that does not chain, a shift beyond 7, an empty act range */
+    zh.in_dim = 3;
+    CHECK_ST(sq_graph16_prepare(&g, &p), SQ_ERR_SHAPE);
+    CHECK_ST(sq_graph16_run_prepared(&p, u, scratch, 64, z, logit), SQ_ERR_STATE);
+    zh.in_dim = 2;
+    {
+        static const int32_t s_bad[4] = {8, 8, 8, 8};
+        zh.shift = s_bad;
+        CHECK_ST(sq_graph16_prepare(&g, &p), SQ_ERR_QUANT);
+        zh.shift = s_one;
+    }
+    trunk.act_min = 1;
+    trunk.act_max = 0;
+    CHECK_ST(sq_graph16_prepare(&g, &p), SQ_ERR_QUANT);
+    trunk.act_min = 0;
+    trunk.act_max = 32767;
+    /* top-K ties keep the lower slot; extremes of the codeword search (256 * 65535^2) */
+    {
+        static const int16_t scores[5] = {3, 7, 7, -32768, 7};
+        uint16_t top[3];
+        static int16_t zx[2 * 256];
+        static int16_t cb[3 * 256];
+        uint16_t sel[2] = {0, 1};
+        uint16_t out[2];
+        CHECK_ST(sq_top_k16(scores, 5, 3, top), SQ_OK);
+        CHECK(top[0] == 1 && top[1] == 2 && top[2] == 4);
+        CHECK_ST(sq_top_k16(scores, 5, 6, top), SQ_ERR_K_RANGE);
+        for (i = 0; i < 256; ++i) {
+            zx[i] = 32767;
+            zx[256 + i] = -32768;
+            cb[i] = -32768;
+            cb[256 + i] = 32767;
+            cb[512 + i] = 32767;
+        }
+        CHECK_ST(sq_nearest_codewords16(zx, 2, 256, sel, 2, cb, 3, out), SQ_OK);
+        CHECK(out[0] == 1 && out[1] == 0);
+        sel[1] = 2;
+        CHECK_ST(sq_nearest_codewords16(zx, 2, 256, sel, 2, cb, 3, out), SQ_ERR_INDEX);
+    }
+}
+
 int main(void)
 {
     test_single_rounding();
@@ -1392,6 +1495,7 @@ int main(void)
     test_graph();
     test_graph_ping_pong();
     test_encode();
+    test_graph16();
     test_status_names();
     test_ports();
     if (g_failures != 0) {
