@@ -234,6 +234,43 @@ sq_status sq_top_k16(const int16_t *scores, int32_t n, int32_t k, uint16_t *posi
     return SQ_OK;
 }
 
+/* dot[q] = z . e_q for nc <= 4 codewords e_q = e + q d, with z = 256 zh + zl (see below):
+ * int32 sums over chunks of 256 terms (|zh e| <= 2^22, |zl e| < 2^23), met in int64. Rows past
+ * nc repeat the last one (same memory, results unused). */
+static void sq_dot16x4(const int16_t *zh, const int16_t *zl, const int16_t *e, int32_t d,
+                       int32_t nc, int64_t dot[4])
+{
+    const int16_t *e0 = e;
+    const int16_t *e1 = nc > 1 ? e0 + d : e0;
+    const int16_t *e2 = nc > 2 ? e1 + d : e1;
+    const int16_t *e3 = nc > 3 ? e2 + d : e2;
+    int32_t i0;
+    int32_t i;
+    dot[0] = dot[1] = dot[2] = dot[3] = 0;
+    for (i0 = 0; i0 < d; i0 += 256) {
+        const int32_t end = d - i0 < 256 ? d : i0 + 256;
+        int32_t h0 = 0, h1 = 0, h2 = 0, h3 = 0;
+        int32_t l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+        for (i = i0; i < end; ++i) {
+            const int32_t a = zh[i];
+            const int32_t b = zl[i];
+            h0 += a * e0[i];
+            l0 += b * e0[i];
+            h1 += a * e1[i];
+            l1 += b * e1[i];
+            h2 += a * e2[i];
+            l2 += b * e2[i];
+            h3 += a * e3[i];
+            l3 += b * e3[i];
+        }
+        /* z = 256 (zh + 128) + zl - 32768 = 256 zh + zl: the offsets cancel */
+        dot[0] += (int64_t)h0 * 256 + l0;
+        dot[1] += (int64_t)h1 * 256 + l1;
+        dot[2] += (int64_t)h2 * 256 + l2;
+        dot[3] += (int64_t)h3 * 256 + l3;
+    }
+}
+
 sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
                                  const uint16_t *positions, int32_t k, const int16_t *codebook,
                                  int32_t m, uint16_t *indices)
@@ -283,26 +320,17 @@ sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
             zh[i] = (int16_t)((t >> 8) - 128);
             zl[i] = (int16_t)(t & 255);
         }
-        for (c = 0; c < m; ++c) {
-            const int16_t *e = codebook + (size_t)c * (size_t)d;
-            int64_t dot = 0;
-            int64_t score;
-            int32_t i0;
-            for (i0 = 0; i0 < d; i0 += 256) {
-                const int32_t end = d - i0 < 256 ? d : i0 + 256;
-                int32_t dh = 0;
-                int32_t dl = 0;
-                for (i = i0; i < end; ++i) {
-                    dh += (int32_t)zh[i] * e[i];
-                    dl += (int32_t)zl[i] * e[i];
+        for (c = 0; c < m; c += 4) { /* four codewords per pass share the loads of zh, zl */
+            const int32_t nc = m - c < 4 ? m - c : 4;
+            int64_t dot[4];
+            int32_t q;
+            sq_dot16x4(zh, zl, codebook + (size_t)c * (size_t)d, d, nc, dot);
+            for (q = 0; q < nc; ++q) {
+                const int64_t score = norms[c + q] - 2 * dot[q];
+                if (score < best) { /* strict, in index order: ties keep the lower index */
+                    best = score;
+                    best_m = c + q;
                 }
-                /* z = 256 (zh + 128) + zl - 32768 = 256 zh + zl: the offsets cancel */
-                dot += (int64_t)dh * 256 + (int64_t)dl;
-            }
-            score = norms[c] - 2 * dot;
-            if (score < best) { /* strict: ties keep the lower index */
-                best = score;
-                best_m = c;
             }
         }
         indices[j] = (uint16_t)best_m;
