@@ -62,8 +62,10 @@ def generate(model_bytes: bytes, arrays: dict[str, np.ndarray], meta: dict,
     for name in layers:
         for part in ("weights", "bias", "multiplier", "shift", "params"):
             add(f"g_semqam_{name}_{part}", arrays[f"{name}.{part}"])
-    add("g_semqam_logistic_lut", arrays["logistic_lut"])
-    add("g_semqam_codebook_int8", arrays["codebook_int8"])
+    wide = m.get("activations") == "int16"
+    lut, cb = ("input_lut", "codebook_int16") if wide else ("logistic_lut", "codebook_int8")
+    add(f"g_semqam_{lut}", arrays[lut])
+    add(f"g_semqam_{cb}", arrays[cb])
     add("g_semqam_codebook_float", arrays["codebook"].astype(np.float32))
     for kind in CONSTELLATIONS:
         add(f"g_semqam_const_{kind}_q", arrays[f"const_{kind}_q"])
@@ -78,11 +80,13 @@ def generate(model_bytes: bytes, arrays: dict[str, np.ndarray], meta: dict,
         f"#define {PREFIX}_ALIGN16 __attribute__((aligned(16)))", "#else",
         f"#define {PREFIX}_ALIGN16", "#endif", "",
         *(f"#define {PREFIX}_{k} ({int(v)})" for k, v in defines),
-        f"#define {PREFIX}_Z_SCALE ({m['z_scale']:.9e}f) /* codebook_int8 shares it */",
+        f"#define {PREFIX}_ACTIVATION_BITS ({16 if wide else 8})",
+        f"#define {PREFIX}_Z_SCALE ({m['z_scale']:.9e}f) /* {cb} shares it */",
         f"#define {PREFIX}_INPUT_SCALE ({m['input_scale']:.9e}f)",
         "",
         "/* Layer order: trunk, then the z head, then the SCI head (its last layer gives the",
-        "   SCI logit that ranks concepts; g_semqam_logistic_lut[l + 128] gives the SCI). */",
+        "   SCI logit that ranks concepts; int8: g_semqam_logistic_lut[l + 128] gives the SCI;",
+        "   16x8: the input is g_semqam_input_lut[u], biases are int64, zero points 0). */",
         f"/* trunk: {', '.join(m['trunk'])}; z head: {', '.join(m['z_head'])}; "
         f"sci head: {', '.join(m['sci_head'])} */",
         "/* fcN_params = {input_offset, output_offset, act_min, act_max} */",

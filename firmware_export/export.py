@@ -27,22 +27,23 @@ from semqam_node.bundle import (
     sha256_file,
     sign_manifest,
 )
-from semqam_node.conventions import CONSTELLATIONS, INPUT_SCALE, INPUT_ZERO_POINT
+from semqam_node.conventions import CONSTELLATIONS, INPUT_SCALE, INPUT_ZERO_POINT, sample_rows
+from semqam_node.model_file import codebook_key
+from semqam_node.node import NODE_MODEL, TFLITE_MODELS
 
 from edge.onnx_runtime import OnnxEdge
 from firmware_export import c_arrays, tables
-from firmware_export.convert import representative_samples, to_tflite
+from firmware_export.convert import ACTIVATIONS, representative_samples, to_tflite
 from firmware_export.onnx_export import export_classifier, export_decoder_classifier
-from firmware_export.tflite_params import extract_node_model, meta_array, run_graph
+from firmware_export.tflite_params import extract_node_model, meta_array, run_graph, run_graph16
 from firmware_export.validate import TARGET_BUDGETS, agreement, float_sets, footprint
 from semqam.errors import SemqamError
 from semqam.fileio import atomic_dir
-from trainer.svqvae.int8 import cached_node_sets, interpreter_outputs, to_int8_input
+from trainer.svqvae.int8 import cached_node_sets, interpreter_outputs, node_input
 from trainer.svqvae.scheme import NAME as SCHEME
 from trainer.svqvae.scheme import Int8Transmitter
 
 TARGETS = tuple(TARGET_BUDGETS)
-NODE_FILES = ("encoder_sci_int8.tflite", "node_model.npz")
 VALIDATION_SNR_DB = (-10.0, 0.0, 20.0)
 CALIBRATION_SIZE = 500
 
@@ -117,8 +118,13 @@ def _tool_versions() -> dict[str, str]:
 def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux",
                   key: str | Path | None = None, force: bool = False,
                   calibration_size: int = CALIBRATION_SIZE, seed: int = 0,
-                  progress=None, bundle_version: int | None = None) -> dict:
+                  progress=None, bundle_version: int | None = None,
+                  activations: str = "int8") -> dict:
     """Export ``run_dir`` into the bundle folder ``out``; return the validation report.
+
+    ``activations``: ``int8`` (full-integer int8, every node incl. the MCU firmware) or
+    ``int16`` (16x8: int16 activations, int8 weights; the Linux node's C core and LiteRT,
+    docs/bundle.md "16x8").
 
     ``progress(message)`` is called before each stage. ``bundle_version`` is the manifest's
     anti-rollback counter (docs/bundle.md; default: the export time in seconds since the
@@ -134,6 +140,12 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
     run_dir, out = Path(run_dir), Path(out)
     if target not in TARGETS:
         raise ExportError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if activations not in ACTIVATIONS:
+        raise ExportError(f"unknown activations {activations!r}; choose one of "
+                          f"{', '.join(ACTIVATIONS)}")
+    if target == "cortex-m" and activations != "int8":
+        raise ExportError("--target cortex-m: the MCU firmware runs int8 models; export with "
+                          "--activations int8")
     private_key = None
     if key is not None:
         try:
@@ -152,24 +164,30 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
     pipe = run.pipeline
 
     with atomic_dir(out) as tmp:
-        say("converting to TFLite (float and int8)")
+        say(f"converting to TFLite (float and {'16x8' if activations == 'int16' else 'int8'})")
         calib = representative_samples(ds.x_train, calibration_size, seed)
         tfl_float = to_tflite(pipe.encoder_sci)
-        tfl_int8 = to_tflite(pipe.encoder_sci, calib)
+        tfl_int8 = to_tflite(pipe.encoder_sci, calib, activations)
         (tmp / "encoder_sci_float.tflite").write_bytes(tfl_float)
-        (tmp / "encoder_sci_int8.tflite").write_bytes(tfl_int8)
+        (tmp / TFLITE_MODELS[activations]).write_bytes(tfl_int8)
 
         arrays, meta = extract_node_model(tfl_int8)
-        if (abs(meta["input_scale"] - INPUT_SCALE) > 1e-9
-                or meta["input_zero_point"] != INPUT_ZERO_POINT):
+        if activations == "int16" and meta["input_zero_point"] != 0:
+            raise ExportError(f"{run_dir}: the 16x8 input zero point came out as "
+                              f"{meta['input_zero_point']}, not 0; this is a converter bug")
+        if activations == "int8" and (abs(meta["input_scale"] - INPUT_SCALE) > 1e-9
+                                      or meta["input_zero_point"] != INPUT_ZERO_POINT):
             raise ExportError(
                 f"{run_dir}: the int8 input quantization came out as scale "
                 f"{meta['input_scale']:.6g}, zero point {meta['input_zero_point']} instead of "
                 "1/255, -128; the training inputs must lie in [0, 1]")
         cb = run.pipeline.codebook.astype(np.float32)
         arrays["codebook"] = cb
-        arrays["codebook_int8"], clipped = tables.codebook_int8(cb, meta["z_scale"],
-                                                                meta["z_zero_point"])
+        if activations == "int16":
+            arrays["codebook_int16"], clipped = tables.codebook_int16(cb, meta["z_scale"])
+        else:
+            arrays["codebook_int8"], clipped = tables.codebook_int8(cb, meta["z_scale"],
+                                                                    meta["z_zero_point"])
         for name, c in run.constellations.items():
             arrays[f"const_{name}_q"], meta[f"const_{name}_frac_bits"] = \
                 tables.constellation_q(c.points)
@@ -199,7 +217,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, target: str = "linux"
         for name in ("constellation_semantic.npy", "constellation_standard.npy", "policy.json"):
             shutil.copyfile(run_dir / name, tmp / name)
 
-        say("validating float vs int8")
+        say(f"validating float vs {activations}")
         report = _validate(run, ds, tfl_int8, arrays, meta, tmp, target, evaluate)
         report["codebook_clipped"] = clipped
         (tmp / "validation.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -228,6 +246,7 @@ def _manifest(run, folder: Path, meta: dict, target: str, seconds: float) -> dic
             continue
         files[name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
     info = run.info
+    wide = meta.get("activations") == "int16"
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -243,12 +262,15 @@ def _manifest(run, folder: Path, meta: dict, target: str, seconds: float) -> dic
         "latent_dim": meta["latent_dim"],
         "input": {"shape": meta["input_shape"], "dtype": "uint8", "scale": meta["input_scale"],
                   "zero_point": meta["input_zero_point"],
-                  "convention": "int8 input q = u - 128 for raw bytes u = round(255 x)"},
+                  "convention": ("int16 input q = input_lut[u] for raw bytes u = round(255 x)"
+                                 if wide else
+                                 "int8 input q = u - 128 for raw bytes u = round(255 x)")},
+        "activations": "int16" if wide else "int8",
         "quantization": {"z": [meta["z_scale"], meta["z_zero_point"]],
                          "sci_logit": [meta["sci_logit_scale"], meta["sci_logit_zero_point"]],
                          "sci": [meta["sci_scale"], meta["sci_zero_point"]],
                          "rank_by": meta["rank_by"]},
-        "node_files": list(NODE_FILES),
+        "node_files": [TFLITE_MODELS["int16" if wide else "int8"], NODE_MODEL],
         "files": files,
         "tools": _tool_versions(),
         "export_seconds": round(seconds, 1),
@@ -259,9 +281,14 @@ def _validate(run, ds, tfl_int8: bytes, arrays: dict, meta: dict, folder: Path, 
               evaluate) -> dict:
     pipe = run.pipeline
     x = ds.x_test
-    q = to_int8_input(x)
+    u = sample_rows(x)
+    q = node_input(u, meta, arrays.get("input_lut"))
     z_q, logit_q, s_q = interpreter_outputs(tfl_int8, q, meta, "reference")
-    z_n, logit_n, s_n = run_graph(arrays, meta, q)
+    if meta.get("activations") == "int16":  # the 16x8 node ranks on the logit: no int16 SCI
+        z_n, logit_n = run_graph16(arrays, meta, u)
+        s_n = s_q
+    else:
+        z_n, logit_n, s_n = run_graph(arrays, meta, q)
     numpy_matches = bool(np.array_equal(z_q, z_n) and np.array_equal(logit_q, logit_n)
                          and np.array_equal(s_q, s_n))
     if not numpy_matches:
@@ -270,7 +297,7 @@ def _validate(run, ds, tfl_int8: bytes, arrays: dict, meta: dict, folder: Path, 
     z_x, logit_x, _ = interpreter_outputs(tfl_int8, q, meta, "default")
     z_f, sci_f = pipe.encode(x)
     s_deq = meta["sci_scale"] * (s_q.astype(np.float64) - meta["sci_zero_point"])
-    cbq = arrays["codebook_int8"]
+    cbq = arrays[codebook_key(meta)]
 
     ks = sorted({run.policy.k_for(s) for s in VALIDATION_SNR_DB})
     agree = [agreement(z_f, sci_f, pipe.codebook, z_q, logit_q, cbq, meta, k,
@@ -303,6 +330,7 @@ def _validate(run, ds, tfl_int8: bytes, arrays: dict, meta: dict, folder: Path, 
         "n_test": int(len(x)),
         "dataset": ds.name,
         "order": run.order,
+        "activations": meta.get("activations", "int8"),
         "reference_kernels": "LiteRT OpResolverType.BUILTIN_REF",
         "numpy_reference_matches_interpreter": numpy_matches,
         "xnnpack_mismatch": {"z": float(np.mean(z_x != z_q)),

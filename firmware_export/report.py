@@ -12,7 +12,8 @@ Q_SEM_LOSS_TARGET = 0.01
 
 def print_validation(v: dict, console: Console | None = None) -> None:
     console = console or Console()
-    t = Table(title=f"float vs int8 on {v['n_test']} {v['dataset']} test samples (M={v['order']})")
+    t = Table(title=f"float vs {v.get('activations', 'int8')} on {v['n_test']} {v['dataset']} test "
+                    f"samples (M={v['order']})")
     for col in ("K", "index agreement", "set overlap", "slot codeword", "z rounding only"):
         t.add_column(col, justify="right")
     for a in v["agreement"]:

@@ -46,8 +46,10 @@ def agreement(z_f: np.ndarray, sci_f: np.ndarray, codebook: np.ndarray, z_q: np.
         overlap += len(set(a_pos.tolist()) & b.keys())
     total = pos_f.size
     slot_q = nearest_codewords_int8(z_q, pos_f, codebook_q)
-    z_grid = np.clip(np.floor(z_f / meta["z_scale"] + 0.5) + meta["z_zero_point"], -128, 127)
-    slot_r = nearest_codewords_int8(z_grid.astype(np.int8), pos_f, codebook_q)
+    lim = np.iinfo(codebook_q.dtype)  # int8, or int16 for a 16x8 node
+    z_grid = np.clip(np.floor(z_f / meta["z_scale"] + 0.5) + meta["z_zero_point"], lim.min,
+                     lim.max)
+    slot_r = nearest_codewords_int8(z_grid.astype(codebook_q.dtype), pos_f, codebook_q)
     return {
         "k": k,
         "index_agreement": same / total,
@@ -65,14 +67,18 @@ def footprint(tflite_int8: bytes, arrays: dict[str, np.ndarray], meta: dict,
     layers = [*meta["trunk"], *meta["z_head"], *meta["sci_head"]]
     weights = sum(arrays[f"{n}.{p}"].nbytes for n in layers
                   for p in ("weights", "bias", "multiplier", "shift", "params"))
-    tables = sum(arrays[k].nbytes for k in ("logistic_lut", "codebook_int8", "const_semantic_q",
-                                            "const_standard_q", "policy_k"))
+    tables = sum(arrays[k].nbytes for k in ("logistic_lut", "input_lut", "codebook_int8",
+                                            "codebook_int16", "const_semantic_q",
+                                            "const_standard_q", "policy_k") if k in arrays)
     widths = [arrays[f"{n}.weights"].shape[0] for n in layers]
     n, d = meta["n_concepts"], meta["latent_dim"]
     # C kernels: input, two ping-pong activation buffers of the widest layer, the trunk output
-    # kept for both heads, z [N·D] and the logit / SCI [N] (int8), plus K positions and I/Q.
+    # kept for both heads, z [N·D] and the logit / SCI [N] (int8; int16 for 16x8: twice),
+    # plus K positions and I/Q.
     trunk_out = arrays[f"{meta['trunk'][-1]}.weights"].shape[0] if meta["trunk"] else 0
-    c_ram = meta["input_size"] + 2 * max(widths) + trunk_out + n * d + 2 * n + n * (2 + 2 + 4)
+    act_bytes = 2 if meta.get("activations") == "int16" else 1
+    c_ram = act_bytes * (meta["input_size"] + 2 * max(widths) + trunk_out + n * d + 2 * n) + \
+        n * (2 + 2 + 4)
     # Interpreter arena upper bound: every non-constant tensor of the graph alive at once.
     arena = _arena_upper_bound(tflite_int8)
     paths = {

@@ -157,3 +157,67 @@ def test_bad_16x8_models_are_refused(model16):
         core.CoreModel16(bad, meta, table)
     with pytest.raises(ValueError, match="codebook_int16"):
         core.CoreModel16(dict(base, codebook_int16=np.zeros((4, d + 1), np.int16)), meta, table)
+
+
+# ---- a 16x8 bundle end to end: export, verify, the node's backends, the offline twin --------
+
+@pytest.fixture(scope="module")
+def bundle16(tiny_run, signing_keys, tmp_path_factory):
+    from firmware_export.export import export_bundle
+
+    out = tmp_path_factory.mktemp("build16") / "mnist-16-int16"
+    report = export_bundle(tiny_run, out, key=signing_keys[0], activations="int16")
+    return out, report
+
+
+def test_int16_bundle_validates_better_than_int8(bundle16, tiny_bundle):
+    import json
+
+    out, report = bundle16
+    v = json.loads((out / "validation.json").read_text())
+    v8 = json.loads((tiny_bundle / "validation.json").read_text())
+    assert v["activations"] == "int16" and v8["activations"] == "int8"
+    assert v["numpy_reference_matches_interpreter"] is True
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["node_files"] == ["encoder_sci_int16.tflite", "node_model.npz"]
+    assert manifest["activations"] == "int16"
+    for a16, a8 in zip(v["agreement"], v8["agreement"], strict=True):
+        assert a16["k"] == a8["k"]
+        assert a16["index_agreement"] >= a8["index_agreement"] - 0.002, (a16, a8)
+        assert a16["index_agreement"] >= 0.97, a16
+    for loss in v["q_sem"]["semantic"]["loss"]:
+        assert abs(loss) <= 0.05
+    assert report["bundle_id"] == manifest["bundle_id"]
+
+
+@pytest.mark.parametrize("backend", ["c", "litert"])
+def test_node_backends_send_the_offline_twins_sets(bundle16, signing_keys, backend):
+    from semqam_node.conventions import sample_rows
+    from semqam_node.node import Node
+
+    from trainer.svqvae.int8 import bundle_node_sets
+
+    out, _ = bundle16
+    x = tiny_dataset().x_test[:30]
+    node = Node(out, backend=backend, trust=signing_keys[1])
+    assert node.activations == "int16" and node.codebook.dtype == np.int16
+    assert node.codebook_int8 is None
+    for k in (1, 7):
+        pos, idx = bundle_node_sets(out, x)(k)
+        for i, row in enumerate(sample_rows(x)):
+            e = node.encode(row, k=k)
+            np.testing.assert_array_equal(e.positions, pos[i])
+            np.testing.assert_array_equal(e.indices, idx[i])
+    z, logit, sci = node.neural_int8(sample_rows(x[:1])[0])
+    assert z.dtype == np.int16 and logit.dtype == np.int16
+    assert (sci is None) == (backend == "c")
+
+
+def test_int16_export_refuses_the_mcu_target(tiny_run, tmp_path):
+    from firmware_export.export import ExportError, export_bundle
+
+    with pytest.raises(ExportError, match="MCU firmware runs int8"):
+        export_bundle(tiny_run, tmp_path / "x", target="cortex-m", activations="int16")
+    with pytest.raises(ExportError, match="unknown activations"):
+        export_bundle(tiny_run, tmp_path / "y", activations="int4")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

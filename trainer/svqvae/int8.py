@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from semqam_node.conventions import CONSTELLATIONS, int8_input, sample_rows
-from semqam_node.node import load_interpreter
+from semqam_node.model_file import codebook_key
+from semqam_node.node import TFLITE_MODELS, load_interpreter
 
 
 def top_k_slots(rank_scores: np.ndarray, k: int) -> np.ndarray:
@@ -31,9 +32,11 @@ def top_k_slots(rank_scores: np.ndarray, k: int) -> np.ndarray:
 def nearest_codewords_int8(z_q: np.ndarray, positions: np.ndarray, codebook_q: np.ndarray
                            ) -> np.ndarray:
     """``argmin_m Σ_d (z_q[p, d] − c_q[m, d])²`` for the selected slots only, integer arithmetic,
-    ties to the lower ``m``. ``z_q`` [n, N, D] int8, ``positions`` [n, K] -> int64 [n, K]."""
-    picked = np.take_along_axis(z_q, positions[..., None], axis=1).astype(np.int32)
-    cb = codebook_q.astype(np.int32)
+    ties to the lower ``m``. ``z_q`` [n, N, D] int8 (or int16 with an int16 codebook: a 16x8
+    node; int64 sums), ``positions`` [n, K] -> int64 [n, K]."""
+    acc = np.int64 if codebook_q.dtype == np.int16 else np.int32
+    picked = np.take_along_axis(z_q, positions[..., None], axis=1).astype(acc)
+    cb = codebook_q.astype(acc)
     out = np.empty(positions.shape, np.int64)
     for i in range(len(picked)):  # bounded memory: [K, M, D] per sample
         d = ((picked[i][:, None, :] - cb[None]) ** 2).sum(-1)
@@ -50,17 +53,19 @@ def node_indices(z_q: np.ndarray, logit_q: np.ndarray, codebook_q: np.ndarray, k
 
 def interpreter_outputs(tflite: bytes, q: np.ndarray, meta: dict, kernels: str = "reference"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the int8 model sample by sample in the LiteRT interpreter: (z_q, logit_q, s_q).
+    """Run the full-integer model sample by sample in the LiteRT interpreter: (z_q, logit_q,
+    s_q) in its activation type. ``q``: the model's input rows (:func:`node_input`).
     ``kernels``: ``reference`` (``BUILTIN_REF``) or ``default`` (XNNPACK)."""
     it = load_interpreter(tflite, kernels)
     inp = it.get_input_details()[0]["index"]
     by_name = {d["name"]: d["index"] for d in it.get_output_details()}
+    dtype = it.get_output_details()[0]["dtype"]
     names = meta["output_names"]
     outs = [by_name[names[k]] for k in ("z", "sci_logit", "sci")]
     n, d = meta["n_concepts"], meta["latent_dim"]
-    z = np.empty((len(q), n, d), np.int8)
-    lg = np.empty((len(q), n), np.int8)
-    s = np.empty((len(q), n), np.int8)
+    z = np.empty((len(q), n, d), dtype)
+    lg = np.empty((len(q), n), dtype)
+    s = np.empty((len(q), n), dtype)
     for i in range(len(q)):
         it.set_tensor(inp, q[i:i + 1].reshape(1, *meta["input_shape"]))
         it.invoke()
@@ -68,6 +73,16 @@ def interpreter_outputs(tflite: bytes, q: np.ndarray, meta: dict, kernels: str =
         lg[i] = it.get_tensor(outs[1]).reshape(n)
         s[i] = it.get_tensor(outs[2]).reshape(n)
     return z, lg, s
+
+
+def node_input(u: np.ndarray, meta: dict, input_lut: np.ndarray | None = None) -> np.ndarray:
+    """Raw sample bytes ``u`` [n, size] -> the model's input rows: ``u − 128`` (int8) or
+    ``input_lut[u]`` (int16, a 16x8 model)."""
+    if meta.get("activations") == "int16":
+        if input_lut is None:
+            raise ValueError("a 16x8 model needs its input_lut")
+        return input_lut[np.asarray(u, np.uint8)]
+    return int8_input(u)
 
 
 def to_int8_input(x: np.ndarray) -> np.ndarray:
@@ -102,11 +117,13 @@ def bundle_node_sets(bundle: str | Path, x: np.ndarray) -> NodeSets:
     """The int8 node sets of a bundle's model on float samples ``x`` in [0, 1], computed
     independently of the device runtime: LiteRT reference kernels + the NumPy search."""
     bundle = Path(bundle)
-    tflite = (bundle / "encoder_sci_int8.tflite").read_bytes()
     meta = bundle_meta(bundle)
+    tflite = (bundle / TFLITE_MODELS[meta.get("activations", "int8")]).read_bytes()
     with np.load(bundle / "node_model.npz") as npz:
-        codebook_q = npz["codebook_int8"]
-    z_q, logit_q, _ = interpreter_outputs(tflite, to_int8_input(x), meta, "reference")
+        codebook_q = npz[codebook_key(meta)]
+        lut = npz["input_lut"] if "input_lut" in npz.files else None
+    q = node_input(sample_rows(x), meta, lut)
+    z_q, logit_q, _ = interpreter_outputs(tflite, q, meta, "reference")
     return cached_node_sets(z_q, logit_q, codebook_q)
 
 

@@ -831,7 +831,7 @@ cdef class CoreModel16:
     cdef int16_t *_l_p
     cdef const int16_t *_codebook_p
     cdef const int16_t *_table_p
-    cdef readonly int n_concepts, latent_dim, order, input_size, scratch_elems
+    cdef readonly int n_concepts, latent_dim, order, input_size, scratch_elems, scratch_bytes
     cdef readonly str rank_by, requantization
 
     def __init__(self, arrays, meta, constellation, use_scale=True):
@@ -894,6 +894,7 @@ cdef class CoreModel16:
         self.requantization = ("double-scale" if scaled and all(scaled) else
                                "q64" if not any(scaled) else "mixed")
         self.scratch_elems = self._prepared.encode_scratch
+        self.scratch_bytes = 2 * self.scratch_elems
         self._scratch = np.zeros(self.scratch_elems, np.int16)
         self._z = np.zeros(n * d, np.int16)
         self._l = np.zeros(n, np.int16)
@@ -973,6 +974,34 @@ cdef class CoreModel16:
                 t[1] = t[2] = t[3] = _now_ns()
         _check(st, "encode_sample")
         return positions, indices, iq, (t[0] - t0, t[1] - t[0], t[2] - t[1], t[3] - t[2])
+
+    def encode_neural(self, z, scores, int k):
+        """Select, quantize and map from int16 graph outputs computed elsewhere (the LiteRT
+        backend): ``z`` int16 [N, D], ``scores`` int16 [N] (the SCI logit). Returns
+        ``(positions, indices, iq, (select_ns, quantize_ns, map_ns))``."""
+        za = _array(z, np.int16, "z")
+        if za.size != self.n_concepts * self.latent_dim:
+            raise ValueError(f"z must hold N*D = {self.n_concepts * self.latent_dim} values, "
+                             f"got shape {za.shape}")
+        sa = _array(scores, np.int16, "scores")
+        if sa.size != self.n_concepts:
+            raise ValueError(f"scores must hold N = {self.n_concepts} values, "
+                             f"got shape {sa.shape}")
+        _int_in(k, "k", 1, self.n_concepts)
+        positions, indices = np.empty(k, np.uint16), np.empty(k, np.uint16)
+        iq = np.empty((k, 2), np.int16)
+        cdef const int16_t[::1] zv = za.reshape(-1)
+        cdef const int16_t[::1] sv = sa.reshape(-1)
+        cdef uint16_t[::1] pv = positions
+        cdef uint16_t[::1] iv = indices
+        cdef int16_t[:, ::1] ov = iq
+        cdef int64_t t[4]
+        cdef sq_status st
+        with nogil:
+            t[0] = _now_ns()
+            st = self._select_map(&sv[0], &zv[0], k, &pv[0], &iv[0], &ov[0, 0], t)
+        _check(st, "encode_neural")
+        return positions, indices, iq, (t[1] - t[0], t[2] - t[1], t[3] - t[2])
 
     def encode_one_call(self, u, int k):
         """``sq_encode16_prepared``: the same path as one C call (what firmware would run);

@@ -39,6 +39,7 @@ C_TYPES = {
     np.dtype(np.int16): "int16_t",
     np.dtype(np.uint16): "uint16_t",
     np.dtype(np.int32): "int32_t",
+    np.dtype(np.int64): "int64_t",  # 16x8 biases, |b| < 2^46: plain decimal literals
     np.dtype(np.float32): "float",
     np.dtype(np.float64): "double",
 }
@@ -89,6 +90,9 @@ def generate(arrays: dict[str, np.ndarray], meta: dict[str, Any],
     """(header, source) text of ``sqm_model.h`` / ``sqm_model.c``: the model only, no identity
     (:func:`identity_source`), so ``semqam export --target cortex-m`` can list them in the
     manifest; ``ValueError`` for a model the firmware cannot run (missing arrays)."""
+    if meta.get("activations", "int8") != "int8":
+        raise ValueError(f"{NODE_MODEL} is a 16x8 model; the MCU firmware runs int8 models: "
+                         "export with --activations int8")
     chains = {c: list(meta.get(c) or []) for c in ("trunk", "z_head", "sci_head")}
     layers = [name for c in ("trunk", "z_head", "sci_head") for name in chains[c]]
     for need in ("codebook_int8", "const_semantic_q", "const_standard_q", "policy_k"):

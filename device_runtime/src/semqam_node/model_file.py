@@ -26,15 +26,17 @@ import numpy as np
 from .bundle import MAX_MANIFEST_BYTES, BundleError, parse_json
 from .conventions import CONSTELLATIONS
 
-__all__ = ["MAX_MODEL_BYTES", "ModelLimits", "check_node_model", "load_node_model",
-           "table_keys"]
+__all__ = ["MAX_MODEL_BYTES", "ModelLimits", "check_node_model", "codebook_key",
+           "load_node_model", "table_keys"]
 
 NODE_MODEL = "node_model.npz"
 #: Uncompressed bytes of the used members a node accepts (the zip directory's sizes).
 MAX_MODEL_BYTES = 64 << 20
 LAYER_KEYS = ("weights", "bias", "scale", "multiplier", "shift", "params")
-TABLE_KEYS = ("logistic_lut", "codebook_int8", "codebook", "policy_k",
-              *(f"const_{c}_q" for c in CONSTELLATIONS))
+TABLE_KEYS = ("logistic_lut", "input_lut", "codebook_int8", "codebook_int16", "codebook",
+              "policy_k", *(f"const_{c}_q" for c in CONSTELLATIONS))
+#: ``meta.activations``: int8 (absent) or 16x8 (int16 activations, int8 weights; docs/bundle.md)
+ACTIVATIONS = ("int8", "int16")
 CHAINS = ("trunk", "z_head", "sci_head")
 RANK_BY = ("sci", "sci_logit")
 FRAC_BITS_MAX = 15  # Q-format of an int16 table: at most 15 fractional bits
@@ -56,6 +58,12 @@ class ModelLimits:
 
 def _fail(where: Any, what: str) -> BundleError:
     return BundleError(f"{where}: {what}; export the bundle again")
+
+
+def codebook_key(meta: Mapping[str, Any]) -> str:
+    """The node's integer codebook member: ``codebook_int16`` for a 16x8 model, else
+    ``codebook_int8``."""
+    return "codebook_int16" if meta.get("activations") == "int16" else "codebook_int8"
 
 
 def table_keys(meta: Mapping[str, Any]) -> list[str]:
@@ -186,21 +194,29 @@ def _in_range(a: np.ndarray, lo: float, hi: float, key: str, where: Any) -> None
 
 
 def _layer(arrays: Mapping[str, np.ndarray], name: str, in_dim: int, lim: ModelLimits,
-           where: Any) -> int:
-    """Check one layer taking ``in_dim`` inputs; return its output width."""
+           where: Any, wide: bool = False) -> int:
+    """Check one layer taking ``in_dim`` inputs (``wide``: 16x8); return its output width."""
     w = _array(arrays, f"{name}.weights", np.int8, (None, in_dim), where)
     out = w.shape[0]
     if not 1 <= out <= lim.max_layer_width:
         raise _fail(where, f"layer {name} has {out} outputs; must be 1..{lim.max_layer_width}")
-    _array(arrays, f"{name}.bias", np.int32, (out,), where, required=False)
+    b = _array(arrays, f"{name}.bias", np.int64 if wide else np.int32, (out,), where,
+               required=False)
+    if wide and b is not None:
+        _in_range(b, -(1 << 46) + 1, (1 << 46) - 1, f"{name}.bias", where)
     sc = _array(arrays, f"{name}.scale", np.float64, (out,), where, required=False)
     if sc is not None:
         _in_range(sc, 0.0, 1e30, f"{name}.scale", where)  # NaN fails both comparisons
     m = _array(arrays, f"{name}.multiplier", np.int32, (out,), where)
     _in_range(m, 0, (1 << 31) - 1, f"{name}.multiplier", where)
     s = _array(arrays, f"{name}.shift", np.int32, (out,), where)
-    _in_range(s, -31, 30, f"{name}.shift", where)
+    _in_range(s, -31, 7 if wide else 30, f"{name}.shift", where)
     p = [int(v) for v in _array(arrays, f"{name}.params", np.int32, (4,), where)]
+    if wide:
+        if not (p[0] == 0 and p[1] == 0 and INT16[0] <= p[2] <= p[3] <= INT16[1]):
+            raise _fail(where, f"'{name}.params' {p}: 16x8 zero points must be 0 and "
+                        "-32768 <= act_min <= act_max <= 32767")
+        return out
     if not (-127 <= p[0] <= 128 and -128 <= p[1] <= 127 and -128 <= p[2] <= p[3] <= 127):
         raise _fail(where, f"'{name}.params' {p}: input_offset must lie in [-127, 128], "
                     "output_offset in [-128, 127], -128 <= act_min <= act_max <= 127")
@@ -208,7 +224,7 @@ def _layer(arrays: Mapping[str, np.ndarray], name: str, in_dim: int, lim: ModelL
 
 
 def _chain(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], chain: str, in_dim: int,
-           lim: ModelLimits, where: Any, required: bool) -> int:
+           lim: ModelLimits, where: Any, required: bool, wide: bool = False) -> int:
     names = meta.get(chain)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise _fail(where, f"meta.{chain} must be a list of layer names")
@@ -218,7 +234,7 @@ def _chain(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], chain: str
                     f"{'1' if required else '0'}..{lim.max_chain_layers}")
     width = in_dim
     for name in names:
-        width = _layer(arrays, name, width, lim, where)
+        width = _layer(arrays, name, width, lim, where, wide)
     return width
 
 
@@ -258,20 +274,29 @@ def check_node_model(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
         raise _fail(where, "meta.output_names must map output names to strings")
     if "order" in meta:
         _int(meta, "order", 1, lim.max_order, where)
+    act = meta.get("activations", "int8")
+    if act not in ACTIVATIONS:
+        raise _fail(where, f"meta.activations {act!r}; must be one of {ACTIVATIONS}")
+    wide = act == "int16"
+    if wide and (meta.get("sci_logistic") or meta.get("rank_by") != "sci_logit"):
+        raise _fail(where, "a 16x8 model ranks on the SCI logit: meta.rank_by must be "
+                    "'sci_logit' and meta.sci_logistic false")
 
-    hidden = _chain(arrays, meta, "trunk", size, lim, where, required=False)
-    if _chain(arrays, meta, "z_head", hidden, lim, where, required=True) != n * d:
+    hidden = _chain(arrays, meta, "trunk", size, lim, where, required=False, wide=wide)
+    if _chain(arrays, meta, "z_head", hidden, lim, where, required=True, wide=wide) != n * d:
         raise _fail(where, f"the z head does not end in N*D = {n * d} outputs")
-    if _chain(arrays, meta, "sci_head", hidden, lim, where, required=True) != n:
+    if _chain(arrays, meta, "sci_head", hidden, lim, where, required=True, wide=wide) != n:
         raise _fail(where, f"the SCI head does not end in N = {n} outputs")
     _array(arrays, "logistic_lut", np.int8, (256,), where, required=bool(meta.get("sci_logistic")))
+    _array(arrays, "input_lut", np.int16, (256,), where, required=wide)
 
-    cb = _array(arrays, "codebook_int8", np.int8, (None, d), where)
+    cb_key = codebook_key(meta)
+    cb = _array(arrays, cb_key, np.int16 if wide else np.int8, (None, d), where)
     m = cb.shape[0]
     if not 1 <= m <= lim.max_order:
-        raise _fail(where, f"codebook_int8 has {m} rows; M must be 1..{lim.max_order}")
+        raise _fail(where, f"{cb_key} has {m} rows; M must be 1..{lim.max_order}")
     if meta.get("order", m) != m:
-        raise _fail(where, f"meta.order {meta['order']} but codebook_int8 has {m} rows")
+        raise _fail(where, f"meta.order {meta['order']} but {cb_key} has {m} rows")
     _array(arrays, "codebook", np.float32, (m, d), where, required=False)
     for c in CONSTELLATIONS:
         _array(arrays, f"const_{c}_q", np.int16, (m, 2), where)

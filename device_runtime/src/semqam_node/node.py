@@ -39,7 +39,7 @@ from semqam_node.conventions import (
     sample_bytes,
 )
 from semqam_node.conventions import ENCODE_STAGES as STAGES
-from semqam_node.model_file import ModelLimits, check_node_model, load_node_model
+from semqam_node.model_file import ModelLimits, check_node_model, codebook_key, load_node_model
 
 from .stats import summarize
 
@@ -50,6 +50,8 @@ LITERT_KERNELS = {"reference": "BUILTIN_REF", "default": "AUTO"}
 TIMING_WINDOW = 1024
 NODE_MODEL = "node_model.npz"
 TFLITE_MODEL = "encoder_sci_int8.tflite"
+#: the bundle's full-integer encoder per ``meta.activations`` (never a path taken from the bundle)
+TFLITE_MODELS = {"int8": TFLITE_MODEL, "int16": "encoder_sci_int16.tflite"}
 
 
 @dataclass(frozen=True)
@@ -206,15 +208,22 @@ class Node:
             max_latent=self.limits["sq_max_d"], max_layer_width=self.limits["sq_max_layer_width"],
             max_chain_layers=self.limits["sq_max_chain_layers"],
             max_policy_len=self.limits["sq_max_policy_len"]), self.bundle_dir / NODE_MODEL)
-        self._check_input_convention()
+        #: "int8", or "int16" for a 16x8 model (int16 activations; docs/bundle.md "16x8")
+        self.activations = str(self.meta.get("activations", "int8"))
+        wide = self.activations == "int16"
+        if not wide:
+            self._check_input_convention()
         table_key = f"const_{constellation}_q"
-        for key in (table_key, "codebook_int8", "policy_k"):
+        cb_key = codebook_key(self.meta)
+        for key in (table_key, cb_key, "policy_k"):
             if key not in arrays:
                 raise BundleError(f"{self.bundle_dir / NODE_MODEL}: no '{key}' array; "
                                   "export the bundle again")
+        self._input_lut = arrays["input_lut"] if wide else None
+        model_cls = _core.CoreModel16 if wide else _core.CoreModel
         try:
-            self._core = _core.CoreModel(arrays, self.meta, arrays[table_key],
-                                         use_scale=not integer_only)
+            self._core = model_cls(arrays, self.meta, arrays[table_key],
+                                   use_scale=not integer_only)
         except ValueError as e:
             raise BundleError(f"{self.bundle_dir / NODE_MODEL}: {e}; export the bundle "
                               "again") from None
@@ -223,7 +232,9 @@ class Node:
         self.order = self._core.order
         self.input_size = self._core.input_size
         self.constellation_table = np.ascontiguousarray(arrays[table_key], np.int16)
-        self.codebook_int8 = np.ascontiguousarray(arrays["codebook_int8"], np.int8)
+        #: the integer codebook the node searches (int8, or int16 for a 16x8 model)
+        self.codebook = np.ascontiguousarray(arrays[cb_key])
+        self.codebook_int8 = None if wide else self.codebook
         self._policy = np.ascontiguousarray(arrays["policy_k"], np.uint16)
         self._policy_min = int(self.meta["policy_snr_min_cdb"])
         self._policy_step = int(self.meta["policy_step_cdb"])
@@ -263,13 +274,16 @@ class Node:
                               "(q = u - 128); export the bundle again")
 
     def _setup_litert(self, num_threads: int) -> None:
-        model = (self.bundle_dir / TFLITE_MODEL).read_bytes()
+        tflite = self.bundle_dir / TFLITE_MODELS[self.activations]
+        model = tflite.read_bytes()
         it = load_interpreter(model, self.litert_kernels or "reference", num_threads)
         inp = it.get_input_details()
-        if len(inp) != 1 or inp[0]["dtype"] != np.int8 or int(np.prod(inp[0]["shape"])) != \
+        dtype = np.int16 if self.activations == "int16" else np.int8
+        if len(inp) != 1 or inp[0]["dtype"] != dtype or int(np.prod(inp[0]["shape"])) != \
                 self.input_size:
-            raise BundleError(f"{self.bundle_dir / TFLITE_MODEL}: expected one int8 input of "
-                              f"{self.input_size} values, got {inp}")
+            raise BundleError(f"{tflite}: expected one "
+                              f"{np.dtype(dtype).name} input of {self.input_size} values, "
+                              f"got {inp}")
         outs = {d["name"]: d for d in it.get_output_details()}
         names = self.meta.get("output_names") or {}
         n, d = self.n_concepts, self.latent_dim
@@ -280,7 +294,7 @@ class Node:
             sized = [o for o in outs.values() if int(np.prod(o["shape"])) == size]
             if not names and len(sized) == 1:  # bundles without output_names: tell by size
                 return int(sized[0]["index"])
-            raise BundleError(f"{self.bundle_dir / TFLITE_MODEL}: cannot find the {key} "
+            raise BundleError(f"{tflite}: cannot find the {key} "
                               f"output (meta.output_names = {names}); export the bundle again")
 
         self._in_index = int(inp[0]["index"])
@@ -366,7 +380,8 @@ class Node:
 
     def _litert_run(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         it = self._interp
-        q = int8_input(u).reshape(self._in_shape)
+        q = (int8_input(u) if self._input_lut is None else self._input_lut[u]
+             ).reshape(self._in_shape)
         it.set_tensor(self._in_index, q)
         it.invoke()
         z = it.get_tensor(self._z_index).reshape(self.n_concepts, self.latent_dim)
@@ -379,7 +394,10 @@ class Node:
         """The int8 graph outputs (z [N, D], SCI logit [N], SCI [N]) of this node's backend."""
         u = self._as_u8(sample)
         with self._lock:
-            if self._interp is None:
+            if self._interp is None and self._input_lut is not None:
+                z, logit = self._core.neural(u)
+                sci = None  # a 16x8 node does not compute the int16 logistic
+            elif self._interp is None:
                 z, logit, sci = self._core.neural(_core.input_from_u8(u))
             else:
                 z, logit, sci = (None if a is None else a.copy() for a in self._litert_run(u))
