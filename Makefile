@@ -74,14 +74,17 @@ train: $(STAMP) $(NODE_STAMP)
 	@if [ -f $(RUN)/run.json ]; then echo "using existing run $(RUN) (delete it to retrain)"; \
 	else $(SEMQAM) train --dataset $(DATASET) --order $(ORDER) --profile $(PROFILE) --out $(RUN); fi
 
-BUNDLE ?= build/$(DATASET)-$(ORDER)
+# ACTIVATIONS=int16: the 16x8 bundle (int16 activations; Linux nodes only, docs/bundle.md).
+ACTIVATIONS ?= int8
+A16 := $(if $(filter int16,$(ACTIVATIONS)),-int16)
+BUNDLE ?= build/$(DATASET)-$(ORDER)$(A16)
 # Lab signing key: bundles are signed with KEY.key; nodes trust only KEY.pub.
 KEY ?= build/keys/lab
 PORT ?= virtual
 # PORT=qemu-m4 | qemu-m7: the Cortex-M firmware with the bundle built in, on QEMU's mps2-an386
 # (M4F, Q31) / mps2-an500 (M7, double); needs the bare-metal toolchain (mcu-tools, docs/mcu.md).
 QEMU_PORT := $(filter qemu-m4 qemu-m7,$(PORT))
-HIL_OUT ?= results/hil-$(DATASET)-$(ORDER)$(if $(QEMU_PORT),-$(QEMU_PORT))
+HIL_OUT ?= results/hil-$(DATASET)-$(ORDER)$(A16)$(if $(QEMU_PORT),-$(QEMU_PORT))
 
 $(KEY).key: | $(STAMP) $(NODE_STAMP)
 	$(SEMQAM) keygen --out $(KEY)
@@ -92,7 +95,8 @@ export: train $(NODE_STAMP) $(KEY).key
 	@if [ -f $(BUNDLE)/manifest.json ] && [ $(BUNDLE)/manifest.json -nt $(RUN)/run.json ] \
 	  && grep -q '"signature"' $(BUNDLE)/manifest.json && [ -f $(BUNDLE)/classifier.onnx ]; then \
 	  echo "using existing bundle $(BUNDLE) (delete it to re-export)"; \
-	else $(SEMQAM) export --run $(RUN) --out $(BUNDLE) --key $(KEY).key --force; fi
+	else $(SEMQAM) export --run $(RUN) --out $(BUNDLE) --key $(KEY).key --force \
+	  --activations $(ACTIVATIONS); fi
 
 # The main job: the node program on a pty pair (PORT=virtual), the MCU firmware on QEMU
 # (PORT=qemu-m4 | qemu-m7) or a board (PORT=/dev/ttyUSB0) runs the bundle; every test sample at

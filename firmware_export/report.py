@@ -12,8 +12,9 @@ Q_SEM_LOSS_TARGET = 0.01
 
 def print_validation(v: dict, console: Console | None = None) -> None:
     console = console or Console()
-    t = Table(title=f"float vs {v.get('activations', 'int8')} on {v['n_test']} {v['dataset']} test "
-                    f"samples (M={v['order']})")
+    act = v.get("activations", "int8")
+    t = Table(title=f"float vs {act} on {v['n_test']} {v['dataset']} test samples "
+                    f"(M={v['order']})")
     for col in ("K", "index agreement", "set overlap", "slot codeword", "z rounding only"):
         t.add_column(col, justify="right")
     for a in v["agreement"]:
@@ -22,14 +23,14 @@ def print_validation(v: dict, console: Console | None = None) -> None:
                   f"{a['slot_codeword_agreement']:.4f}", f"{a['z_rounding_only']:.4f}")
     console.print(t)
     q = Table(title="Q_sem end to end (AWGN, same noise)")
-    for col in ("scheme", "SNR dB", "float", "int8", "loss"):
+    for col in ("scheme", "SNR dB", "float", act, "loss"):
         q.add_column(col, justify="right")
     for scheme, r in v["q_sem"].items():
         for snr, f, i, loss in zip(r["snr_db"], r["float"], r["int8"], r["loss"], strict=True):
             flag = " (> 0.01)" if loss > Q_SEM_LOSS_TARGET else ""
             q.add_row(scheme, f"{snr:g}", f"{f:.4f}", f"{i:.4f}", f"{loss:+.4f}{flag}")
     console.print(q)
-    console.print(f"SCI |float − int8| max {v['sci_abs_error']['max']:.4f}, mean "
+    console.print(f"SCI |float − {act}| max {v['sci_abs_error']['max']:.4f}, mean "
                   f"{v['sci_abs_error']['mean']:.4f}; ONNX vs Keras max |Δx̂| "
                   f"{v['onnx_vs_keras']['x_hat_max_abs']:.2e}, |Δp| "
                   f"{v['onnx_vs_keras']['probs_max_abs']:.2e}; XNNPACK vs reference kernels: "

@@ -93,6 +93,10 @@ def run_node_benchmark(bundle_dir: str | Path, k: int = 32, repeats: int = 10,
         raise ValueError(f"need repeats >= 1, per_window >= 1, warmup >= 0; got {repeats}, "
                          f"{per_window}, {warmup}")
     node_c = Node(bundle_dir, backend="c", trust=trust)
+    if node_c.activations != "int8":
+        raise ValueError(f"{bundle_dir}: a 16x8 bundle; the node benchmark compares the int8 "
+                         "kernels and ports: export with --activations int8 (16x8 timings: "
+                         "python -m firmware_export.precision_study --timing K)")
     node_l = Node(bundle_dir, backend="litert", trust=trust)
     k = node_c._check_k(k)
     if samples is None:
