@@ -26,7 +26,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from firmware_export.tflite_params import extract_node_model, requantize_double, run_graph16
+from firmware_export.tflite_params import (
+    extract_node_model,
+    requantize_double,
+    run_graph16,
+    walk_graph,
+)
 from trainer.svqvae.pipeline import select_top_k
 
 
@@ -57,15 +62,14 @@ def _chain(arrays: dict, meta: dict, q: np.ndarray, rounded: Callable[[str], boo
             requantize_double(np.rint(acc).astype(np.int64), arrays[f"{name}.scale"])
         return np.clip(y + out_off, lo, hi), acc
 
-    h = q.reshape(len(q), -1).astype(np.float64)
-    for name in meta["trunk"]:
-        h, _ = layer(name, h)
-    z, z_acc = h, None
-    for name in meta["z_head"]:
-        z, z_acc = layer(name, z)
-    s, s_acc = h, None
-    for name in meta["sci_head"]:
-        s, s_acc = layer(name, s)
+    accs: dict[str, np.ndarray] = {}
+
+    def keep(name: str, x: np.ndarray) -> np.ndarray:
+        y, accs[name] = layer(name, x)
+        return y
+
+    z, s = walk_graph(meta, keep, q.reshape(len(q), -1).astype(np.float64))
+    z_acc, s_acc = accs[meta["z_head"][-1]], accs[meta["sci_head"][-1]]
     z_real = (z - meta["z_zero_point"]) * meta["z_scale"]
     n, d = meta["n_concepts"], meta["latent_dim"]
     return z_real.reshape(len(q), n, d), s, z_acc, s_acc

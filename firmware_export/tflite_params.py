@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -278,6 +279,21 @@ def meta_array(meta: dict) -> np.ndarray:
     return np.array(json.dumps(meta, sort_keys=True))
 
 
+def walk_graph(meta: dict, layer: Callable[[str, np.ndarray], np.ndarray], h: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The node graph's shape, once: ``h = trunk(x)``, then ``(z_head(h), sci_head(h))`` with
+    ``layer(name, x)`` computing one layer."""
+    for name in meta["trunk"]:
+        h = layer(name, h)
+    z = h
+    for name in meta["z_head"]:
+        z = layer(name, z)
+    s = h
+    for name in meta["sci_head"]:
+        s = layer(name, s)
+    return z, s
+
+
 def run_graph(arrays: dict[str, np.ndarray], meta: dict, q: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NumPy int8 reference of the graph for int8 inputs ``q`` [n, input_size] -> (z_q [n, N, D],
@@ -289,15 +305,7 @@ def run_graph(arrays: dict[str, np.ndarray], meta: dict, q: np.ndarray
         y = requantize_double(acc, arrays[f"{name}.scale"])
         return np.clip(y + out_off, lo, hi).astype(np.int8)
 
-    h = q.reshape(len(q), -1)
-    for name in meta["trunk"]:
-        h = fc(name, h)
-    z = h
-    for name in meta["z_head"]:
-        z = fc(name, z)
-    s = h
-    for name in meta["sci_head"]:
-        s = fc(name, s)
+    z, s = walk_graph(meta, fc, q.reshape(len(q), -1))
     prob = arrays["logistic_lut"][s.astype(np.int32) + 128]
     return z.reshape(len(q), meta["n_concepts"], meta["latent_dim"]), s, prob
 
@@ -313,15 +321,7 @@ def run_graph16(arrays: dict[str, np.ndarray], meta: dict, u: np.ndarray
         acc = x.astype(np.int64) @ w.T + arrays[f"{name}.bias"].astype(np.int64)
         return np.clip(requantize_double(acc, arrays[f"{name}.scale"]), lo, hi).astype(np.int16)
 
-    h = arrays["input_lut"][np.asarray(u, np.uint8).reshape(len(u), -1)]
-    for name in meta["trunk"]:
-        h = fc(name, h)
-    z = h
-    for name in meta["z_head"]:
-        z = fc(name, z)
-    s = h
-    for name in meta["sci_head"]:
-        s = fc(name, s)
+    z, s = walk_graph(meta, fc, arrays["input_lut"][np.asarray(u, np.uint8).reshape(len(u), -1)])
     return z.reshape(len(u), meta["n_concepts"], meta["latent_dim"]), s
 
 

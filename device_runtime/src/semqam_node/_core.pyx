@@ -521,6 +521,29 @@ def bitmap_positions(bitmap, n_concepts):
 RANK_BY = ("sci_logit", "sci")
 
 
+def _graph_layers(arrays, meta, use_scale):
+    """The three chains of a node model: ``[(first, count)]`` per chain (trunk, z head, SCI
+    head) and one ``(name, weights, bias, multiplier, shift, params, scale)`` per layer in that
+    order (bias / scale None when absent or, for the scale, not used)."""
+    chains, layers = [], []
+    for chain in ("trunk", "z_head", "sci_head"):
+        names = list(meta.get(chain) or [])
+        if len(names) > SQ_MAX_CHAIN_LAYERS:
+            raise ValueError(f"meta.{chain} has {len(names)} layers, at most "
+                             f"SQ_MAX_CHAIN_LAYERS={SQ_MAX_CHAIN_LAYERS} are compiled in")
+        chains.append((len(layers), len(names)))
+        for name in names:
+            try:
+                w, m, s, p = (arrays[f"{name}.{key}"]
+                              for key in ("weights", "multiplier", "shift", "params"))
+            except KeyError as e:
+                raise ValueError(f"node model has no array {e.args[0]!r}") from None
+            b = arrays[f"{name}.bias"] if f"{name}.bias" in arrays else None
+            sc = arrays[f"{name}.scale"] if use_scale and f"{name}.scale" in arrays else None
+            layers.append((name, w, b, m, s, p, sc))
+    return chains, layers
+
+
 cdef class CoreModel:
     """The node graph of one ``node_model.npz`` with its codebook and one constellation table,
     and preallocated scratch: the per-sample C path allocates nothing.
@@ -559,26 +582,11 @@ cdef class CoreModel:
 
     def __init__(self, arrays, meta, constellation, use_scale=True):
         self._keep = []
-        chains = []
-        scaled = []
-        cdef int j = 0
-        for chain in ("trunk", "z_head", "sci_head"):
-            names = list(meta.get(chain) or [])
-            if len(names) > SQ_MAX_CHAIN_LAYERS:
-                raise ValueError(f"meta.{chain} has {len(names)} layers, at most "
-                                 f"SQ_MAX_CHAIN_LAYERS={SQ_MAX_CHAIN_LAYERS} are compiled in")
-            chains.append((j, len(names)))
-            for name in names:
-                try:
-                    w, m, s, p = (arrays[f"{name}.{key}"]
-                                  for key in ("weights", "multiplier", "shift", "params"))
-                except KeyError as e:
-                    raise ValueError(f"node model has no array {e.args[0]!r}") from None
-                b = arrays[f"{name}.bias"] if f"{name}.bias" in arrays else None
-                sc = arrays[f"{name}.scale"] if use_scale and f"{name}.scale" in arrays else None
-                scaled.append(sc is not None)
-                _fill_layer(&self._layers[j], w, b, m, s, p, name, self._keep, sc)
-                j += 1
+        chains, layers = _graph_layers(arrays, meta, use_scale)
+        scaled = [sc is not None for *_, sc in layers]
+        cdef int j
+        for j, (name, w, b, m, s, p, sc) in enumerate(layers):
+            _fill_layer(&self._layers[j], w, b, m, s, p, name, self._keep, sc)
         n = _int_in(meta["n_concepts"], "n_concepts", 1, SQ_MAX_N)
         d = _int_in(meta["latent_dim"], "latent_dim", 1, SQ_MAX_D)
         size = _int_in(meta["input_size"], "input_size", 1, SQ_MAX_LAYER_WIDTH)
@@ -836,30 +844,15 @@ cdef class CoreModel16:
 
     def __init__(self, arrays, meta, constellation, use_scale=True):
         self._keep = []
-        chains = []
-        scaled = []
-        cdef int j = 0
-        for chain in ("trunk", "z_head", "sci_head"):
-            names = list(meta.get(chain) or [])
-            if len(names) > SQ_MAX_CHAIN_LAYERS:
-                raise ValueError(f"meta.{chain} has {len(names)} layers, at most "
-                                 f"SQ_MAX_CHAIN_LAYERS={SQ_MAX_CHAIN_LAYERS} are compiled in")
-            chains.append((j, len(names)))
-            for name in names:
-                try:
-                    w, m, s, p = (arrays[f"{name}.{key}"]
-                                  for key in ("weights", "multiplier", "shift", "params"))
-                except KeyError as e:
-                    raise ValueError(f"node model has no array {e.args[0]!r}") from None
-                p = _array(p, np.int32, f"{name}.params", 1, (4,))
-                if p[0] != 0 or p[1] != 0:
-                    raise ValueError(f"{name}.params: 16x8 zero points must be 0, got "
-                                     f"{p[0]}, {p[1]}")
-                b = arrays[f"{name}.bias"] if f"{name}.bias" in arrays else None
-                sc = arrays[f"{name}.scale"] if use_scale and f"{name}.scale" in arrays else None
-                scaled.append(sc is not None)
-                _fill_layer16(&self._layers[j], w, b, m, s, (p[2], p[3]), name, self._keep, sc)
-                j += 1
+        chains, layers = _graph_layers(arrays, meta, use_scale)
+        scaled = [sc is not None for *_, sc in layers]
+        cdef int j
+        for j, (name, w, b, m, s, p, sc) in enumerate(layers):
+            p = _array(p, np.int32, f"{name}.params", 1, (4,))
+            if p[0] != 0 or p[1] != 0:
+                raise ValueError(f"{name}.params: 16x8 zero points must be 0, got "
+                                 f"{p[0]}, {p[1]}")
+            _fill_layer16(&self._layers[j], w, b, m, s, (p[2], p[3]), name, self._keep, sc)
         n = _int_in(meta["n_concepts"], "n_concepts", 1, SQ_MAX_N)
         d = _int_in(meta["latent_dim"], "latent_dim", 1, SQ_MAX_D)
         size = _int_in(meta["input_size"], "input_size", 1, SQ_MAX_LAYER_WIDTH)
