@@ -235,21 +235,38 @@ sq_status sq_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t 
     return SQ_OK;
 }
 
+/* The checks an int8 and a 16x8 layer share: its arrays are there, its widths lie in
+ * [1, SQ_MAX_LAYER_WIDTH], and a double-scale layer is refused by an integer-only build. */
+static sq_status sq_layer_shape_check(const void *weights, const int32_t *multiplier,
+                                      const int32_t *shift, const double *scale, int32_t in_dim,
+                                      int32_t out_dim)
+{
+    if (weights == NULL || multiplier == NULL || shift == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (in_dim < 1 || out_dim < 1) {
+        return SQ_ERR_ARG;
+    }
+    if (in_dim > SQ_MAX_LAYER_WIDTH || out_dim > SQ_MAX_LAYER_WIDTH) {
+        return SQ_ERR_LIMIT;
+    }
+    if (SQ_INTEGER_ONLY && scale != NULL) {
+        return SQ_ERR_ARG; /* this build has no double-scale path */
+    }
+    return SQ_OK;
+}
+
 sq_status sq_fc_check(const sq_fc_layer *layer)
 {
     int32_t c;
-    if (layer == NULL || layer->weights == NULL || layer->multiplier == NULL ||
-        layer->shift == NULL) {
+    sq_status st;
+    if (layer == NULL) {
         return SQ_ERR_NULL;
     }
-    if (layer->in_dim < 1 || layer->out_dim < 1) {
-        return SQ_ERR_ARG;
-    }
-    if (layer->in_dim > SQ_MAX_LAYER_WIDTH || layer->out_dim > SQ_MAX_LAYER_WIDTH) {
-        return SQ_ERR_LIMIT;
-    }
-    if (SQ_INTEGER_ONLY && layer->scale != NULL) {
-        return SQ_ERR_ARG; /* this build has no double-scale path */
+    st = sq_layer_shape_check(layer->weights, layer->multiplier, layer->shift, layer->scale,
+                              layer->in_dim, layer->out_dim);
+    if (st != SQ_OK) {
+        return st;
     }
     if (layer->input_offset < -127 || layer->input_offset > 128 ||
         !sq_act_ok(layer->output_offset, layer->act_min, layer->act_max)) {
@@ -419,18 +436,14 @@ sq_status sq_mbqm64(int64_t x, int32_t multiplier, int32_t shift, int32_t *out)
 sq_status sq_fc16_check(const sq_fc16_layer *layer)
 {
     int32_t c;
-    if (layer == NULL || layer->weights == NULL || layer->multiplier == NULL ||
-        layer->shift == NULL) {
+    sq_status st;
+    if (layer == NULL) {
         return SQ_ERR_NULL;
     }
-    if (layer->in_dim < 1 || layer->out_dim < 1) {
-        return SQ_ERR_ARG;
-    }
-    if (layer->in_dim > SQ_MAX_LAYER_WIDTH || layer->out_dim > SQ_MAX_LAYER_WIDTH) {
-        return SQ_ERR_LIMIT;
-    }
-    if (SQ_INTEGER_ONLY && layer->scale != NULL) {
-        return SQ_ERR_ARG;
+    st = sq_layer_shape_check(layer->weights, layer->multiplier, layer->shift, layer->scale,
+                              layer->in_dim, layer->out_dim);
+    if (st != SQ_OK) {
+        return st;
     }
     if (layer->act_min < -32768 || layer->act_max > 32767 || layer->act_min > layer->act_max) {
         return SQ_ERR_QUANT;
