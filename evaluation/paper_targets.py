@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-_FOLDER = re.compile(r"^M(\d+)(?:-s(\d+))?$")
+from evaluation.sweep_layout import parse_results_folder
 
 Check = Callable[[dict[str, Any]], tuple[bool, str]]
 
@@ -42,9 +41,9 @@ def _sem_above_std_low(m: dict) -> tuple[bool, str]:
     return not bad, ", ".join(f"{s:g} dB" for s in bad)
 
 
-def _q20(threshold: float) -> Check:
+def _q_sem_at(snr: float, threshold: float) -> Check:
     def check(m: dict) -> tuple[bool, str]:
-        v = _at(m, "q_sem", "semantic", 20.0)
+        v = _at(m, "q_sem", "semantic", snr)
         return v >= threshold, f"{v:.3f}"
     return check
 
@@ -71,11 +70,6 @@ def _k_monotone(m: dict) -> tuple[bool, str]:
     return ok, "" if ok else f"K = {k}"
 
 
-def _q0(m: dict) -> tuple[bool, str]:
-    v = _at(m, "q_sem", "semantic", 0.0)
-    return v >= 0.60, f"{v:.3f}"
-
-
 def _equal_energy_lead(m: dict) -> tuple[bool, str]:
     d = _at(m, "q_sem_equal_energy", "semantic", 0.0) - \
         _at(m, "q_sem_equal_energy", "standard", 0.0)
@@ -96,12 +90,12 @@ def _q20_compressed(m: dict) -> tuple[bool, str]:
 #: (name, applies to order M, needs these SNR points, check)
 TARGETS: list[tuple[str, Callable[[int], bool], tuple[float, ...], Check]] = [
     ("sem > std at SNR <= 0", lambda o: o >= 16, (), _sem_above_std_low),
-    ("Q_sem(20 dB) >= 0.90", lambda o: o >= 16, (20.0,), _q20(0.90)),
+    ("Q_sem(20 dB) >= 0.90", lambda o: o >= 16, (20.0,), _q_sem_at(20.0, 0.90)),
     ("SPP all slots >= 0.95", lambda o: o >= 16, (), _spp),
     ("S_w sem < std (all slots)", lambda o: True, (), _sw),
     ("BER paradox (uniform, >= 10 dB)", lambda o: o >= 16, (), _ber_paradox),
     ("K non-increasing in SNR", lambda o: True, (), _k_monotone),
-    ("Q_sem(0 dB) >= 0.60", lambda o: o == 1024, (0.0,), _q0),
+    ("Q_sem(0 dB) >= 0.60", lambda o: o == 1024, (0.0,), _q_sem_at(0.0, 0.60)),
     ("equal-energy lead >= 0.15 at 0 dB", lambda o: o == 1024, (0.0,), _equal_energy_lead),
     ("symbols(-10 dB) <= 40", lambda o: o == 1024, (-10.0,), _symbols_low),
     ("Q_sem(20 dB) >= 0.92 at >= 21:1", lambda o: o == 1024, (20.0,), _q20_compressed),
@@ -113,9 +107,9 @@ def load_sweep(folder: str | Path) -> dict[int, dict[int, dict]]:
     root = Path(folder)
     found: dict[int, dict[int, dict]] = {}
     for sub in sorted(root.iterdir()) if root.is_dir() else []:
-        match = _FOLDER.match(sub.name)
-        if match and (sub / "metrics.json").is_file():
-            order, seed = int(match[1]), int(match[2] or 0)
+        parsed = parse_results_folder(sub.name)
+        if parsed and (sub / "metrics.json").is_file():
+            order, seed = parsed
             found.setdefault(order, {})[seed] = json.loads((sub / "metrics.json").read_text())
     if not found:
         raise FileNotFoundError(f"{root}: no M{{order}}[-s{{seed}}]/metrics.json; pass the "

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evaluation.evaluate import evaluate, write_outputs
+from evaluation.sweep_layout import results_folder, run_folder
 from semqam.fileio import write_json, write_text
 from trainer.data import Dataset
 from trainer.svqvae.config import TrainConfig
@@ -274,8 +275,7 @@ def sweep(
     rows, all_metrics, first_seed_metrics = [], [], []
     for s, m in ((s, m) for s in seeds for m in orders):
         cfg = TrainConfig.for_profile(profile, order=m, seed=s, **(overrides or {}))
-        suffix = "" if s == 0 else f"-s{s}"
-        run_dir = runs_dir / f"{ds.name}-{m}{suffix}"
+        run_dir = runs_dir / run_folder(ds.name, m, s)
         reused = run_dir.is_dir() and not missing_files(run_dir)
         if reused:
             _check_reusable(run_dir, ds, cfg)
@@ -286,7 +286,7 @@ def sweep(
         run = load_run(run_dir)
         t0 = time.perf_counter()
         ev = evaluate(run, ds, snr_db, seed=s)
-        results = out / f"M{m}{suffix}"
+        results = out / results_folder(m, s)
         write_outputs(ev, run, results)
         eval_s = time.perf_counter() - t0
         rows.append(summary_row(ev.metrics, run, reused=reused, eval_s=eval_s, results=results))

@@ -75,21 +75,27 @@ def _chain(arrays: dict, meta: dict, q: np.ndarray, rounded: Callable[[str], boo
     return z_real.reshape(len(q), n, d), s, z_acc, s_acc
 
 
-def study(run_dir: str, calibration: int = 1000) -> list[dict]:
-    from semqam_node import _core
-    from semqam_node.conventions import sample_rows
-    from semqam_node.node import load_interpreter
-
+def _load(run_dir: str, calibration: int):
+    """(run, its data set, the exporter's calibration samples)."""
     from evaluation.evaluate import run_dataset
-    from firmware_export.convert import representative_samples, to_tflite
-    from firmware_export.tables import codebook_int16
-    from trainer.svqvae.int8 import to_int8_input
+    from firmware_export.convert import representative_samples
     from trainer.svqvae.run import load_run
 
     run = load_run(run_dir)
     ds = run_dataset(run)
+    return run, ds, representative_samples(ds.x_train, calibration, 0)
+
+
+def study(run_dir: str, calibration: int = 1000) -> list[dict]:
+    from semqam_node import _core
+    from semqam_node.conventions import node_input, sample_rows
+
+    from firmware_export.convert import to_tflite
+    from firmware_export.tables import codebook_int16
+    from trainer.svqvae.int8 import interpreter_outputs, to_int8_input
+
+    run, ds, calib = _load(run_dir, calibration)
     pipe = run.pipeline
-    calib = representative_samples(ds.x_train, calibration, 0)
     arrays, meta = extract_node_model(to_tflite(pipe.encoder_sci, calib))
     cb = pipe.codebook.astype(np.float64)
     x = ds.x_test
@@ -109,17 +115,11 @@ def study(run_dir: str, calibration: int = 1000) -> list[dict]:
     arrays16, meta16 = extract_node_model(tfl16)
     u = sample_rows(x)
     z16, s16 = run_graph16(arrays16, meta16, u)
-    it = load_interpreter(tfl16, "reference")
-    inp = it.get_input_details()[0]
-    names = meta16["output_names"]
-    outs = {o["name"]: o["index"] for o in it.get_output_details()}
-    lut = arrays16["input_lut"]
-    for i in range(0, len(x), max(1, len(x) // 20)):  # every 20th: the interpreter is slow
-        it.set_tensor(inp["index"], lut[u[i]].reshape(inp["shape"]))
-        it.invoke()
-        if not (np.array_equal(it.get_tensor(outs[names["z"]]).reshape(n, d), z16[i]) and
-                np.array_equal(it.get_tensor(outs[names["sci_logit"]]).reshape(n), s16[i])):
-            raise AssertionError(f"16x8 NumPy reference differs from LiteRT on sample {i}")
+    every = max(1, len(x) // 20)  # every 20th sample: the reference interpreter is slow
+    z_ref, l_ref, _ = interpreter_outputs(tfl16, node_input(u[::every], arrays16["input_lut"]),
+                                          meta16, "reference")
+    if not (np.array_equal(z_ref, z16[::every]) and np.array_equal(l_ref, s16[::every])):
+        raise AssertionError("the 16x8 NumPy reference differs from LiteRT's reference kernels")
     cb16, _ = codebook_int16(pipe.codebook, meta16["z_scale"])
     arrays16["codebook_int16"] = cb16
     table = np.zeros((len(cb16), 2), np.int16)
@@ -160,15 +160,11 @@ def timing(run_dir: str, k: int = 32, samples: int = 300, calibration: int = 100
     from semqam_node.conventions import int8_input, sample_rows
     from semqam_node.node import load_interpreter
 
-    from evaluation.evaluate import run_dataset
-    from firmware_export.convert import representative_samples, to_tflite
+    from firmware_export.convert import to_tflite
     from firmware_export.tables import codebook_int8, codebook_int16
-    from trainer.svqvae.run import load_run
 
-    run = load_run(run_dir)
-    ds = run_dataset(run)
+    run, ds, calib = _load(run_dir, calibration)
     pipe = run.pipeline
-    calib = representative_samples(ds.x_train, calibration, 0)
     tfl8 = to_tflite(pipe.encoder_sci, calib)
     a8, m8 = extract_node_model(tfl8)
     a8["codebook_int8"], _ = codebook_int8(pipe.codebook, m8["z_scale"], m8["z_zero_point"])

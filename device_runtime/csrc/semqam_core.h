@@ -340,13 +340,32 @@ sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
                                  const uint16_t *positions, int32_t k, const int16_t *codebook,
                                  int32_t m, uint16_t *indices);
 
+/* An int16 codebook with its squared norms ||e_m||^2 (int64), computed once into caller memory
+ * (norms: int64 [norms_len >= m], kept alive with *out); the per-sample search then reads them. */
+typedef struct {
+    const int16_t *codebook; /* [order][latent_dim], borrowed, must not change */
+    const int64_t *norms;    /* [order] */
+    int32_t order;
+    int32_t latent_dim;
+    uint32_t magic;
+} sq_codebook16;
+
+sq_status sq_codebook16_prepare(const int16_t *codebook, int32_t m, int32_t d, int64_t *norms,
+                                int32_t norms_len, sq_codebook16 *out);
+
+/* sq_nearest_codewords16 on a prepared codebook: the same indices. */
+sq_status sq_nearest_codewords16_prepared(const sq_codebook16 *codebook, const int16_t *z,
+                                          int32_t n, const uint16_t *positions, int32_t k,
+                                          uint16_t *indices);
+
 /* The whole per-sample path in 16x8: graph, top-K on the logit, nearest codeword, I/Q map.
- * codebook int16 [order][latent_dim]; constellation int16 [order][2]; scratch >=
- * prepared->encode_scratch int16 elements. */
-sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared, const int16_t *codebook,
-                               int32_t order, const int16_t *constellation, const uint8_t *u,
-                               int32_t k, int16_t *scratch, int32_t scratch_elems,
-                               uint16_t *positions, uint16_t *indices, int16_t *iq);
+ * constellation int16 [codebook->order][2]; codebook->latent_dim must equal the graph's;
+ * scratch >= prepared->encode_scratch int16 elements. */
+sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared,
+                               const sq_codebook16 *codebook, const int16_t *constellation,
+                               const uint8_t *u, int32_t k, int16_t *scratch,
+                               int32_t scratch_elems, uint16_t *positions, uint16_t *indices,
+                               int16_t *iq);
 
 /* ---- optimized ports (sq_dispatch.c, ports/) -------------------------------------------- */
 /* Every port computes the reference kernels' integers exactly (byte-identical outputs); they

@@ -4,7 +4,8 @@
  *   q = input_lut[u] (int16)  ->  trunk  ->  z head -> z [N*D] (int16)
  *                                       \->  sci head -> logit [N] (int16)
  *   top-K slots on the logit (stable: ties to the lower slot)
- *   nearest int16 codeword of each selected slot (squared distance in int64, ties to lower m)
+ *   nearest int16 codeword of each selected slot (squared distance in int64, ties to lower m;
+ *   the codeword norms computed once, sq_codebook16_prepare)
  *   I/Q from the constellation table (sq_map_symbols).
  * Validation happens once (sq_graph16_prepare); the per-sample entries check their arguments.
  * Reference C only: the ports of sq_dispatch.c are int8 kernels.
@@ -201,17 +202,13 @@ sq_status sq_top_k16(const int16_t *scores, int32_t n, int32_t k, uint16_t *posi
 {
     int32_t i;
     int32_t filled = 0;
+    sq_status st;
     if (scores == NULL || positions == NULL) {
         return SQ_ERR_NULL;
     }
-    if (n < 1) {
-        return SQ_ERR_ARG;
-    }
-    if (n > SQ_MAX_N) {
-        return SQ_ERR_LIMIT;
-    }
-    if (k < 1 || k > n) {
-        return SQ_ERR_K_RANGE;
+    st = sq_check_slots(n, k);
+    if (st != SQ_OK) {
+        return st;
     }
     /* Insertion into the kept K in slot order: a later slot passes only strictly lower
      * scores, so ties keep the lower slot first (the stable descending order). O(N K). */
@@ -247,8 +244,8 @@ static void sq_dot16x4(const int16_t *zh, const int16_t *zl, const int16_t *e, i
     int32_t i0;
     int32_t i;
     dot[0] = dot[1] = dot[2] = dot[3] = 0;
-    for (i0 = 0; i0 < d; i0 += 256) {
-        const int32_t end = d - i0 < 256 ? d : i0 + 256;
+    for (i0 = 0; i0 < d; i0 += SQ_INT32_CHUNK) {
+        const int32_t end = d - i0 < SQ_INT32_CHUNK ? d : i0 + SQ_INT32_CHUNK;
         int32_t h0 = 0, h1 = 0, h2 = 0, h3 = 0;
         int32_t l0 = 0, l1 = 0, l2 = 0, l3 = 0;
         for (i = i0; i < end; ++i) {
@@ -271,39 +268,14 @@ static void sq_dot16x4(const int16_t *zh, const int16_t *zl, const int16_t *e, i
     }
 }
 
-sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
-                                 const uint16_t *positions, int32_t k, const int16_t *codebook,
-                                 int32_t m, uint16_t *indices)
+#define SQ_CODEBOOK16_MAGIC 0x42433136u /* "16CB" */
+
+/* ||e_m||^2 < 2^38 for each codeword. */
+static void sq_norms16(const int16_t *codebook, int32_t m, int32_t d, int64_t *norms)
 {
-    int64_t norms[SQ_MAX_M];
-    int16_t zh[SQ_MAX_D];
-    int16_t zl[SQ_MAX_D];
-    int32_t j;
     int32_t c;
     int32_t i;
-    if (z == NULL || positions == NULL || codebook == NULL || indices == NULL) {
-        return SQ_ERR_NULL;
-    }
-    if (n < 1 || d < 1 || m < 1) {
-        return SQ_ERR_ARG;
-    }
-    if (n > SQ_MAX_N || d > SQ_MAX_D || m > SQ_MAX_M) {
-        return SQ_ERR_LIMIT;
-    }
-    if (k < 1 || k > n) {
-        return SQ_ERR_K_RANGE;
-    }
-    for (j = 0; j < k; ++j) {
-        if ((int32_t)positions[j] >= n) {
-            return SQ_ERR_INDEX;
-        }
-    }
-    /* argmin_m ||z - e_m||^2 = argmin_m (||e_m||^2 - 2 z.e_m) (||z||^2 is the same for every
-     * m; exact integers, so the order and the ties are those of the squared distance). z is
-     * split as z = 256 zh + zl with zh in [-128, 127], zl in [0, 255]: both dot products with
-     * e (|e| <= 32768) stay below 2^23 per term and 2^31 over chunks of 256 terms, so they run as
-     * int16 x int16 -> int32 (multiply-add SIMD) and meet in int64 once per codeword. */
-    for (c = 0; c < m; ++c) { /* ||e||^2 < 2^38, once per call (8 KiB of stack) */
+    for (c = 0; c < m; ++c) {
         const int16_t *e = codebook + (size_t)c * (size_t)d;
         int64_t norm = 0;
         for (i = 0; i < d; ++i) {
@@ -311,6 +283,22 @@ sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
         }
         norms[c] = norm;
     }
+}
+
+/* The search on validated arguments.
+ * argmin_m ||z - e_m||^2 = argmin_m (||e_m||^2 - 2 z.e_m) (||z||^2 is the same for every m;
+ * exact integers, so the order and the ties are those of the squared distance). z is split as
+ * z = 256 zh + zl with zh in [-128, 127], zl in [0, 255]: both dot products with e (|e| <=
+ * 32768) are int16 x int16 -> int32 multiply-adds in chunks of SQ_INT32_CHUNK, met in int64. */
+static void sq_nearest16_run(const int16_t *z, int32_t d, const uint16_t *positions, int32_t k,
+                             const int16_t *codebook, int32_t m, const int64_t *norms,
+                             uint16_t *indices)
+{
+    int16_t zh[SQ_MAX_D];
+    int16_t zl[SQ_MAX_D];
+    int32_t j;
+    int32_t c;
+    int32_t i;
     for (j = 0; j < k; ++j) {
         const int16_t *v = z + (size_t)positions[j] * (size_t)d;
         int64_t best = INT64_MAX;
@@ -335,13 +323,94 @@ sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
         }
         indices[j] = (uint16_t)best_m;
     }
+}
+
+static sq_status sq_nearest16_args(const int16_t *z, int32_t n, int32_t d,
+                                   const uint16_t *positions, int32_t k, const void *codebook,
+                                   int32_t m, const uint16_t *indices)
+{
+    sq_status st;
+    if (z == NULL || positions == NULL || codebook == NULL || indices == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (d < 1 || m < 1) {
+        return SQ_ERR_ARG;
+    }
+    if (d > SQ_MAX_D || m > SQ_MAX_M) {
+        return SQ_ERR_LIMIT;
+    }
+    st = sq_check_slots(n, k);
+    return st != SQ_OK ? st : sq_check_positions(positions, k, n);
+}
+
+sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
+                                 const uint16_t *positions, int32_t k, const int16_t *codebook,
+                                 int32_t m, uint16_t *indices)
+{
+    int64_t norms[SQ_MAX_M]; /* 8 KiB of stack: use a prepared codebook per sample */
+    const sq_status st = sq_nearest16_args(z, n, d, positions, k, codebook, m, indices);
+    if (st != SQ_OK) {
+        return st;
+    }
+    sq_norms16(codebook, m, d, norms);
+    sq_nearest16_run(z, d, positions, k, codebook, m, norms, indices);
     return SQ_OK;
 }
 
-sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared, const int16_t *codebook,
-                               int32_t order, const int16_t *constellation, const uint8_t *u,
-                               int32_t k, int16_t *scratch, int32_t scratch_elems,
-                               uint16_t *positions, uint16_t *indices, int16_t *iq)
+sq_status sq_codebook16_prepare(const int16_t *codebook, int32_t m, int32_t d, int64_t *norms,
+                                int32_t norms_len, sq_codebook16 *out)
+{
+    if (out == NULL) {
+        return SQ_ERR_NULL;
+    }
+    out->magic = 0;
+    if (codebook == NULL || norms == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (m < 1 || d < 1) {
+        return SQ_ERR_ARG;
+    }
+    if (m > SQ_MAX_M || d > SQ_MAX_D) {
+        return SQ_ERR_LIMIT;
+    }
+    if (norms_len < m) {
+        return SQ_ERR_BUFFER;
+    }
+    sq_norms16(codebook, m, d, norms);
+    out->codebook = codebook;
+    out->norms = norms;
+    out->order = m;
+    out->latent_dim = d;
+    out->magic = SQ_CODEBOOK16_MAGIC;
+    return SQ_OK;
+}
+
+sq_status sq_nearest_codewords16_prepared(const sq_codebook16 *codebook, const int16_t *z,
+                                          int32_t n, const uint16_t *positions, int32_t k,
+                                          uint16_t *indices)
+{
+    sq_status st;
+    if (codebook == NULL) {
+        return SQ_ERR_NULL;
+    }
+    if (codebook->magic != SQ_CODEBOOK16_MAGIC) {
+        return SQ_ERR_STATE;
+    }
+    st = sq_nearest16_args(z, n, codebook->latent_dim, positions, k, codebook->codebook,
+                           codebook->order, indices);
+    if (st != SQ_OK) {
+        return st;
+    }
+    sq_nearest16_run(z, codebook->latent_dim, positions, k, codebook->codebook,
+                     codebook->order, codebook->norms, indices);
+    return SQ_OK;
+}
+
+sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared,
+                               const sq_codebook16 *codebook, const int16_t *constellation,
+                               const uint8_t *u, int32_t k, int16_t *scratch,
+                               int32_t scratch_elems, uint16_t *positions, uint16_t *indices,
+                               int16_t *iq)
 {
     const sq_graph16 *g;
     int16_t *z;
@@ -354,10 +423,16 @@ sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared, const int16_
         positions == NULL || indices == NULL || iq == NULL) {
         return SQ_ERR_NULL;
     }
+    if (codebook->magic != SQ_CODEBOOK16_MAGIC) {
+        return SQ_ERR_STATE;
+    }
+    g = &prepared->graph;
+    if (codebook->latent_dim != g->latent_dim) {
+        return SQ_ERR_SHAPE;
+    }
     if (scratch_elems < prepared->encode_scratch) {
         return SQ_ERR_BUFFER;
     }
-    g = &prepared->graph;
     if (k < 1 || k > g->n_concepts) {
         return SQ_ERR_K_RANGE;
     }
@@ -366,11 +441,10 @@ sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared, const int16_
     sq_graph16_exec(prepared, u, scratch, z, logit);
     st = sq_top_k16(logit, g->n_concepts, k, positions);
     if (st == SQ_OK) {
-        st = sq_nearest_codewords16(z, g->n_concepts, g->latent_dim, positions, k, codebook,
-                                    order, indices);
+        st = sq_nearest_codewords16_prepared(codebook, z, g->n_concepts, positions, k, indices);
     }
     if (st == SQ_OK) {
-        st = sq_map_symbols(indices, k, constellation, order, iq);
+        st = sq_map_symbols(indices, k, constellation, codebook->order, iq);
     }
     return st;
 }

@@ -75,6 +75,17 @@ extern const sq_port_ops sq_aarch64_dotprod_ops;
 extern const sq_port_ops sq_armv7em_dsp_ops;
 #endif
 
+/* N slots within the compiled limit and K in [1, N] (SQ_ERR_ARG / LIMIT / K_RANGE), and every
+ * one of K positions naming one of the N slots (SQ_ERR_INDEX): the checks every per-slot step
+ * shares, int8 or 16x8 (sq_pipeline.c). */
+sq_status sq_check_slots(int32_t n, int32_t k);
+sq_status sq_check_positions(const uint16_t *positions, int32_t k, int32_t n);
+
+/* Products of the 16x8 kernels (|w x| <= 128 * 32768, |zl e| <= 255 * 32768 < 2^23) summed in
+ * int32 this many at a time stay below INT32_MAX (256 * 255 * 32768 = 2,139,095,040); the
+ * chunks are then added in int64. */
+#define SQ_INT32_CHUNK 256
+
 /* sq_fc_s16x8 without the layer check (sq_fc16_check passed before). */
 void sq_fc16_run(const sq_fc16_layer *layer, const int16_t *x, int16_t *y);
 

@@ -460,9 +460,8 @@ sq_status sq_fc16_check(const sq_fc16_layer *layer)
     return SQ_OK;
 }
 
-/* |w x| <= 128 * 32768 = 2^22, so SQ_FC16_CHUNK = 256 products sum exactly in int32 (<= 2^30);
+/* |w x| <= 128 * 32768 = 2^22, so SQ_INT32_CHUNK = 256 products sum exactly in int32 (<= 2^30);
  * the chunks are added in int64. int32 inner sums let compilers use int16 multiply-add SIMD. */
-#define SQ_FC16_CHUNK 256
 
 /* Output channel c of a validated 16x8 layer from its int64 accumulator. */
 static int16_t sq_fc16_out(const sq_fc16_layer *layer, int32_t c, int64_t acc)
@@ -499,8 +498,8 @@ void sq_fc16_run(const sq_fc16_layer *layer, const int16_t *x, int16_t *y)
         int64_t a1 = 0;
         int64_t a2 = 0;
         int64_t a3 = 0;
-        for (i0 = 0; i0 < in_dim; i0 += SQ_FC16_CHUNK) {
-            const int32_t end = in_dim - i0 < SQ_FC16_CHUNK ? in_dim : i0 + SQ_FC16_CHUNK;
+        for (i0 = 0; i0 < in_dim; i0 += SQ_INT32_CHUNK) {
+            const int32_t end = in_dim - i0 < SQ_INT32_CHUNK ? in_dim : i0 + SQ_INT32_CHUNK;
             int32_t p0 = 0;
             int32_t p1 = 0;
             int32_t p2 = 0;
@@ -525,8 +524,8 @@ void sq_fc16_run(const sq_fc16_layer *layer, const int16_t *x, int16_t *y)
     for (; c < layer->out_dim; ++c) {
         const int8_t *w = layer->weights + (size_t)c * (size_t)in_dim;
         int64_t acc = 0;
-        for (i0 = 0; i0 < in_dim; i0 += SQ_FC16_CHUNK) {
-            const int32_t end = in_dim - i0 < SQ_FC16_CHUNK ? in_dim : i0 + SQ_FC16_CHUNK;
+        for (i0 = 0; i0 < in_dim; i0 += SQ_INT32_CHUNK) {
+            const int32_t end = in_dim - i0 < SQ_INT32_CHUNK ? in_dim : i0 + SQ_INT32_CHUNK;
             int32_t part = 0;
             for (i = i0; i < end; ++i) {
                 part += (int32_t)w[i] * (int32_t)x[i];

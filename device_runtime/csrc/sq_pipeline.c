@@ -218,7 +218,7 @@ sq_status sq_graph_run(const sq_graph *graph, const int8_t *q, int8_t *scratch,
 /* ---- selection -------------------------------------------------------------------------- */
 
 /* N slots within the compiled limit and K in [1, N]: the checks every per-slot step shares. */
-static sq_status sq_check_slots(int32_t n, int32_t k)
+sq_status sq_check_slots(int32_t n, int32_t k)
 {
     if (n < 1) {
         return SQ_ERR_ARG;
@@ -233,7 +233,7 @@ static sq_status sq_check_slots(int32_t n, int32_t k)
 }
 
 /* Every one of the K positional IDs names one of the N slots. */
-static sq_status sq_check_positions(const uint16_t *positions, int32_t k, int32_t n)
+sq_status sq_check_positions(const uint16_t *positions, int32_t k, int32_t n)
 {
     int32_t j;
     for (j = 0; j < k; ++j) {

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from semqam_node.conventions import CONSTELLATIONS, int8_input, sample_rows
+from semqam_node.conventions import CONSTELLATIONS, int8_input, node_input, sample_rows
 from semqam_node.model_file import codebook_key
 from semqam_node.node import TFLITE_MODELS, load_interpreter
 
@@ -54,7 +54,8 @@ def node_indices(z_q: np.ndarray, logit_q: np.ndarray, codebook_q: np.ndarray, k
 def interpreter_outputs(tflite: bytes, q: np.ndarray, meta: dict, kernels: str = "reference"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run the full-integer model sample by sample in the LiteRT interpreter: (z_q, logit_q,
-    s_q) in its activation type. ``q``: the model's input rows (:func:`node_input`).
+    s_q) in its activation type. ``q``: the model's input rows
+    (:func:`semqam_node.conventions.node_input`).
     ``kernels``: ``reference`` (``BUILTIN_REF``) or ``default`` (XNNPACK)."""
     it = load_interpreter(tflite, kernels)
     inp = it.get_input_details()[0]["index"]
@@ -73,16 +74,6 @@ def interpreter_outputs(tflite: bytes, q: np.ndarray, meta: dict, kernels: str =
         lg[i] = it.get_tensor(outs[1]).reshape(n)
         s[i] = it.get_tensor(outs[2]).reshape(n)
     return z, lg, s
-
-
-def node_input(u: np.ndarray, meta: dict, input_lut: np.ndarray | None = None) -> np.ndarray:
-    """Raw sample bytes ``u`` [n, size] -> the model's input rows: ``u − 128`` (int8) or
-    ``input_lut[u]`` (int16, a 16x8 model)."""
-    if meta.get("activations") == "int16":
-        if input_lut is None:
-            raise ValueError("a 16x8 model needs its input_lut")
-        return input_lut[np.asarray(u, np.uint8)]
-    return int8_input(u)
 
 
 def to_int8_input(x: np.ndarray) -> np.ndarray:
@@ -122,7 +113,7 @@ def bundle_node_sets(bundle: str | Path, x: np.ndarray) -> NodeSets:
     with np.load(bundle / "node_model.npz") as npz:
         codebook_q = npz[codebook_key(meta)]
         lut = npz["input_lut"] if "input_lut" in npz.files else None
-    q = node_input(sample_rows(x), meta, lut)
+    q = node_input(sample_rows(x), lut)
     z_q, logit_q, _ = interpreter_outputs(tflite, q, meta, "reference")
     return cached_node_sets(z_q, logit_q, codebook_q)
 

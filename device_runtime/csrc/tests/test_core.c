@@ -1400,6 +1400,8 @@ static void test_graph16(void)
     sq_fc16_layer sci = {w_eye, NULL, sc_half, m_one, s_half, 2, 2, -32768, 32767};
     sq_graph16 g;
     sq_graph16_prepared p;
+    sq_codebook16 book;
+    int64_t norms[3];
     int i;
     for (i = 0; i < 256; ++i) {
         lut[i] = (int16_t)(100 * (i & 127));
@@ -1423,11 +1425,16 @@ static void test_graph16(void)
     CHECK_ST(sq_graph16_run_prepared(&p, u, scratch, 64, z, logit), SQ_OK);
     CHECK(z[0] == 100 && z[1] == 200 && z[2] == 300 && z[3] == -100);
     CHECK(logit[0] == 50 && logit[1] == 100);
-    CHECK_ST(sq_encode16_prepared(&p, codebook, 3, table, u, 2, scratch, 64, pos, idx, iq),
-             SQ_OK);
+    memset(&book, 0, sizeof(book));
+    CHECK_ST(sq_encode16_prepared(&p, &book, table, u, 2, scratch, 64, pos, idx, iq),
+             SQ_ERR_STATE);
+    CHECK_ST(sq_codebook16_prepare(codebook, 3, 2, norms, 2, &book), SQ_ERR_BUFFER);
+    CHECK_ST(sq_codebook16_prepare(codebook, 3, 2, norms, 3, &book), SQ_OK);
+    CHECK(norms[0] == 0 && norms[1] == 50000 && norms[2] == 100000);
+    CHECK_ST(sq_encode16_prepared(&p, &book, table, u, 2, scratch, 64, pos, idx, iq), SQ_OK);
     CHECK(pos[0] == 1 && pos[1] == 0 && idx[0] == 2 && idx[1] == 1);
     CHECK(iq[0] == 20 && iq[1] == -20 && iq[2] == 10 && iq[3] == -10);
-    CHECK_ST(sq_encode16_prepared(&p, codebook, 3, table, u, 3, scratch, 64, pos, idx, iq),
+    CHECK_ST(sq_encode16_prepared(&p, &book, table, u, 3, scratch, 64, pos, idx, iq),
              SQ_ERR_K_RANGE);
     /* the Q31 (int64 MBQM) form gives the same integers here */
     trunk.scale = NULL;

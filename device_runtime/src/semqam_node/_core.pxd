@@ -118,8 +118,16 @@ cdef extern from "semqam_core.h" nogil:
     sq_status sq_nearest_codewords16(const int16_t *z, int32_t n, int32_t d,
                                      const uint16_t *positions, int32_t k,
                                      const int16_t *codebook, int32_t m, uint16_t *indices)
-    sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared, const int16_t *codebook,
-                                   int32_t order, const int16_t *constellation,
+    ctypedef struct sq_codebook16:
+        int32_t order
+        int32_t latent_dim
+    sq_status sq_codebook16_prepare(const int16_t *codebook, int32_t m, int32_t d,
+                                    int64_t *norms, int32_t norms_len, sq_codebook16 *out)
+    sq_status sq_nearest_codewords16_prepared(const sq_codebook16 *codebook, const int16_t *z,
+                                              int32_t n, const uint16_t *positions, int32_t k,
+                                              uint16_t *indices)
+    sq_status sq_encode16_prepared(const sq_graph16_prepared *prepared,
+                                   const sq_codebook16 *codebook, const int16_t *constellation,
                                    const uint8_t *u, int32_t k, int16_t *scratch,
                                    int32_t scratch_elems, uint16_t *positions,
                                    uint16_t *indices, int16_t *iq)

@@ -129,25 +129,38 @@ def requantize(acc, multiplier, shift, output_offset, act_min, act_max) -> int:
     return out
 
 
-cdef int _fill_layer(sq_fc_layer *layer, weights, bias, multiplier, shift, params,
-                     str name, list keep, scale=None) except -1:
-    """Check one layer's arrays and point ``layer`` at them (kept alive in ``keep``)."""
+def _layer_arrays(weights, bias, multiplier, shift, scale, str name, bias_dtype,
+                  int shift_max, bias_limit=None):
+    """The checks an int8 and a 16x8 layer share: (weights int8 [out, in], bias ``bias_dtype``
+    [out] or None, multiplier int32 [out] >= 0, shift int32 [out] in [-31, shift_max], scale
+    float64 [out] in [0, 1e30] or None), widths in [1, SQ_MAX_LAYER_WIDTH]."""
     w = _array(weights, np.int8, f"{name}.weights", 2)
     out_dim, in_dim = w.shape
-    b = None if bias is None else _array(bias, np.int32, f"{name}.bias", 1, (out_dim,))
+    if not 1 <= in_dim <= SQ_MAX_LAYER_WIDTH or not 1 <= out_dim <= SQ_MAX_LAYER_WIDTH:
+        raise ValueError(f"{name}.weights shape {w.shape}: widths must lie in "
+                         f"[1, SQ_MAX_LAYER_WIDTH={SQ_MAX_LAYER_WIDTH}]")
+    b = None if bias is None else _array(bias, bias_dtype, f"{name}.bias", 1, (out_dim,))
+    if b is not None and bias_limit is not None and np.abs(b).max() >= bias_limit:
+        raise ValueError(f"{name}.bias must lie in (-{bias_limit}, {bias_limit})")
     sc = None if scale is None else _array(scale, np.float64, f"{name}.scale", 1, (out_dim,))
     if sc is not None and not np.all((sc >= 0.0) & (sc <= 1e30)):
         raise ValueError(f"{name}.scale must be finite in [0, 1e30]")
     m = _array(multiplier, np.int32, f"{name}.multiplier", 1, (out_dim,))
     s = _array(shift, np.int32, f"{name}.shift", 1, (out_dim,))
-    p = _array(params, np.int32, f"{name}.params", 1, (4,))
-    if not 1 <= in_dim <= SQ_MAX_LAYER_WIDTH or not 1 <= out_dim <= SQ_MAX_LAYER_WIDTH:
-        raise ValueError(f"{name}.weights shape {w.shape}: widths must lie in "
-                         f"[1, SQ_MAX_LAYER_WIDTH={SQ_MAX_LAYER_WIDTH}]")
     if m.min() < 0:
         raise ValueError(f"{name}.multiplier must be >= 0, got min {m.min()}")
-    if s.min() < -31 or s.max() > 30:
-        raise ValueError(f"{name}.shift must lie in [-31, 30], got [{s.min()}, {s.max()}]")
+    if s.min() < -31 or s.max() > shift_max:
+        raise ValueError(f"{name}.shift must lie in [-31, {shift_max}], got "
+                         f"[{s.min()}, {s.max()}]")
+    return w, b, m, s, sc
+
+
+cdef int _fill_layer(sq_fc_layer *layer, weights, bias, multiplier, shift, params,
+                     str name, list keep, scale=None) except -1:
+    """Check one layer's arrays and point ``layer`` at them (kept alive in ``keep``)."""
+    w, b, m, s, sc = _layer_arrays(weights, bias, multiplier, shift, scale, name, np.int32, 30)
+    out_dim, in_dim = w.shape
+    p = _array(params, np.int32, f"{name}.params", 1, (4,))
     in_off, out_off, lo, hi = (int(v) for v in p)
     _int_in(in_off, f"{name}.params[0] (input_offset)", -127, 128)
     _int_in(out_off, f"{name}.params[1] (output_offset)", -128, 127)
@@ -227,23 +240,9 @@ def multiply_by_quantized_multiplier64(x, multiplier, shift) -> int:
 cdef int _fill_layer16(sq_fc16_layer *layer, weights, bias, multiplier, shift, act_range,
                        str name, list keep, scale=None) except -1:
     """Check one 16x8 layer's arrays and point ``layer`` at them (kept alive in ``keep``)."""
-    w = _array(weights, np.int8, f"{name}.weights", 2)
+    w, b, m, s, sc = _layer_arrays(weights, bias, multiplier, shift, scale, name, np.int64, 7,
+                                   2**46)
     out_dim, in_dim = w.shape
-    if not 1 <= in_dim <= SQ_MAX_LAYER_WIDTH or not 1 <= out_dim <= SQ_MAX_LAYER_WIDTH:
-        raise ValueError(f"{name}.weights shape {w.shape}: widths must lie in "
-                         f"[1, SQ_MAX_LAYER_WIDTH={SQ_MAX_LAYER_WIDTH}]")
-    b = None if bias is None else _array(bias, np.int64, f"{name}.bias", 1, (out_dim,))
-    if b is not None and np.abs(b).max() >= 2**46:
-        raise ValueError(f"{name}.bias must lie in (-2**46, 2**46)")
-    sc = None if scale is None else _array(scale, np.float64, f"{name}.scale", 1, (out_dim,))
-    if sc is not None and not np.all((sc >= 0.0) & (sc <= 1e30)):
-        raise ValueError(f"{name}.scale must be finite in [0, 1e30]")
-    m = _array(multiplier, np.int32, f"{name}.multiplier", 1, (out_dim,))
-    s = _array(shift, np.int32, f"{name}.shift", 1, (out_dim,))
-    if m.min() < 0:
-        raise ValueError(f"{name}.multiplier must be >= 0, got min {m.min()}")
-    if s.min() < -31 or s.max() > 7:
-        raise ValueError(f"{name}.shift must lie in [-31, 7], got [{s.min()}, {s.max()}]")
     lo = _int_in(act_range[0], f"{name}.act_range[0]", -32768, 32767)
     hi = _int_in(act_range[1], f"{name}.act_range[1]", lo, 32767)
     keep.extend((w, b, m, s, sc))
@@ -832,12 +831,12 @@ cdef class CoreModel16:
     cdef sq_fc16_layer _layers[3 * SQ_MAX_CHAIN_LAYERS]
     cdef sq_graph16 _graph
     cdef sq_graph16_prepared _prepared
+    cdef sq_codebook16 _book
     cdef list _keep
-    cdef object _scratch, _lut, _codebook, _table, _z, _l
+    cdef object _scratch, _lut, _codebook, _norms, _table, _z, _l
     cdef int16_t *_scratch_p
     cdef int16_t *_z_p
     cdef int16_t *_l_p
-    cdef const int16_t *_codebook_p
     cdef const int16_t *_table_p
     cdef readonly int n_concepts, latent_dim, order, input_size, scratch_elems, scratch_bytes
     cdef readonly str rank_by, requantization
@@ -898,7 +897,10 @@ cdef class CoreModel16:
         v = self._l
         self._l_p = &v[0]
         cdef const int16_t[:, ::1] cbv = self._codebook
-        self._codebook_p = &cbv[0, 0]
+        self._norms = np.zeros(m_order, np.int64)  # ||e||^2 once, not per sample
+        cdef int64_t[::1] normsv = self._norms
+        _check(sq_codebook16_prepare(&cbv[0, 0], m_order, d, &normsv[0], m_order, &self._book),
+               "codebook_int16")
         cdef const int16_t[:, ::1] tv = self._table
         self._table_p = &tv[0, 0]
 
@@ -934,8 +936,8 @@ cdef class CoreModel16:
         cdef sq_status st = sq_top_k16(rank, self.n_concepts, k, positions)
         t[1] = _now_ns()
         if st == SQ_OK:
-            st = sq_nearest_codewords16(z, self.n_concepts, self.latent_dim, positions, k,
-                                        self._codebook_p, self.order, indices)
+            st = sq_nearest_codewords16_prepared(&self._book, z, self.n_concepts, positions, k,
+                                                 indices)
         t[2] = _now_ns()
         if st == SQ_OK:
             st = sq_map_symbols(indices, k, self._table_p, self.order, iq)
@@ -1007,9 +1009,9 @@ cdef class CoreModel16:
         cdef uint16_t[::1] pv = positions
         cdef uint16_t[::1] iv = indices
         cdef int16_t[:, ::1] ov = iq
-        _check(sq_encode16_prepared(&self._prepared, self._codebook_p, self.order,
-                                    self._table_p, &uv[0], k, self._scratch_p,
-                                    self.scratch_elems, &pv[0], &iv[0], &ov[0, 0]),
+        _check(sq_encode16_prepared(&self._prepared, &self._book, self._table_p, &uv[0], k,
+                                    self._scratch_p, self.scratch_elems, &pv[0], &iv[0],
+                                    &ov[0, 0]),
                "encode_one_call")
         return positions, indices, iq
 

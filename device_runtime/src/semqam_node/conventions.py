@@ -46,3 +46,11 @@ def sample_rows(x: np.ndarray) -> np.ndarray:
 def int8_input(u: np.ndarray) -> np.ndarray:
     """Raw sample bytes ``u`` (uint8) -> the encoder's int8 input ``q = u - 128`` (same shape)."""
     return (np.asarray(u, np.uint8).astype(np.int16) - 128).astype(np.int8)
+
+
+def node_input(u: np.ndarray, input_lut: np.ndarray | None = None) -> np.ndarray:
+    """Raw sample bytes ``u`` -> the model's input: :func:`int8_input`, or ``input_lut[u]``
+    (int16) for a 16x8 model, whose bundle carries the table (docs/bundle.md "16x8")."""
+    if input_lut is None:
+        return int8_input(u)
+    return np.asarray(input_lut, np.int16)[np.asarray(u, np.uint8)]

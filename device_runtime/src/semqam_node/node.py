@@ -35,7 +35,7 @@ from semqam_node.conventions import (
     CONSTELLATIONS,
     INPUT_SCALE,
     INPUT_ZERO_POINT,
-    int8_input,
+    node_input,
     sample_bytes,
 )
 from semqam_node.conventions import ENCODE_STAGES as STAGES
@@ -380,8 +380,7 @@ class Node:
 
     def _litert_run(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         it = self._interp
-        q = (int8_input(u) if self._input_lut is None else self._input_lut[u]
-             ).reshape(self._in_shape)
+        q = node_input(u, self._input_lut).reshape(self._in_shape)
         it.set_tensor(self._in_index, q)
         it.invoke()
         z = it.get_tensor(self._z_index).reshape(self.n_concepts, self.latent_dim)
