@@ -37,6 +37,9 @@ static sq_codebook g_book;
 static sq_fc_layer g_layers[5];
 static uint16_t g_pos[K], g_idx[K];
 static int16_t g_iq[2 * K];
+static int16_t g_z16[N * D], g_cb16[M * D]; /* the 16x8 search (reference C in every port) */
+static int64_t g_norms16[M];
+static sq_codebook16 g_book16;
 static volatile int g_sink;
 
 static double now_us(void)
@@ -132,6 +135,16 @@ static void run_nearest_prepared(void)
     g_sink += sq_nearest_codewords_prepared(&g_book, g_z, N, g_pos, K, g_idx);
 }
 
+static void run_nearest16(void)
+{
+    g_sink += sq_nearest_codewords16(g_z16, N, D, g_pos, K, g_cb16, M, g_idx);
+}
+
+static void run_nearest16_prepared(void)
+{
+    g_sink += sq_nearest_codewords16_prepared(&g_book16, g_z16, N, g_pos, K, g_idx);
+}
+
 static void run_encode(void)
 {
     g_sink += sq_encode(&g_graph, &g_tables, g_u, K, g_scratch, (int32_t)sizeof(g_scratch),
@@ -165,6 +178,14 @@ static void setup(void)
     for (i = 0; i < M * D; ++i) {
         r = r * 1664525u + 1013904223u;
         g_cb[i] = (int8_t)(int32_t)((r >> 24) - 128u);
+    }
+    for (i = 0; i < M * D; ++i) {
+        r = r * 1664525u + 1013904223u;
+        g_cb16[i] = (int16_t)(int32_t)((r >> 16) - 32768u);
+    }
+    for (i = 0; i < N * D; ++i) {
+        r = r * 1664525u + 1013904223u;
+        g_z16[i] = (int16_t)(int32_t)((r >> 16) - 32768u);
     }
     for (i = 0; i < 256; ++i) {
         g_lut[i] = (int8_t)(i - 128);
@@ -206,7 +227,8 @@ static void setup(void)
     g_tables.order = M;
     g_tables.latent_dim = D;
     if (sq_graph_prepare(&g_graph, &g_prepared) != SQ_OK ||
-        sq_codebook_prepare(g_cb, M, D, g_norms, M, &g_book) != SQ_OK) {
+        sq_codebook_prepare(g_cb, M, D, g_norms, M, &g_book) != SQ_OK ||
+        sq_codebook16_prepare(g_cb16, M, D, g_norms16, M, &g_book16) != SQ_OK) {
         fprintf(stderr, "bench setup failed\n");
         exit(1);
     }
@@ -224,6 +246,8 @@ int main(void)
         {"sq_graph_check", run_check},
         {"nearest K=32", run_nearest},
         {"nearest K=32 prepared", run_nearest_prepared},
+        {"nearest16 K=32", run_nearest16},
+        {"nearest16 K=32 prepared", run_nearest16_prepared},
         {"encode", run_encode},
         {"encode prepared", run_encode_prepared},
         {"graph prepared + packed", run_graph_packed},
