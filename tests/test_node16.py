@@ -94,7 +94,7 @@ def test_encode_sample_selects_and_quantizes_like_numpy(model16):
     cb, _ = codebook_int16(run.pipeline.codebook, meta["z_scale"])
     table, _ = constellation_q(run.constellations["semantic"].points)
     node = core.CoreModel16(dict(arrays, codebook_int16=cb), meta, table)
-    assert node.order == len(cb) and node.port == "reference"
+    assert node.order == len(cb) and node.port == core.active_port()
     for row in sample_rows(ds.x_test[:25]):
         z, logit = node.neural(row)
         for k in (1, 5, node.n_concepts):
@@ -110,6 +110,37 @@ def test_encode_sample_selects_and_quantizes_like_numpy(model16):
         node.encode_sample(sample_rows(ds.x_test[:1])[0], node.n_concepts + 1)
     with pytest.raises(ValueError, match="sample must have"):
         node.neural(np.zeros(3, np.uint8))
+
+
+@pytest.mark.parametrize("port", sorted(core.ports()))
+def test_every_port_encodes_the_reference_ports_integers(model16, port):
+    """The 16x8 FC, requantization and codeword search of each SIMD port give the reference
+    C kernels' integers on the tiny run's encoder (the C suite checks them on random layers)."""
+    from semqam_node.conventions import sample_rows
+
+    from firmware_export.tables import codebook_int16, constellation_q
+
+    why = core.ports()[port]
+    if why is not None:
+        pytest.skip(f"port {port}: {why}")
+    _, arrays, meta, ds, run = model16
+    cb, _ = codebook_int16(run.pipeline.codebook, meta["z_scale"])
+    table, _ = constellation_q(run.constellations["semantic"].points)
+    node = core.CoreModel16(dict(arrays, codebook_int16=cb), meta, table)
+    rows = sample_rows(ds.x_test[:30])
+    before = core.select_port("reference")
+    try:
+        want = [(node.neural(r), node.encode_one_call(r, 7)) for r in rows]
+        core.select_port(port)
+        assert node.port == port
+        for r, ((z, logit), sent) in zip(rows, want, strict=True):
+            z2, logit2 = node.neural(r)
+            np.testing.assert_array_equal(z2, z)
+            np.testing.assert_array_equal(logit2, logit)
+            for a, b in zip(node.encode_one_call(r, 7), sent, strict=True):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        core.select_port(before)
 
 
 def test_top_k16_is_a_stable_descending_sort():

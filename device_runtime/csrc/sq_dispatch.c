@@ -15,7 +15,8 @@
 #endif
 #endif
 
-static const sq_port_ops sq_reference_ops = {"reference", NULL, NULL, NULL};
+static const sq_port_ops sq_reference_ops = {"reference", NULL, NULL, NULL, NULL, NULL,
+                                                NULL};
 
 static const char *const sq_port_names[SQ_PORT_COUNT] = {
     "reference", "x86_avx2", "x86_avx512_vnni", "aarch64_neon", "aarch64_dotprod",

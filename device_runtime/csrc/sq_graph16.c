@@ -8,7 +8,8 @@
  *   the codeword norms computed once, sq_codebook16_prepare)
  *   I/Q from the constellation table (sq_map_symbols).
  * Validation happens once (sq_graph16_prepare); the per-sample entries check their arguments.
- * Reference C only: the ports of sq_dispatch.c are int8 kernels.
+ * The FC accumulation and the codeword search go to the active port's 16x8 kernels where it
+ * has them (sq_internal.h: fc16_acc, nearest16); the loops here are the reference.
  */
 #include <string.h>
 
@@ -296,17 +297,20 @@ static void sq_nearest16_run(const int16_t *z, int32_t d, const uint16_t *positi
 {
     int16_t zh[SQ_MAX_D];
     int16_t zl[SQ_MAX_D];
+    const sq_port_ops *ops = sq_port_ops_active();
     int32_t j;
     int32_t c;
     int32_t i;
+    if (ops->nearest16 != NULL && d <= SQ_INT32_CHUNK) {
+        ops->nearest16(z, d, positions, k, codebook, m, norms, indices);
+        return;
+    }
     for (j = 0; j < k; ++j) {
         const int16_t *v = z + (size_t)positions[j] * (size_t)d;
         int64_t best = INT64_MAX;
         int32_t best_m = 0;
         for (i = 0; i < d; ++i) {
-            const int32_t t = (int32_t)v[i] + 32768; /* [0, 65535] */
-            zh[i] = (int16_t)((t >> 8) - 128);
-            zl[i] = (int16_t)(t & 255);
+            sq_split16(v[i], &zh[i], &zl[i]);
         }
         for (c = 0; c < m; c += 4) { /* four codewords per pass share the loads of zh, zl */
             const int32_t nc = m - c < 4 ? m - c : 4;

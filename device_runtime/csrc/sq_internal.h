@@ -57,6 +57,21 @@ typedef struct {
     void (*nearest)(const int8_t *z, int32_t d, const uint16_t *positions, int32_t k,
                     const int8_t *codebook, int32_t m, const int32_t *norms,
                     uint16_t *indices);
+    /* 16x8: acc[r] = sum_{i < in_dim} w[r * in_dim + i] * x[i] exactly in int64, r in
+     * [0, rows), 1 <= rows <= SQ_FC_BLOCK, x int16 (zero point 0). */
+    void (*fc16_acc)(const int8_t *w, int32_t in_dim, int32_t rows, const int16_t *x,
+                     int64_t *acc);
+    /* 16x8: indices[j] = argmin_m (norms[m] - 2 z_j . e_m) in int64, ties to the lower m, for
+     * z_j = z + positions[j] * d (int16), e_m = codebook + m * d (int16), norms[m] = ||e_m||^2;
+     * called only with d <= SQ_INT32_CHUNK (one int32 chunk per dot product). */
+    void (*nearest16)(const int16_t *z, int32_t d, const uint16_t *positions, int32_t k,
+                      const int16_t *codebook, int32_t m, const int64_t *norms,
+                      uint16_t *indices);
+    /* 16x8: y[r] = clamp(round_half_away(double(acc[r] + bias[r]) * scale[r]), act_min,
+     * act_max) exactly as sq_kernels.c's 16x8 double path (bias may be NULL; |acc + bias| <
+     * 2^47, [act_min, act_max] inside int16). */
+    void (*requant16_scale)(const int64_t *acc, const int64_t *bias, const double *scale,
+                            int32_t n, int32_t act_min, int32_t act_max, int16_t *y);
 } sq_port_ops;
 
 /* The ops of a port id (NULL if not compiled in) and of the active port (never NULL). */
@@ -85,6 +100,15 @@ sq_status sq_check_positions(const uint16_t *positions, int32_t k, int32_t n);
  * int32 this many at a time stay below INT32_MAX (256 * 255 * 32768 = 2,139,095,040); the
  * chunks are then added in int64. */
 #define SQ_INT32_CHUNK 256
+
+/* z = 256 hi + lo with hi in [-128, 127], lo in [0, 255] (the 16x8 codeword search splits z so
+ * both halves' products with an int16 codeword fit int16 x int16 -> int32 multiply-adds). */
+static inline void sq_split16(int16_t z, int16_t *hi, int16_t *lo)
+{
+    const int32_t t = (int32_t)z + 32768; /* [0, 65535] */
+    *hi = (int16_t)((t >> 8) - 128);
+    *lo = (int16_t)(t & 255);
+}
 
 /* sq_fc_s16x8 without the layer check (sq_fc16_check passed before). */
 void sq_fc16_run(const sq_fc16_layer *layer, const int16_t *x, int16_t *y);

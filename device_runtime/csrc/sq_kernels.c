@@ -485,9 +485,28 @@ static int16_t sq_fc16_out(const sq_fc16_layer *layer, int32_t c, int64_t acc)
 void sq_fc16_run(const sq_fc16_layer *layer, const int16_t *x, int16_t *y)
 {
     const int32_t in_dim = layer->in_dim;
+    const sq_port_ops *ops = sq_port_ops_active();
     int32_t c = 0;
     int32_t i0;
     int32_t i;
+    if (ops->fc16_acc != NULL) {
+        int64_t acc[SQ_FC_BLOCK];
+        for (; c < layer->out_dim; c += SQ_FC_BLOCK) {
+            const int32_t rows = layer->out_dim - c < SQ_FC_BLOCK ? layer->out_dim - c
+                                                                  : SQ_FC_BLOCK;
+            ops->fc16_acc(layer->weights + (size_t)c * (size_t)in_dim, in_dim, rows, x, acc);
+            if (sq_uses_scale(layer) && ops->requant16_scale != NULL) {
+                ops->requant16_scale(acc, layer->bias != NULL ? layer->bias + c : NULL,
+                                     layer->scale + c, rows, layer->act_min, layer->act_max,
+                                     y + c);
+                continue;
+            }
+            for (i = 0; i < rows; ++i) {
+                y[c + i] = sq_fc16_out(layer, c + i, acc[i]);
+            }
+        }
+        return;
+    }
     /* four channels per pass share the loads of x */
     for (; c + 4 <= layer->out_dim; c += 4) {
         const int8_t *w0 = layer->weights + (size_t)c * (size_t)in_dim;

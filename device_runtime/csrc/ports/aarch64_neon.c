@@ -4,7 +4,8 @@
  *   aarch64_dotprod  sdot (Armv8.2 dot product: 16 s8 x s8 products into 4 int32 lanes),
  *                    compiled with a per-function target attribute and selected only where
  *                    the kernel reports HWCAP_ASIMDDP (Cortex-A55/A76, e.g. Raspberry Pi 5)
- * Every sum is an exact int32 (no saturating instruction is used), so outputs equal the
+ * The 16x8 kernels (int16 activations: smlal into int32 chunks, met in int64) are the same in
+ * both. Every sum is exact (no saturating instruction is used), so outputs equal the
  * reference kernels'. Tails go through zero-padded stack copies: no read past an array.
  */
 #include "../sq_internal.h"
@@ -287,9 +288,160 @@ SQ_DOTPROD static void sq_dot_nearest(const int8_t *z, int32_t d, const uint16_t
     }
 }
 
-const sq_port_ops sq_aarch64_neon_ops = {"aarch64_neon", sq_neon_fc_acc, NULL, sq_neon_nearest};
+/* ---- 16x8 (int16 activations, int8 weights), both AArch64 ports ------------------------- */
+
+/* acc[r] = sum_i w[r][i] x[i] in int64: smlal of the int16 x with the sign-extended w into
+ * int32 lanes over SQ_INT32_CHUNK inputs (|w x| <= 2^22: a chunk's total <= 2^30), then int64.
+ * Four rows share each load of x; the last partial 8 inputs go through zero-padded copies. */
+static void sq_neon_fc16_acc(const int8_t *w, int32_t in_dim, int32_t rows, const int16_t *x,
+                             int64_t *acc)
+{
+    int32_t r0;
+    for (r0 = 0; r0 < rows; r0 += 4) {
+        const int8_t *rp[4];
+        int64_t tot[4] = {0, 0, 0, 0};
+        int32_t i0;
+        int r;
+        for (r = 0; r < 4; ++r) { /* rows past the end repeat the last one; not stored */
+            const int32_t row = r0 + r < rows ? r0 + r : rows - 1;
+            rp[r] = w + (size_t)row * (size_t)in_dim;
+        }
+        for (i0 = 0; i0 < in_dim; i0 += SQ_INT32_CHUNK) {
+            const int32_t end = in_dim - i0 < SQ_INT32_CHUNK ? in_dim : i0 + SQ_INT32_CHUNK;
+            int32x4_t a[4];
+            int32_t i = i0;
+            for (r = 0; r < 4; ++r) {
+                a[r] = vdupq_n_s32(0);
+            }
+            for (; i + 8 <= end; i += 8) {
+                const int16x8_t xv = vld1q_s16(x + i);
+                for (r = 0; r < 4; ++r) {
+                    const int16x8_t wv = vmovl_s8(vld1_s8(rp[r] + i));
+                    a[r] = vmlal_s16(a[r], vget_low_s16(wv), vget_low_s16(xv));
+                    a[r] = vmlal_high_s16(a[r], wv, xv);
+                }
+            }
+            if (i < end) {
+                int16_t xt[8] = {0};
+                int16x8_t xv;
+                memcpy(xt, x + i, (size_t)(end - i) * sizeof(int16_t));
+                xv = vld1q_s16(xt);
+                for (r = 0; r < 4; ++r) {
+                    int8_t wt[8] = {0};
+                    int16x8_t wv;
+                    memcpy(wt, rp[r] + i, (size_t)(end - i));
+                    wv = vmovl_s8(vld1_s8(wt));
+                    a[r] = vmlal_s16(a[r], vget_low_s16(wv), vget_low_s16(xv));
+                    a[r] = vmlal_high_s16(a[r], wv, xv);
+                }
+            }
+            for (r = 0; r < 4; ++r) {
+                tot[r] += vaddvq_s32(a[r]);
+            }
+        }
+        memcpy(acc + r0, tot, (size_t)(rows - r0 < 4 ? rows - r0 : 4) * sizeof(int64_t));
+    }
+}
+
+#define SQ_NQ16 16 /* 16x8 search: queries per pass, 4 vectors of 4 lanes */
+
+/* Running minimum of 2 of a vector's 4 queries: int64 scores from the int32 dot halves,
+ * score = norm - 512 (zh . e) - 2 (zl . e); strict '<' keeps the lowest index on ties. */
+SQ_INLINE void sq_min16_pair(int64x2_t h, int64x2_t l, int64x2_t nrm, int64x2_t mi,
+                             int64x2_t *best, int64x2_t *best_i)
+{
+    const int64x2_t score = vsubq_s64(vsubq_s64(nrm, vshlq_n_s64(h, 9)), vshlq_n_s64(l, 1));
+    const uint64x2_t lt = vcltq_s64(score, *best);
+    *best = vbslq_s64(lt, score, *best);
+    *best_i = vbslq_s64(lt, mi, *best_i);
+}
+
+/* One pass over the codebook for nv (1..4) vectors of 4 queries with the split halves stored
+ * by coordinate: zh[i][q] = hi(z_q[i]) (zl alike); smlal by the broadcast coordinate e[i].
+ * d <= 256 keeps each lane (<= 256 * 255 * 32768) inside int32. */
+SQ_INLINE void sq_neon16_pass(const int16_t *zh, const int16_t *zl, int32_t d,
+                              const int16_t *codebook, int32_t m, const int64_t *norms, int nv,
+                              int64_t *idx)
+{
+    int64x2_t best[8];
+    int64x2_t best_i[8];
+    int32_t mi;
+    int v;
+    for (v = 0; v < 2 * nv; ++v) {
+        best[v] = vdupq_n_s64(INT64_MAX);
+        best_i[v] = vdupq_n_s64(0);
+    }
+    for (mi = 0; mi < m; ++mi) {
+        const int16_t *e = codebook + (size_t)mi * (size_t)d;
+        const int64x2_t nrm = vdupq_n_s64(norms[mi]);
+        const int64x2_t mv = vdupq_n_s64(mi);
+        int32x4_t ah[4];
+        int32x4_t al[4];
+        int32_t i;
+        for (v = 0; v < nv; ++v) {
+            ah[v] = vdupq_n_s32(0);
+            al[v] = vdupq_n_s32(0);
+        }
+        for (i = 0; i < d; ++i) {
+            const int16_t ei = e[i];
+            for (v = 0; v < nv; ++v) {
+                const size_t at = 4 * ((size_t)i * (size_t)nv + (size_t)v);
+                ah[v] = vmlal_n_s16(ah[v], vld1_s16(zh + at), ei);
+                al[v] = vmlal_n_s16(al[v], vld1_s16(zl + at), ei);
+            }
+        }
+        for (v = 0; v < nv; ++v) {
+            sq_min16_pair(vmovl_s32(vget_low_s32(ah[v])), vmovl_s32(vget_low_s32(al[v])), nrm,
+                          mv, &best[2 * v], &best_i[2 * v]);
+            sq_min16_pair(vmovl_high_s32(ah[v]), vmovl_high_s32(al[v]), nrm, mv,
+                          &best[2 * v + 1], &best_i[2 * v + 1]);
+        }
+    }
+    for (v = 0; v < 2 * nv; ++v) {
+        vst1q_s64(idx + 2 * v, best_i[v]);
+    }
+}
+
+static void sq_neon_nearest16(const int16_t *z, int32_t d, const uint16_t *positions,
+                              int32_t k, const int16_t *codebook, int32_t m,
+                              const int64_t *norms, uint16_t *indices)
+{
+    int16_t zh[SQ_INT32_CHUNK * SQ_NQ16];
+    int16_t zl[SQ_INT32_CHUNK * SQ_NQ16];
+    int32_t q0;
+    for (q0 = 0; q0 < k; q0 += SQ_NQ16) {
+        const int32_t kc = k - q0 < SQ_NQ16 ? k - q0 : SQ_NQ16;
+        const int nv = (int)((kc + 3) / 4);
+        const int32_t lanes = 4 * nv;
+        int64_t idx[SQ_NQ16];
+        int32_t q;
+        int32_t i;
+        memset(zh, 0, (size_t)d * (size_t)lanes * sizeof(int16_t));
+        memset(zl, 0, (size_t)d * (size_t)lanes * sizeof(int16_t));
+        for (q = 0; q < kc; ++q) {
+            const int16_t *row = z + (size_t)positions[q0 + q] * (size_t)d;
+            for (i = 0; i < d; ++i) {
+                const size_t at = (size_t)i * (size_t)lanes + (size_t)q;
+                sq_split16(row[i], &zh[at], &zl[at]);
+            }
+        }
+        switch (nv) { /* constant nv: accumulators stay in registers */
+        case 1: sq_neon16_pass(zh, zl, d, codebook, m, norms, 1, idx); break;
+        case 2: sq_neon16_pass(zh, zl, d, codebook, m, norms, 2, idx); break;
+        case 3: sq_neon16_pass(zh, zl, d, codebook, m, norms, 3, idx); break;
+        default: sq_neon16_pass(zh, zl, d, codebook, m, norms, 4, idx); break;
+        }
+        for (q = 0; q < kc; ++q) {
+            indices[q0 + q] = (uint16_t)idx[q];
+        }
+    }
+}
+
+const sq_port_ops sq_aarch64_neon_ops = {"aarch64_neon", sq_neon_fc_acc, NULL, sq_neon_nearest,
+                                         sq_neon_fc16_acc, sq_neon_nearest16, NULL};
 const sq_port_ops sq_aarch64_dotprod_ops = {"aarch64_dotprod", sq_dot_fc_acc, NULL,
-                                            sq_dot_nearest};
+                                            sq_dot_nearest, sq_neon_fc16_acc,
+                                            sq_neon_nearest16, NULL};
 
 #else
 typedef int sq_aarch64_neon_unused; /* ISO C forbids an empty translation unit */

@@ -260,7 +260,8 @@ static void sq_dsp_nearest(const int8_t *z, int32_t d, const uint16_t *positions
     }
 }
 
-const sq_port_ops sq_armv7em_dsp_ops = {"armv7em_dsp", sq_dsp_fc_acc, NULL, sq_dsp_nearest};
+const sq_port_ops sq_armv7em_dsp_ops = {"armv7em_dsp", sq_dsp_fc_acc, NULL, sq_dsp_nearest,
+                                         NULL, NULL, NULL};
 
 #else
 typedef int sq_armv7em_dsp_unused; /* ISO C forbids an empty translation unit */

@@ -255,7 +255,225 @@ SQ_TARGET static void sq_nearest(const int8_t *z, int32_t d, const uint16_t *pos
     }
 }
 
-const sq_port_ops sq_x86_avx2_ops = {"x86_avx2", sq_fc_acc, sq_requant_scale, sq_nearest};
+/* ---- 16x8 (int16 activations, int8 weights) ------------------------------------------------ */
+
+/* acc[r] = sum_i w[r][i] x[i] in int64: the int16 x as it is, w sign-extended 16 bytes at a
+ * time, vpmaddwd into int32 lanes over SQ_INT32_CHUNK inputs (|w x| <= 2^22: a chunk's lane
+ * sums and their total stay below 2^30), then added in int64. Eight rows share each load of x;
+ * the last partial 16 inputs go through zero-padded copies. */
+SQ_TARGET static void sq_fc16_acc(const int8_t *w, int32_t in_dim, int32_t rows,
+                                  const int16_t *x, int64_t *acc)
+{
+    int32_t r0;
+    for (r0 = 0; r0 < rows; r0 += 8) {
+        const int8_t *rp[8];
+        int64_t tot[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int32_t i0;
+        int r;
+        for (r = 0; r < 8; ++r) { /* rows past the end repeat the last one; not stored */
+            const int32_t row = r0 + r < rows ? r0 + r : rows - 1;
+            rp[r] = w + (size_t)row * (size_t)in_dim;
+        }
+        for (i0 = 0; i0 < in_dim; i0 += SQ_INT32_CHUNK) {
+            const int32_t end = in_dim - i0 < SQ_INT32_CHUNK ? in_dim : i0 + SQ_INT32_CHUNK;
+            __m256i a[8];
+            int32_t sums[8];
+            int32_t i = i0;
+            for (r = 0; r < 8; ++r) {
+                a[r] = _mm256_setzero_si256();
+            }
+            for (; i + 16 <= end; i += 16) {
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i));
+                for (r = 0; r < 8; ++r) {
+                    const __m256i wv = _mm256_cvtepi8_epi16(
+                        _mm_loadu_si128((const __m128i *)(rp[r] + i)));
+                    a[r] = _mm256_add_epi32(a[r], _mm256_madd_epi16(wv, xv));
+                }
+            }
+            if (i < end) {
+                int16_t xt[16] = {0};
+                __m256i xv;
+                memcpy(xt, x + i, (size_t)(end - i) * sizeof(int16_t));
+                xv = _mm256_loadu_si256((const __m256i *)xt);
+                for (r = 0; r < 8; ++r) {
+                    int8_t wt[16] = {0};
+                    memcpy(wt, rp[r] + i, (size_t)(end - i));
+                    a[r] = _mm256_add_epi32(
+                        a[r], _mm256_madd_epi16(
+                                  _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wt)),
+                                  xv));
+                }
+            }
+            _mm256_storeu_si256((__m256i *)sums, sq_hsum8(a));
+            for (r = 0; r < 8; ++r) {
+                tot[r] += sums[r];
+            }
+        }
+        memcpy(acc + r0, tot, (size_t)(rows - r0 < 8 ? rows - r0 : 8) * sizeof(int64_t));
+    }
+}
+
+/* The 16x8 double requantization, 4 channels per step: acc + bias as double exactly (|.| < 2^47:
+ * signed high dword * 2^32 + unsigned low dword), times the scale, then sq_round4 (limit to
+ * +-2^20, round half away from zero exactly) and the clamp. */
+SQ_TARGET SQ_INLINE __m128i sq_requant16_4(__m256i a, __m256d s, __m128i lo_act, __m128i hi_act)
+{
+    const __m256i odd = _mm256_setr_epi32(1, 3, 5, 7, 0, 2, 4, 6); /* high dwords, then low */
+    const __m256i hl = _mm256_permutevar8x32_epi32(a, odd);
+    const __m256d v = _mm256_add_pd(
+        _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(hl)),
+                      _mm256_set1_pd(4294967296.0)),
+        _mm256_add_pd(_mm256_cvtepi32_pd(_mm_xor_si128(_mm256_extracti128_si256(hl, 1),
+                                                       _mm_set1_epi32((int)0x80000000u))),
+                      _mm256_set1_pd(2147483648.0)));
+    return _mm_min_epi32(_mm_max_epi32(sq_round4(_mm256_mul_pd(v, s)), lo_act), hi_act);
+}
+
+SQ_TARGET static void sq_requant16_scale(const int64_t *acc, const int64_t *bias,
+                                         const double *scale, int32_t n, int32_t act_min,
+                                         int32_t act_max, int16_t *y)
+{
+    const __m128i lo_act = _mm_set1_epi32(act_min);
+    const __m128i hi_act = _mm_set1_epi32(act_max);
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(acc + i));
+        if (bias != NULL) {
+            a = _mm256_add_epi64(a, _mm256_loadu_si256((const __m256i *)(bias + i)));
+        }
+        _mm_storel_epi64((__m128i *)(y + i),
+                         _mm_packs_epi32(sq_requant16_4(a, _mm256_loadu_pd(scale + i), lo_act,
+                                                        hi_act),
+                                         _mm_setzero_si128()));
+    }
+    if (i < n) { /* the last 1..3 channels through padded copies */
+        int64_t a4[4] = {0, 0, 0, 0};
+        int64_t b4[4] = {0, 0, 0, 0};
+        double s4[4] = {0.0, 0.0, 0.0, 0.0};
+        int16_t y4[4];
+        memcpy(a4, acc + i, (size_t)(n - i) * sizeof(int64_t));
+        if (bias != NULL) {
+            memcpy(b4, bias + i, (size_t)(n - i) * sizeof(int64_t));
+        }
+        memcpy(s4, scale + i, (size_t)(n - i) * sizeof(double));
+        sq_requant16_scale(a4, b4, s4, 4, act_min, act_max, y4);
+        memcpy(y + i, y4, (size_t)(n - i) * sizeof(int16_t));
+    }
+}
+
+#define SQ_NQ16 16 /* 16x8 search: queries per pass, 2 vectors of 8 lanes */
+
+/* Running minimum of one vector of 8 queries: the int64 scores of 4 lanes (half h of the 8)
+ * from the int32 dot halves, score = norm - 512 (zh . e) - 2 (zl . e). */
+SQ_TARGET SQ_INLINE void sq_min16_half(__m128i h, __m128i l, __m256i nrm, __m256i mi,
+                                       __m256i *best, __m256i *best_i)
+{
+    const __m256i score = _mm256_sub_epi64(
+        _mm256_sub_epi64(nrm, _mm256_slli_epi64(_mm256_cvtepi32_epi64(h), 9)),
+        _mm256_slli_epi64(_mm256_cvtepi32_epi64(l), 1));
+    const __m256i lt = _mm256_cmpgt_epi64(*best, score);
+    *best = _mm256_blendv_epi8(*best, score, lt);
+    *best_i = _mm256_blendv_epi8(*best_i, mi, lt);
+}
+
+/* One pass over the codebook for nv (1..2) vectors of 8 queries, the split halves transposed
+ * as int16 pairs: zh[t][q][0..1] = hi(z_q[2t]), hi(z_q[2t + 1]) (zl alike). One vpmaddwd per
+ * half gives 8 queries' dot with two coordinates of one codeword (broadcast); d <= 256 keeps
+ * every lane's sum (<= 256 * 255 * 32768) inside int32. Strict '<' over increasing m: ties
+ * keep the lowest index. */
+SQ_TARGET SQ_INLINE void sq_nearest16_pass(const int16_t *zh, const int16_t *zl, int32_t d,
+                                           const int16_t *codebook, int32_t m,
+                                           const int64_t *norms, int nv, int64_t *idx)
+{
+    const int32_t d2 = (d + 1) / 2;
+    int16_t ep[SQ_MAX_D + 2];
+    __m256i best[4];
+    __m256i best_i[4];
+    int32_t mi;
+    int v;
+    for (v = 0; v < 2 * nv; ++v) {
+        best[v] = _mm256_set1_epi64x(INT64_MAX);
+        best_i[v] = _mm256_setzero_si256();
+    }
+    ep[d] = 0; /* the pad of an odd d */
+    for (mi = 0; mi < m; ++mi) {
+        const int16_t *e = codebook + (size_t)mi * (size_t)d;
+        const __m256i nrm = _mm256_set1_epi64x(norms[mi]);
+        const __m256i mv = _mm256_set1_epi64x(mi);
+        __m256i ah[2];
+        __m256i al[2];
+        int32_t t;
+        if (d % 2 != 0) {
+            memcpy(ep, e, (size_t)d * sizeof(int16_t));
+            e = ep;
+        }
+        for (v = 0; v < nv; ++v) {
+            ah[v] = _mm256_setzero_si256();
+            al[v] = _mm256_setzero_si256();
+        }
+        for (t = 0; t < d2; ++t) {
+            int32_t pair;
+            __m256i b;
+            memcpy(&pair, e + 2 * t, sizeof(pair));
+            b = _mm256_set1_epi32(pair);
+            for (v = 0; v < nv; ++v) {
+                const size_t at = 16 * ((size_t)t * (size_t)nv + (size_t)v);
+                ah[v] = _mm256_add_epi32(
+                    ah[v], _mm256_madd_epi16(b, _mm256_loadu_si256((const __m256i *)(zh + at))));
+                al[v] = _mm256_add_epi32(
+                    al[v], _mm256_madd_epi16(b, _mm256_loadu_si256((const __m256i *)(zl + at))));
+            }
+        }
+        for (v = 0; v < nv; ++v) {
+            sq_min16_half(_mm256_castsi256_si128(ah[v]), _mm256_castsi256_si128(al[v]), nrm, mv,
+                          &best[2 * v], &best_i[2 * v]);
+            sq_min16_half(_mm256_extracti128_si256(ah[v], 1), _mm256_extracti128_si256(al[v], 1),
+                          nrm, mv, &best[2 * v + 1], &best_i[2 * v + 1]);
+        }
+    }
+    for (v = 0; v < 2 * nv; ++v) {
+        _mm256_storeu_si256((__m256i *)(idx + 4 * v), best_i[v]);
+    }
+}
+
+SQ_TARGET static void sq_nearest16(const int16_t *z, int32_t d, const uint16_t *positions,
+                                   int32_t k, const int16_t *codebook, int32_t m,
+                                   const int64_t *norms, uint16_t *indices)
+{
+    int16_t zh[(SQ_INT32_CHUNK + 1) / 2 * SQ_NQ16 * 2];
+    int16_t zl[(SQ_INT32_CHUNK + 1) / 2 * SQ_NQ16 * 2];
+    const int32_t d2 = (d + 1) / 2;
+    int32_t q0;
+    for (q0 = 0; q0 < k; q0 += SQ_NQ16) {
+        const int32_t kc = k - q0 < SQ_NQ16 ? k - q0 : SQ_NQ16;
+        const int nv = (int)((kc + 7) / 8);
+        const int32_t lanes = 8 * nv;
+        int64_t idx[SQ_NQ16];
+        int32_t q;
+        int32_t i;
+        memset(zh, 0, (size_t)d2 * (size_t)lanes * 2 * sizeof(int16_t));
+        memset(zl, 0, (size_t)d2 * (size_t)lanes * 2 * sizeof(int16_t));
+        for (q = 0; q < kc; ++q) {
+            const int16_t *row = z + (size_t)positions[q0 + q] * (size_t)d;
+            for (i = 0; i < d; ++i) {
+                const size_t at = 2 * ((size_t)(i / 2) * (size_t)lanes + (size_t)q) +
+                                  (size_t)(i % 2);
+                sq_split16(row[i], &zh[at], &zl[at]);
+            }
+        }
+        if (nv == 1) { /* constant nv: accumulators stay in registers */
+            sq_nearest16_pass(zh, zl, d, codebook, m, norms, 1, idx);
+        } else {
+            sq_nearest16_pass(zh, zl, d, codebook, m, norms, 2, idx);
+        }
+        for (q = 0; q < kc; ++q) {
+            indices[q0 + q] = (uint16_t)idx[q];
+        }
+    }
+}
+
+const sq_port_ops sq_x86_avx2_ops = {"x86_avx2", sq_fc_acc, sq_requant_scale, sq_nearest,
+                                     sq_fc16_acc, sq_nearest16, sq_requant16_scale};
 
 #else
 typedef int sq_x86_avx2_unused; /* ISO C forbids an empty translation unit */

@@ -373,11 +373,221 @@ SQ_TARGET static void sq_fc_acc_packed(const int8_t *packed, int32_t in_dim, int
     }
 }
 
+/* ---- 16x8 (int16 activations, int8 weights): vpdpwssd, 32 int16 products into 16 int32 lanes
+ * per instruction (|w x| <= 2^22, no saturation) ------------------------------------------- */
+
+/* acc[r] = sum_i w[r][i] x[i] in int64: 16 rows share each load of x; w sign-extended 32 bytes
+ * at a time; the lanes sum over SQ_INT32_CHUNK inputs (the chunk total <= 2^30), are reduced
+ * with sq_hsum16 and added in int64. Masked loads for the tail: nothing read past an array. */
+SQ_TARGET static void sq_fc16_acc(const int8_t *w, int32_t in_dim, int32_t rows,
+                                  const int16_t *x, int64_t *acc)
+{
+    int32_t r0;
+    for (r0 = 0; r0 < rows; r0 += 16) {
+        const int8_t *rp[16];
+        int64_t tot[16];
+        int32_t i0;
+        int r;
+        for (r = 0; r < 16; ++r) { /* rows past the end repeat the last one; not stored */
+            const int32_t row = r0 + r < rows ? r0 + r : rows - 1;
+            rp[r] = w + (size_t)row * (size_t)in_dim;
+            tot[r] = 0;
+        }
+        for (i0 = 0; i0 < in_dim; i0 += SQ_INT32_CHUNK) {
+            const int32_t end = in_dim - i0 < SQ_INT32_CHUNK ? in_dim : i0 + SQ_INT32_CHUNK;
+            __m512i a[16];
+            int32_t sums[16];
+            int32_t i = i0;
+            for (r = 0; r < 16; ++r) {
+                a[r] = _mm512_setzero_si512();
+            }
+            for (; i + 32 <= end; i += 32) {
+                const __m512i xv = _mm512_loadu_si512((const void *)(x + i));
+                for (r = 0; r < 16; ++r) {
+                    a[r] = _mm512_dpwssd_epi32(
+                        a[r], _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(rp[r] + i))),
+                        xv);
+                }
+            }
+            if (i < end) {
+                const __mmask64 mk = sq_mask64(end - i); /* <= 32 bytes of w, int16 of x */
+                const __m512i xv = _mm512_maskz_loadu_epi16((__mmask32)mk, x + i);
+                for (r = 0; r < 16; ++r) {
+                    const __m256i wb = _mm512_castsi512_si256(_mm512_maskz_loadu_epi8(mk, rp[r] + i));
+                    a[r] = _mm512_dpwssd_epi32(a[r], _mm512_cvtepi8_epi16(wb), xv);
+                }
+            }
+            _mm512_storeu_si512((void *)sums, sq_hsum16(a));
+            for (r = 0; r < 16; ++r) {
+                tot[r] += sums[r];
+            }
+        }
+        memcpy(acc + r0, tot, (size_t)(rows - r0 < 16 ? rows - r0 : 16) * sizeof(int64_t));
+    }
+}
+
+/* The 16x8 double requantization, 8 channels per step: acc + bias as double exactly (|.| < 2^47:
+ * high dword * 2^32 + unsigned low dword, no AVX512DQ needed), times the scale (one rounding,
+ * as the reference), limited to +-2^20 (every larger value clamps to the same int16), rounded
+ * half away from zero by the exact trunc / fraction test of sq_kernels.c, clamped. */
+SQ_TARGET static void sq_requant16_scale(const int64_t *acc, const int64_t *bias,
+                                         const double *scale, int32_t n, int32_t act_min,
+                                         int32_t act_max, int16_t *y)
+{
+    const __m512d two32 = _mm512_set1_pd(4294967296.0);
+    const __m512d lim = _mm512_set1_pd(1048576.0);
+    const __m512d nlim = _mm512_set1_pd(-1048576.0);
+    const __m512d half = _mm512_set1_pd(0.5);
+    const __m512d nhalf = _mm512_set1_pd(-0.5);
+    const __m512d one = _mm512_set1_pd(1.0);
+    const __m256i lo_act = _mm256_set1_epi32(act_min);
+    const __m256i hi_act = _mm256_set1_epi32(act_max);
+    int32_t i;
+    for (i = 0; i < n; i += 8) {
+        const __mmask8 mk = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1u);
+        __m512i a = _mm512_maskz_loadu_epi64(mk, acc + i);
+        __m512d v;
+        __m512d t;
+        __m512d frac;
+        __m256i r;
+        int32_t out[8];
+        int32_t j;
+        if (bias != NULL) {
+            a = _mm512_add_epi64(a, _mm512_maskz_loadu_epi64(mk, bias + i));
+        }
+        v = _mm512_add_pd(
+            _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_cvtepi64_epi32(_mm512_srai_epi64(a, 32))),
+                          two32),
+            _mm512_cvtepu32_pd(_mm512_cvtepi64_epi32(a)));
+        v = _mm512_mul_pd(v, _mm512_maskz_loadu_pd(mk, scale + i));
+        v = _mm512_min_pd(_mm512_max_pd(v, nlim), lim);
+        t = _mm512_roundscale_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        frac = _mm512_sub_pd(v, t); /* exact */
+        t = _mm512_mask_add_pd(t, _mm512_cmp_pd_mask(frac, half, _CMP_GE_OQ), t, one);
+        t = _mm512_mask_sub_pd(t, _mm512_cmp_pd_mask(frac, nhalf, _CMP_LE_OQ), t, one);
+        r = _mm256_min_epi32(_mm256_max_epi32(_mm512_cvttpd_epi32(t), lo_act), hi_act);
+        _mm256_storeu_si256((__m256i *)out, r);
+        for (j = 0; j < 8 && i + j < n; ++j) {
+            y[i + j] = (int16_t)out[j];
+        }
+    }
+}
+
+#define SQ_NQ16 32 /* 16x8 search: queries per pass, 2 vectors of 16 lanes */
+
+/* Running minimum of 8 of a vector's 16 queries (half h): int64 scores from the int32 dot
+ * halves, score = norm - 512 (zh . e) - 2 (zl . e). */
+SQ_TARGET SQ_INLINE void sq_min16_half(__m256i h, __m256i l, __m512i nrm, __m512i mi,
+                                       __m512i *best, __m512i *best_i)
+{
+    const __m512i score = _mm512_sub_epi64(
+        _mm512_sub_epi64(nrm, _mm512_slli_epi64(_mm512_cvtepi32_epi64(h), 9)),
+        _mm512_slli_epi64(_mm512_cvtepi32_epi64(l), 1));
+    const __mmask8 lt = _mm512_cmplt_epi64_mask(score, *best);
+    *best = _mm512_mask_mov_epi64(*best, lt, score);
+    *best_i = _mm512_mask_mov_epi64(*best_i, lt, mi);
+}
+
+/* One pass over the codebook for nv (1..2) vectors of 16 queries, the split halves transposed
+ * as int16 pairs: zh[t][q][0..1] = hi(z_q[2t]), hi(z_q[2t + 1]) (zl alike). One vpdpwssd per
+ * half adds 16 queries' products with two coordinates of one codeword (broadcast); d <= 256
+ * keeps every lane (<= 256 * 255 * 32768) inside int32. Strict '<' over increasing m: ties keep
+ * the lowest index. */
+SQ_TARGET SQ_INLINE void sq_nearest16_pass(const int16_t *zh, const int16_t *zl, int32_t d,
+                                           const int16_t *codebook, int32_t m,
+                                           const int64_t *norms, int nv, int64_t *idx)
+{
+    const int32_t d2 = (d + 1) / 2;
+    int16_t ep[SQ_MAX_D + 2];
+    __m512i best[4];
+    __m512i best_i[4];
+    int32_t mi;
+    int v;
+    for (v = 0; v < 2 * nv; ++v) {
+        best[v] = _mm512_set1_epi64(INT64_MAX);
+        best_i[v] = _mm512_setzero_si512();
+    }
+    ep[d] = 0; /* the pad of an odd d */
+    for (mi = 0; mi < m; ++mi) {
+        const int16_t *e = codebook + (size_t)mi * (size_t)d;
+        const __m512i nrm = _mm512_set1_epi64(norms[mi]);
+        const __m512i mv = _mm512_set1_epi64(mi);
+        __m512i ah[2];
+        __m512i al[2];
+        int32_t t;
+        if (d % 2 != 0) {
+            memcpy(ep, e, (size_t)d * sizeof(int16_t));
+            e = ep;
+        }
+        for (v = 0; v < nv; ++v) {
+            ah[v] = _mm512_setzero_si512();
+            al[v] = _mm512_setzero_si512();
+        }
+        for (t = 0; t < d2; ++t) {
+            int32_t pair;
+            __m512i b;
+            memcpy(&pair, e + 2 * t, sizeof(pair));
+            b = _mm512_set1_epi32(pair);
+            for (v = 0; v < nv; ++v) {
+                const size_t at = 32 * ((size_t)t * (size_t)nv + (size_t)v);
+                ah[v] = _mm512_dpwssd_epi32(ah[v], b, _mm512_loadu_si512((const void *)(zh + at)));
+                al[v] = _mm512_dpwssd_epi32(al[v], b, _mm512_loadu_si512((const void *)(zl + at)));
+            }
+        }
+        for (v = 0; v < nv; ++v) {
+            sq_min16_half(_mm512_castsi512_si256(ah[v]), _mm512_castsi512_si256(al[v]), nrm, mv,
+                          &best[2 * v], &best_i[2 * v]);
+            sq_min16_half(_mm512_extracti64x4_epi64(ah[v], 1), _mm512_extracti64x4_epi64(al[v], 1),
+                          nrm, mv, &best[2 * v + 1], &best_i[2 * v + 1]);
+        }
+    }
+    for (v = 0; v < 2 * nv; ++v) {
+        _mm512_storeu_si512((void *)(idx + 8 * v), best_i[v]);
+    }
+}
+
+SQ_TARGET static void sq_nearest16(const int16_t *z, int32_t d, const uint16_t *positions,
+                                   int32_t k, const int16_t *codebook, int32_t m,
+                                   const int64_t *norms, uint16_t *indices)
+{
+    int16_t zh[(SQ_INT32_CHUNK + 1) / 2 * SQ_NQ16 * 2];
+    int16_t zl[(SQ_INT32_CHUNK + 1) / 2 * SQ_NQ16 * 2];
+    const int32_t d2 = (d + 1) / 2;
+    int32_t q0;
+    for (q0 = 0; q0 < k; q0 += SQ_NQ16) {
+        const int32_t kc = k - q0 < SQ_NQ16 ? k - q0 : SQ_NQ16;
+        const int nv = (int)((kc + 15) / 16);
+        const int32_t lanes = 16 * nv;
+        int64_t idx[SQ_NQ16];
+        int32_t q;
+        int32_t i;
+        memset(zh, 0, (size_t)d2 * (size_t)lanes * 2 * sizeof(int16_t));
+        memset(zl, 0, (size_t)d2 * (size_t)lanes * 2 * sizeof(int16_t));
+        for (q = 0; q < kc; ++q) {
+            const int16_t *row = z + (size_t)positions[q0 + q] * (size_t)d;
+            for (i = 0; i < d; ++i) {
+                const size_t at = 2 * ((size_t)(i / 2) * (size_t)lanes + (size_t)q) +
+                                  (size_t)(i % 2);
+                sq_split16(row[i], &zh[at], &zl[at]);
+            }
+        }
+        if (nv == 1) { /* constant nv: accumulators stay in registers */
+            sq_nearest16_pass(zh, zl, d, codebook, m, norms, 1, idx);
+        } else {
+            sq_nearest16_pass(zh, zl, d, codebook, m, norms, 2, idx);
+        }
+        for (q = 0; q < kc; ++q) {
+            indices[q0 + q] = (uint16_t)idx[q];
+        }
+    }
+}
+
 const sq_packed_ops sq_x86_avx512_vnni_packed = {sq_vnni_packed_bytes, sq_vnni_pack,
                                                  sq_fc_acc_packed};
 
 const sq_port_ops sq_x86_avx512_vnni_ops = {"x86_avx512_vnni", sq_fc_acc, sq_requant_scale,
-                                            sq_nearest};
+                                            sq_nearest, sq_fc16_acc, sq_nearest16,
+                                            sq_requant16_scale};
 
 #else
 typedef int sq_x86_avx512_vnni_unused; /* ISO C forbids an empty translation unit */

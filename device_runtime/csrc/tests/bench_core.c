@@ -37,9 +37,17 @@ static sq_codebook g_book;
 static sq_fc_layer g_layers[5];
 static uint16_t g_pos[K], g_idx[K];
 static int16_t g_iq[2 * K];
-static int16_t g_z16[N * D], g_cb16[M * D]; /* the 16x8 search (reference C in every port) */
+static int16_t g_z16[N * D], g_cb16[M * D]; /* the 16x8 path: the same shapes, int16 activations */
 static int64_t g_norms16[M];
 static sq_codebook16 g_book16;
+static int64_t g_bias16[N * D];
+static int16_t g_lut16[256];
+static int16_t g_x16[IN];
+static int16_t g_scratch16[4 * SQ_MAX_LAYER_WIDTH + N * D + N];
+static int16_t g_y16[N * D], g_logit16[N];
+static sq_fc16_layer g_layers16[5];
+static sq_graph16 g_graph16;
+static sq_graph16_prepared g_prepared16;
 static volatile int g_sink;
 
 static double now_us(void)
@@ -145,6 +153,30 @@ static void run_nearest16_prepared(void)
     g_sink += sq_nearest_codewords16_prepared(&g_book16, g_z16, N, g_pos, K, g_idx);
 }
 
+static void run_fc16_0(void)
+{
+    g_sink += sq_fc_s16x8(&g_layers16[0], g_x16, g_y16);
+}
+
+static void run_fc16_z(void)
+{
+    g_sink += sq_fc_s16x8(&g_layers16[2], g_x16, g_y16);
+}
+
+static void run_graph16(void)
+{
+    g_sink += sq_graph16_run_prepared(&g_prepared16, g_u, g_scratch16,
+                                      (int32_t)(sizeof(g_scratch16) / sizeof(int16_t)), g_y16,
+                                      g_logit16);
+}
+
+static void run_encode16(void)
+{
+    g_sink += sq_encode16_prepared(&g_prepared16, &g_book16, g_table, g_u, K, g_scratch16,
+                                   (int32_t)(sizeof(g_scratch16) / sizeof(int16_t)), g_pos,
+                                   g_idx, g_iq);
+}
+
 static void run_encode(void)
 {
     g_sink += sq_encode(&g_graph, &g_tables, g_u, K, g_scratch, (int32_t)sizeof(g_scratch),
@@ -226,6 +258,42 @@ static void setup(void)
     g_tables.constellation = g_table;
     g_tables.order = M;
     g_tables.latent_dim = D;
+    for (i = 0; i < N * D; ++i) {
+        g_bias16[i] = (int64_t)(i % 2001) - 1000;
+    }
+    for (i = 0; i < 256; ++i) {
+        g_lut16[i] = (int16_t)(128 * i);
+    }
+    for (i = 0; i < IN; ++i) {
+        g_x16[i] = (int16_t)(128 * (int32_t)g_u[i] - 16384);
+    }
+    for (j = 0; j < 5; ++j) { /* int16 outputs: s_in s_w / s_out = 2^-12 */
+        sq_fc16_layer *l = &g_layers16[j];
+        l->weights = g_w[j];
+        l->bias = g_bias16;
+        l->scale = g_scale;
+        l->multiplier = g_mult;
+        l->shift = g_shift;
+        l->in_dim = dims[j][0];
+        l->out_dim = dims[j][1];
+        l->act_min = -32768;
+        l->act_max = 32767;
+    }
+    g_graph16.trunk = &g_layers16[0];
+    g_graph16.n_trunk = 2;
+    g_graph16.z_head = &g_layers16[2];
+    g_graph16.n_z = 1;
+    g_graph16.sci_head = &g_layers16[3];
+    g_graph16.n_sci = 2;
+    g_graph16.input_lut = g_lut16;
+    g_graph16.input_size = IN;
+    g_graph16.n_concepts = N;
+    g_graph16.latent_dim = D;
+    if (sq_graph16_prepare(&g_graph16, &g_prepared16) != SQ_OK ||
+        g_prepared16.encode_scratch > (int32_t)(sizeof(g_scratch16) / sizeof(int16_t))) {
+        fprintf(stderr, "bench setup (16x8) failed\n");
+        exit(1);
+    }
     if (sq_graph_prepare(&g_graph, &g_prepared) != SQ_OK ||
         sq_codebook_prepare(g_cb, M, D, g_norms, M, &g_book) != SQ_OK ||
         sq_codebook16_prepare(g_cb16, M, D, g_norms16, M, &g_book16) != SQ_OK) {
@@ -246,8 +314,12 @@ int main(void)
         {"sq_graph_check", run_check},
         {"nearest K=32", run_nearest},
         {"nearest K=32 prepared", run_nearest_prepared},
-        {"nearest16 K=32", run_nearest16},
-        {"nearest16 K=32 prepared", run_nearest16_prepared},
+        {"16x8 fc 784->512", run_fc16_0},
+        {"16x8 fc 256->4096 (z head)", run_fc16_z},
+        {"16x8 graph (prepared)", run_graph16},
+        {"16x8 nearest K=32", run_nearest16},
+        {"16x8 nearest K=32 prepared", run_nearest16_prepared},
+        {"16x8 encode prepared", run_encode16},
         {"encode", run_encode},
         {"encode prepared", run_encode_prepared},
         {"graph prepared + packed", run_graph_packed},
@@ -275,9 +347,9 @@ int main(void)
             const double us = median_us(cases[c].fn);
             if (p == SQ_PORT_REFERENCE) {
                 ref[c] = us;
-                printf("  %-26s %9.2f us\n", cases[c].name, us);
+                printf("  %-28s %9.2f us\n", cases[c].name, us);
             } else {
-                printf("  %-26s %9.2f us   %6.2fx vs reference\n", cases[c].name, us,
+                printf("  %-28s %9.2f us   %6.2fx vs reference\n", cases[c].name, us,
                        ref[c] / us);
             }
         }

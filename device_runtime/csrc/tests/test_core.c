@@ -1331,6 +1331,224 @@ static void test_diff_encode(int32_t port)
     CHECK(bad == 0);
 }
 
+
+/* ---- 16x8 ports: raw int64 accumulators, whole layers and the codeword search ----------- */
+
+/* int16 values, the extremes -32768 / 32767 over-represented in `extreme` mode. */
+static void fill_i16(int16_t *v, int32_t n, int extreme)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const uint32_t r = rnd();
+        if (extreme && (r & 7u) == 0) {
+            v[i] = -32768;
+        } else if (extreme && (r & 7u) == 1) {
+            v[i] = 32767;
+        } else {
+            v[i] = (int16_t)(int32_t)((r >> 8) % 65536u - 32768u);
+        }
+    }
+}
+
+#define DIFF16_MAX_IN 1100
+#define DIFF16_MAX_OUT 300
+
+/* The port's raw accumulators against int64 sums, then whole layers (both requantizations)
+ * under the port against the reference, byte for byte. */
+/* extreme: 0 random, 1 extremes over-represented, 2 extremes and power-of-two scales */
+static void diff_fc16(int32_t port, int32_t in_dim, int32_t out_dim, int extreme)
+{
+    static int8_t w[DIFF16_MAX_OUT * DIFF16_MAX_IN];
+    static int16_t x[DIFF16_MAX_IN];
+    static int64_t bias[DIFF16_MAX_OUT];
+    static double scale[DIFF16_MAX_OUT];
+    static int32_t mult[DIFF16_MAX_OUT];
+    static int32_t shift[DIFF16_MAX_OUT];
+    static int16_t y_ref[DIFF16_MAX_OUT];
+    static int16_t y_port[DIFF16_MAX_OUT];
+    const sq_port_ops *ops = sq_port_ops_of(port);
+    int64_t acc[SQ_FC_BLOCK];
+    int32_t c0;
+    int32_t c;
+    int bad = 0;
+    int path;
+    sq_fc16_layer l;
+    fill_i8(w, in_dim * out_dim, extreme);
+    fill_i16(x, in_dim, extreme);
+    for (c = 0; c < out_dim; ++c) {
+        bias[c] = (int64_t)rnd_in(-1000000, 1000000) * 1000;
+        /* s_in s_w / s_out ~ 2^-(18..24): the outputs spread over the int16 range */
+        /* ties == 2: scales that are powers of two, so x.5 products (ties) are frequent */
+        mult[c] = extreme == 2 ? Q31_HALF : rnd_in(Q31_HALF, 2147483647);
+        shift[c] = -rnd_in(17, 23);
+        scale[c] = (double)mult[c] / 2147483648.0;
+        for (path = 0; path < -shift[c]; ++path) {
+            scale[c] *= 0.5; /* exact: a power of two */
+        }
+    }
+    if (ops->fc16_acc != NULL) {
+        for (c0 = 0; c0 < out_dim; c0 += SQ_FC_BLOCK) {
+            const int32_t rows = out_dim - c0 < SQ_FC_BLOCK ? out_dim - c0 : SQ_FC_BLOCK;
+            ops->fc16_acc(w + (size_t)c0 * (size_t)in_dim, in_dim, rows, x, acc);
+            for (c = 0; c < rows; ++c) {
+                int64_t want = 0;
+                int32_t i;
+                for (i = 0; i < in_dim; ++i) {
+                    want += (int64_t)w[(size_t)(c0 + c) * (size_t)in_dim + (size_t)i] * x[i];
+                }
+                bad += acc[c] != want;
+            }
+        }
+    }
+    l.weights = w;
+    l.bias = bias;
+    l.multiplier = mult;
+    l.shift = shift;
+    l.in_dim = in_dim;
+    l.out_dim = out_dim;
+    l.act_min = extreme ? -32768 : -20000;
+    l.act_max = extreme ? 32767 : 20000;
+    for (path = 0; path < 2; ++path) {
+        l.scale = path == 0 ? scale : NULL;
+        CHECK_ST(sq_port_select(SQ_PORT_REFERENCE), SQ_OK);
+        CHECK_ST(sq_fc_s16x8(&l, x, y_ref), SQ_OK);
+        CHECK_ST(sq_port_select(port), SQ_OK);
+        CHECK_ST(sq_fc_s16x8(&l, x, y_port), SQ_OK);
+        bad += memcmp(y_ref, y_port, (size_t)out_dim * sizeof(int16_t)) != 0;
+    }
+    CHECK(bad == 0);
+    if (bad != 0) {
+        printf("  fc16 mismatch: port %s in=%d out=%d extreme=%d\n", sq_port_name(port),
+               (int)in_dim, (int)out_dim, extreme);
+    }
+}
+
+static void test_diff_fc16(int32_t port)
+{
+    static const int32_t dims[] = {1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 255, 256, 257,
+                                   511, 512, 513, 784, 1100};
+    size_t i;
+    int t;
+    for (i = 0; i < sizeof(dims) / sizeof(dims[0]); ++i) {
+        diff_fc16(port, dims[i], rnd_in(1, 40), (int)(i & 1u));
+    }
+    for (t = 0; t < 20; ++t) {
+        diff_fc16(port, rnd_in(1, 600), rnd_in(1, DIFF16_MAX_OUT), t & 1);
+    }
+    diff_fc16(port, DIFF16_MAX_IN, SQ_FC_BLOCK + 17, 1); /* two blocks, long rows, extremes */
+    for (t = 0; t < 4; ++t) { /* exact .5 ties of the double rounding */
+        diff_fc16(port, rnd_in(1, 64), rnd_in(1, DIFF16_MAX_OUT), 2);
+    }
+}
+
+/* The 16x8 search under the port (its kernel, the public entry, the prepared one) against a
+ * plain int64 argmin of squared distances, lowest index on ties. */
+static void diff_nearest16(int32_t port, int32_t n, int32_t d, int32_t m, int32_t k, int ties)
+{
+    static int16_t z[DIFF_MAX_N * SQ_MAX_D];
+    static int16_t cb[DIFF_MAX_M * SQ_MAX_D];
+    static int64_t norms[DIFF_MAX_M];
+    uint16_t pos[DIFF_MAX_N];
+    uint16_t want[DIFF_MAX_N];
+    uint16_t got[DIFF_MAX_N];
+    uint16_t got_pub[DIFF_MAX_N];
+    uint16_t got_prep[DIFF_MAX_N];
+    const sq_port_ops *ops = sq_port_ops_of(port);
+    sq_codebook16 book;
+    int32_t j;
+    int32_t c;
+    int bad = 0;
+    fill_i16(z, n * d, 1);
+    fill_i16(cb, m * d, 1);
+    if (ties == 1) { /* duplicated codewords: the first copy must win */
+        for (c = 1; c < m; ++c) {
+            if (rnd() % 3u == 0) {
+                memcpy(cb + (size_t)c * (size_t)d, cb + (size_t)rnd_in(0, c - 1) * (size_t)d,
+                       (size_t)d * sizeof(int16_t));
+            }
+        }
+    } else if (ties == 2) { /* z = 0 rows and +-e pairs: equal distances at different m */
+        memset(z, 0, (size_t)n * (size_t)d * sizeof(int16_t));
+        for (c = 1; c < m; c += 2) {
+            int32_t i;
+            for (i = 0; i < d; ++i) {
+                const int16_t e = cb[(size_t)(c - 1) * (size_t)d + (size_t)i];
+                const int16_t a = (int16_t)(e == -32768 ? -32767 : e);
+                cb[(size_t)(c - 1) * (size_t)d + (size_t)i] = a;
+                cb[(size_t)c * (size_t)d + (size_t)i] = (int16_t)-a;
+            }
+        }
+    } else if (ties == 3) { /* every coordinate at an extreme */
+        for (c = 0; c < n * d; ++c) {
+            z[c] = (rnd() & 1u) ? 32767 : -32768;
+        }
+        for (c = 0; c < m * d; ++c) {
+            cb[c] = (rnd() & 1u) ? 32767 : -32768;
+        }
+    }
+    for (j = 0; j < k; ++j) {
+        pos[j] = (uint16_t)rnd_in(0, n - 1);
+    }
+    for (j = 0; j < k; ++j) {
+        int64_t best = INT64_MAX;
+        int32_t best_m = 0;
+        for (c = 0; c < m; ++c) {
+            int64_t dist = 0;
+            int32_t i;
+            for (i = 0; i < d; ++i) {
+                const int64_t a = (int64_t)z[(size_t)pos[j] * (size_t)d + (size_t)i] -
+                                  cb[(size_t)c * (size_t)d + (size_t)i];
+                dist += a * a;
+            }
+            if (dist < best) {
+                best = dist;
+                best_m = c;
+            }
+        }
+        want[j] = (uint16_t)best_m;
+    }
+    CHECK_ST(sq_codebook16_prepare(cb, m, d, norms, DIFF_MAX_M, &book), SQ_OK);
+    if (ops->nearest16 != NULL && d <= SQ_INT32_CHUNK) {
+        ops->nearest16(z, d, pos, k, cb, m, norms, got);
+        bad += memcmp(want, got, (size_t)k * sizeof(uint16_t)) != 0;
+    }
+    CHECK_ST(sq_port_select(port), SQ_OK);
+    CHECK_ST(sq_nearest_codewords16(z, n, d, pos, k, cb, m, got_pub), SQ_OK);
+    CHECK_ST(sq_nearest_codewords16_prepared(&book, z, n, pos, k, got_prep), SQ_OK);
+    bad += memcmp(want, got_pub, (size_t)k * sizeof(uint16_t)) != 0;
+    bad += memcmp(want, got_prep, (size_t)k * sizeof(uint16_t)) != 0;
+    CHECK(bad == 0);
+    if (bad != 0) {
+        printf("  nearest16 mismatch: port %s n=%d d=%d m=%d k=%d ties=%d\n",
+               sq_port_name(port), (int)n, (int)d, (int)m, (int)k, ties);
+    }
+}
+
+static void test_diff_nearest16(int32_t port)
+{
+    static const int32_t ds[] = {1, 2, 3, 4, 5, 7, 15, 16, 17, 31, 63, 64, 65, 127, 128, 255,
+                                 256};
+    static const int32_t ms[] = {1, 2, 3, 15, 16, 17, 64, 100, 257, 1024};
+    const size_t nd = sizeof(ds) / sizeof(ds[0]);
+    const size_t nm = sizeof(ms) / sizeof(ms[0]);
+    size_t i;
+    int t;
+    for (i = 0; i < nd; ++i) {
+        const int32_t n = rnd_in(1, 100);
+        diff_nearest16(port, n, ds[i], ms[i % nm], rnd_in(1, n), (int)(i % 4));
+    }
+    for (i = 0; i < nm; ++i) {
+        diff_nearest16(port, 64, 64, ms[i], 32, (int)(i % 4));
+    }
+    for (t = 0; t < 20; ++t) { /* k up to 256: several passes of queries */
+        const int32_t n = rnd_in(1, DIFF_MAX_N);
+        diff_nearest16(port, n, rnd_in(1, 80), rnd_in(1, 300), rnd_in(1, n), t % 4);
+    }
+    diff_nearest16(port, DIFF_MAX_N, SQ_MAX_D, 300, DIFF_MAX_N, 3);
+}
+
+static void test_graph16(void);
+
 /* The exact-match tests of every kernel a port replaces, under one port. */
 static void run_exact_suite(void)
 {
@@ -1341,6 +1559,7 @@ static void run_exact_suite(void)
     test_graph_ping_pong();
     test_encode();
     test_prepared();
+    test_graph16();
 }
 
 static void test_ports(void)
@@ -1365,8 +1584,11 @@ static void test_ports(void)
             test_diff_requant(p);
             test_diff_nearest(p);
             test_diff_encode(p);
-        } else { /* the reference search against the plain argmin, ties included */
+            test_diff_fc16(p);
+            test_diff_nearest16(p);
+        } else { /* the reference searches against the plain argmin, ties included */
             test_diff_nearest(p);
+            test_diff_nearest16(p);
         }
         printf("port %-16s ran: %d checks, %d failures%s\n", sq_port_name(p),
                g_checks - checks, g_failures - failures, p == best ? " (auto-selected)" : "");

@@ -906,8 +906,9 @@ cdef class CoreModel16:
 
     @property
     def port(self) -> str:
-        """Always ``reference``: the SIMD ports are int8 kernels."""
-        return "reference"
+        """The C kernels in use: ``reference`` (portable C99) or the SIMD port chosen by CPU
+        feature (its 16x8 FC and codeword search; the same integers)."""
+        return sq_port_name(sq_port_active()).decode()
 
     def _u8(self, u):
         ua = _array(u, np.uint8, "u")
