@@ -74,26 +74,30 @@ train: $(STAMP) $(NODE_STAMP)
 	@if [ -f $(RUN)/run.json ]; then echo "using existing run $(RUN) (delete it to retrain)"; \
 	else $(SEMQAM) train --dataset $(DATASET) --order $(ORDER) --profile $(PROFILE) --out $(RUN); fi
 
-# ACTIVATIONS=int16: the 16x8 bundle (int16 activations; Linux nodes only, docs/bundle.md).
-ACTIVATIONS ?= int8
-A16 := $(if $(filter int16,$(ACTIVATIONS)),-int16)
-BUNDLE ?= build/$(DATASET)-$(ORDER)$(A16)
 # Lab signing key: bundles are signed with KEY.key; nodes trust only KEY.pub.
 KEY ?= build/keys/lab
 PORT ?= virtual
 # PORT=qemu-m4 | qemu-m7: the Cortex-M firmware with the bundle built in, on QEMU's mps2-an386
 # (M4F, Q31) / mps2-an500 (M7, double); needs the bare-metal toolchain (mcu-tools, docs/mcu.md).
 QEMU_PORT := $(filter qemu-m4 qemu-m7,$(PORT))
-HIL_OUT ?= results/hil-$(DATASET)-$(ORDER)$(A16)$(if $(QEMU_PORT),-$(QEMU_PORT))
+# A Linux node runs the 16x8 bundle (int16 activations, int8 weights: the float model's codeword
+# for >= 99.5 % of the sent concepts), the MCU firmware the int8 one (docs/bundle.md "16x8").
+# ACTIVATIONS=int8 on a Linux node: the faster int8 bundle, in its own folder.
+ACTIVATIONS ?= $(if $(QEMU_PORT),int8,int16)
+ASUF := $(if $(filter int8,$(ACTIVATIONS)),-int8)
+BUNDLE ?= build/$(DATASET)-$(ORDER)$(ASUF)
+HIL_OUT ?= results/hil-$(DATASET)-$(ORDER)$(ASUF)$(if $(QEMU_PORT),-$(QEMU_PORT))
 
 $(KEY).key: | $(STAMP) $(NODE_STAMP)
 	$(SEMQAM) keygen --out $(KEY)
 
-# Quantize, package and sign the run for a node (int8 TFLite, C arrays, ONNX edge decoder,
-# manifest). Re-exported when the run is newer, or the bundle is unsigned or incomplete.
+# Quantize, package and sign the run for a node (int8 / 16x8 TFLite, C arrays, ONNX edge
+# decoder, manifest). Re-exported when the run is newer, or the bundle is unsigned, incomplete
+# or of other activations.
 export: train $(NODE_STAMP) $(KEY).key
 	@if [ -f $(BUNDLE)/manifest.json ] && [ $(BUNDLE)/manifest.json -nt $(RUN)/run.json ] \
-	  && grep -q '"signature"' $(BUNDLE)/manifest.json && [ -f $(BUNDLE)/classifier.onnx ]; then \
+	  && grep -q '"signature"' $(BUNDLE)/manifest.json && [ -f $(BUNDLE)/classifier.onnx ] \
+	  && grep -q '"activations": "$(ACTIVATIONS)"' $(BUNDLE)/manifest.json; then \
 	  echo "using existing bundle $(BUNDLE) (delete it to re-export)"; \
 	else $(SEMQAM) export --run $(RUN) --out $(BUNDLE) --key $(KEY).key --force \
 	  --activations $(ACTIVATIONS); fi
@@ -109,13 +113,14 @@ hil: export $(if $(QEMU_PORT),mcu-tools)
 soak: $(STAMP) $(NODE_STAMP)
 	cd device_runtime && $(abspath $(PY)) -m pytest -q -m soak tests/test_link.py
 
-# Benchmarks (not tests): issue 17's node speed ratios on the M = 1024 bundle (c encode vs
-# XNNPACK, nearest codeword vs reference C and NumPy, framing, pty throughput, RSS, import
-# time), then channel throughput. RUN=... exports another trained M = 1024 run.
+# Benchmarks (not tests): issue 17's node speed ratios on the M = 1024 bundles, 16x8 and int8
+# side by side (c encode vs XNNPACK, nearest codeword vs reference C and NumPy, framing, pty
+# throughput, RSS, import time), then channel throughput. RUN=... exports another M = 1024 run.
 bench: $(STAMP) $(NODE_STAMP)
-	$(MAKE) export DATASET=mnist ORDER=1024
-	$(SEMQAM) bench-speed --bundle build/mnist-1024 --k 32 --trust $(KEY).pub \
-	  --out results/bench/speed.json
+	$(MAKE) export DATASET=mnist ORDER=1024 ACTIVATIONS=int16
+	$(MAKE) export DATASET=mnist ORDER=1024 ACTIVATIONS=int8
+	$(SEMQAM) bench-speed --bundle build/mnist-1024 --int8-bundle build/mnist-1024-int8 --k 32 \
+	  --trust $(KEY).pub --out results/bench/speed.json
 	$(SEMQAM) bench-channel
 
 clean:

@@ -4,6 +4,7 @@ separate from the tests."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -37,13 +38,17 @@ def bench_speed(
     repeats: Annotated[int, typer.Option(min=3, help="Timed windows (median over them).")] = 15,
     link_samples: Annotated[int, typer.Option(
         min=100, help="Samples streamed through semqam-node over the pty.")] = 2000,
+    int8_bundle: Annotated[Path | None, typer.Option(
+        "--int8-bundle", help="The int8 export of the same run, for a 16x8 --bundle: the "
+        "XNNPACK invoke() yardstick, and its own node measured beside.")] = None,
     out: SpeedOut = None,
 ) -> None:
     """Issue 17's ratios in one run: c encode vs XNNPACK invoke(), nearest codeword vs the
     reference C kernel and NumPy, framing C vs Python, unpaced pty throughput and what bounds
     it, semqam-node's peak RSS and import time.
 
-    Example: semqam bench-speed --bundle build/mnist-1024 --k 32 --trust build/keys/lab.pub
+    Example: semqam bench-speed --bundle build/mnist-1024 --int8-bundle build/mnist-1024-int8
+    --k 32 --trust build/keys/lab.pub
     """
     from semqam_node.bench import format_speed, format_table, run_speed_benchmark
 
@@ -53,9 +58,15 @@ def bench_speed(
         check_writable(out)
     if not (bundle / "manifest.json").is_file():
         raise ValueError(f"{bundle}: no manifest.json; pass a folder written by `semqam export`")
+    if int8_bundle is not None and not (int8_bundle / "manifest.json").is_file():
+        raise ValueError(f"{int8_bundle}: no manifest.json; pass a folder written by "
+                         "`semqam export --activations int8`")
     result = run_speed_benchmark(bundle, k=k, trust=trust, repeats=repeats,
-                                 link_samples=link_samples)
+                                 link_samples=link_samples, int8_bundle=int8_bundle)
     typer.echo(format_table(result["node"]))
+    if result["node_int8"] is not None:
+        typer.echo("")
+        typer.echo(format_table(result["node_int8"]))
     typer.echo("")
     typer.echo(format_speed(result))
     if out is not None:

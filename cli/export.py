@@ -30,10 +30,11 @@ def export(
     bundle_version: Annotated[int | None, typer.Option(
         min=0, help="Anti-rollback counter in the manifest; nodes refuse a bundle older than "
                     "the one they run (default: the export time, seconds since 1970).")] = None,
-    activations: Annotated[str, typer.Option(
-        help="int8 (every node, the MCU firmware) | int16 (16x8: int16 activations, int8 "
-             "weights; Linux nodes; the codeword the float model picks for >= 99.5 % of the "
-             "sent concepts, at ~4.6x the int8 encode time).")] = "int8",
+    activations: Annotated[str | None, typer.Option(
+        help="int16 (16x8: int16 activations, int8 weights; Linux nodes; the codeword the "
+             "float model picks for >= 99.5 % of the sent concepts) | int8 (every node, the "
+             "MCU firmware; ~98.5 %, faster). Default: int16 for --target linux, int8 for "
+             "cortex-m.")] = None,
 ) -> None:
     """Quantize a run to int8 TFLite + C arrays, export the ONNX edge decoder, validate
     float vs int8 and write a (signed) bundle. --target cortex-m writes the firmware's C sources

@@ -248,6 +248,8 @@ def test_cli_export_and_keygen(tiny_run, tmp_path):
                               "--key", str(keys.with_suffix(".key"))])
     assert res.exit_code == 0, res.output
     assert "index agreement" in res.output and "signed" in res.output
+    # no --activations: a Linux node's bundle is 16x8 (the cortex-m default, int8, below)
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["activations"] == "int16"
     res = runner.invoke(app, ["export", "--run", str(tiny_run), "--out", str(tmp_path / "c"),
                               "--target", "esp32"])
     assert res.exit_code == 2 and "unknown target 'esp32'" in res.output
@@ -268,7 +270,7 @@ def test_cortex_m_target_writes_the_firmware_sources_and_measures_them(tiny_run,
     out = tmp_path / "mcu-16"
     export_bundle(tiny_run, out, target="cortex-m")
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["target"] == "cortex-m"
+    assert manifest["target"] == "cortex-m" and manifest["activations"] == "int8"
     assert sorted(p.name for p in (out / "c").iterdir()) == ["sqm_model.c", "sqm_model.h"]
     assert {"c/sqm_model.c", "c/sqm_model.h"} <= set(manifest["files"])
     source = (out / "c" / "sqm_model.c").read_text()

@@ -252,3 +252,30 @@ def test_int16_export_refuses_the_mcu_target(tiny_run, tmp_path):
     with pytest.raises(ExportError, match="unknown activations"):
         export_bundle(tiny_run, tmp_path / "y", activations="int4")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_speed_benchmark_runs_16x8_beside_its_int8_twin(bundle16, tiny_bundle, signing_keys):
+    """``make bench``'s ratios on a 16x8 bundle: the encode is measured against the XNNPACK
+    ``invoke()`` of the int8 export of the same run, whose own node runs beside; both nodes
+    give the same integers on their two backends and every port finds the same codewords."""
+    from semqam_node.bench import format_speed, format_table, run_speed_benchmark
+
+    out, _ = bundle16
+    r = run_speed_benchmark(out, k=8, trust=signing_keys[1], repeats=3, per_window=4,
+                            link_samples=40, int8_bundle=tiny_bundle)
+    assert r["node"]["activations"] == "int16" and r["node_int8"]["activations"] == "int8"
+    assert r["xnnpack_model"] == "int8"
+    assert r["xnnpack_us"] == r["node_int8"]["invoke_default"]["median_us"]
+    assert r["encode_ratio"] == pytest.approx(r["node"]["node_c"]["median_us"] / r["xnnpack_us"])
+    for node in (r["node"], r["node_int8"]):
+        assert node["backends_identical"] and node["nearest"]["same_indices"]
+    assert r["nearest"]["codebook"] == "int16" and r["nearest_int8"]["codebook"] == "int8"
+    for nn in (r["nearest"], r["nearest_int8"]):
+        assert all(v["same_indices"] for v in nn["ports"].values())
+    assert r["link"]["ok"] == 40
+    text = format_speed(r)
+    assert "whole encode, c backend, 16x8" in text and "whole encode, c backend, int8" in text
+    assert "XNNPACK invoke() of the int8 model" in text
+    assert "(16x8)" in format_table(r["node"]) and "no XNNPACK" in format_table(r["node"])
+    with pytest.raises(ValueError, match="not an int8 bundle"):
+        run_speed_benchmark(out, k=8, trust=signing_keys[1], int8_bundle=out)

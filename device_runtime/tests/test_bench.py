@@ -44,6 +44,20 @@ def test_nearest_ports_agree_and_restore_the_port() -> None:
                                   numpy_nearest(z, pos, cb.astype(np.int32)))
 
 
+def test_nearest_ports_take_the_16x8_codebook() -> None:
+    """An int16 codebook (a 16x8 node's) runs the int16 search on every port, against the
+    int64 NumPy search; values near the int16 limits, where an int32 sum would overflow."""
+    rng = np.random.default_rng(5)
+    z = rng.integers(-32768, 32768, (40, 24), dtype=np.int16)
+    cb = rng.integers(-32768, 32768, (128, 24), dtype=np.int16)
+    pos = np.arange(1, 40, 3, dtype=np.uint16)
+    r = run_nearest_ports(z, pos, cb, repeats=3, inner=5)
+    assert r["codebook"] == "int16"
+    assert all(v["same_indices"] for v in r["ports"].values())
+    np.testing.assert_array_equal(_core.nearest_codewords16(z, pos, cb),
+                                  numpy_nearest(z, pos, cb.astype(np.int64)))
+
+
 def test_link_benchmark_streams_through_a_real_node(tmp_path: Path) -> None:
     bundle = synthetic_bundle(tmp_path / "b", n_concepts=16, latent_dim=4, order=16, seed=2)
     r = run_link_benchmark(bundle, trust=None, samples=60, window=4)

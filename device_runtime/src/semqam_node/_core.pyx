@@ -793,6 +793,34 @@ def top_k16(scores, k):
     return out
 
 
+def time_nearest_codewords16(z, positions, codebook, repeats) -> int:
+    """Total ns of ``repeats`` back-to-back 16x8 nearest-codeword searches (no Python in the
+    loop; the norms computed per call as in :func:`nearest_codewords16`)."""
+    za = _array(z, np.int16, "z", 2)
+    pa = _array(positions, np.uint16, "positions", 1)
+    ca = _array(codebook, np.int16, "codebook", 2)
+    nearest_codewords16(za, pa, ca)  # the argument checks, once
+    cdef int64_t r = _int_in(repeats, "repeats", 1, 2**31 - 1)
+    out = np.empty(pa.shape[0], np.uint16)
+    cdef const int16_t[:, ::1] zv = za
+    cdef const uint16_t[::1] pv = pa
+    cdef const int16_t[:, ::1] cv = ca
+    cdef uint16_t[::1] ov = out
+    cdef int32_t n = <int32_t>za.shape[0], d = <int32_t>za.shape[1]
+    cdef int32_t k = <int32_t>pa.shape[0], m = <int32_t>ca.shape[0]
+    cdef sq_status st = SQ_OK
+    cdef int64_t i, t0, t1
+    with nogil:
+        t0 = _now_ns()
+        for i in range(r):
+            st = sq_nearest_codewords16(&zv[0, 0], n, d, &pv[0], k, &cv[0, 0], m, &ov[0])
+            if st != SQ_OK:
+                break
+        t1 = _now_ns()
+    _check(st, "time_nearest_codewords16")
+    return t1 - t0
+
+
 def nearest_codewords16(z, positions, codebook):
     """For each selected slot: the index of the nearest int16 codeword (squared distance in
     int64, ties to the lower index). ``z`` int16 [N, D], ``positions`` uint16 [K],

@@ -9,12 +9,17 @@ Measured side by side in one process on the same samples:
 * the bare ``Interpreter.invoke()`` with the reference kernels and with the default
   (optimized + XNNPACK) kernels;
 * the C nearest-codeword search against a straightforward NumPy implementation of the same
-  integer search on the same data (``argmin_m Σ_d (z_q[p, d] − c_q[m, d])²``, int32), with the
-  speed-up ratio (target ≥ 5×);
+  integer search on the same data (``argmin_m Σ_d (z_q[p, d] − c_q[m, d])²``, int32 for an
+  int8 bundle, int64 for a 16x8 one), with the speed-up ratio (target ≥ 5×);
 * peak resident memory (``getrusage`` ``ru_maxrss``) of the process at the end.
 
+Either bundle form runs: int8, or 16x8 (int16 activations; its ``invoke()`` rows are LiteRT's
+kernels for the 16x8 model, which XNNPACK does not take).
+
 Issue 17's ratios (``run_speed_benchmark``, what ``make bench`` prints): the whole C encode
-against XNNPACK's ``invoke()`` of the same int8 model (target <= 1.5x), the nearest codeword
+against XNNPACK's ``invoke()`` of the same run's int8 model (target <= 1.5x; for a 16x8 bundle
+against the int8 bundle of the same run, when given, and that bundle's own ratio beside it), the
+nearest codeword
 against the portable reference C kernel (>= 4x) and NumPy (>= 50x), the link framing of one
 INPUT frame in C against the Python reference (<= 5 µs), the unpaced throughput of a real
 ``semqam-node`` process over a pty pair (what bounds it: CPU seconds per sample of the node and
@@ -40,7 +45,8 @@ from typing import Any
 import numpy as np
 
 from semqam_node import _core
-from semqam_node.node import Node, load_interpreter
+from semqam_node.conventions import node_input
+from semqam_node.node import TFLITE_MODELS, Node, load_interpreter
 from semqam_node.stats import summarize
 
 NEAREST_TARGET_RATIO = 5.0
@@ -67,12 +73,21 @@ def _windows(step: Callable[[int], Any], n_items: int, repeats: int, per_window:
             "windows": repeats, "per_window": per_window}
 
 
-def numpy_nearest(z: np.ndarray, positions: np.ndarray, codebook32: np.ndarray) -> np.ndarray:
-    """The node's integer nearest-codeword search in plain NumPy (int32, ties to the lower
-    index through ``argmin``): ``z`` int8 [N, D], ``positions`` [K], ``codebook32`` int32 [M, D]."""
-    picked = z[positions].astype(np.int32)
-    d = ((picked[:, None, :] - codebook32[None]) ** 2).sum(-1)
+def numpy_nearest(z: np.ndarray, positions: np.ndarray, codebook_wide: np.ndarray) -> np.ndarray:
+    """The node's integer nearest-codeword search in plain NumPy (ties to the lower index
+    through ``argmin``): ``z`` int8 / int16 [N, D], ``positions`` [K], ``codebook_wide`` the
+    codebook widened to hold the squared distances (int32 for int8, int64 for int16) [M, D]."""
+    picked = z[positions].astype(codebook_wide.dtype)
+    d = ((picked[:, None, :] - codebook_wide[None]) ** 2).sum(-1)
     return d.argmin(1)
+
+
+def _search_kernels(codebook: np.ndarray):
+    """(search, timed search, widened codebook) of the node's codebook form."""
+    if codebook.dtype == np.int16:
+        return (_core.nearest_codewords16, _core.time_nearest_codewords16,
+                codebook.astype(np.int64))
+    return _core.nearest_codewords, _core.time_nearest_codewords, codebook.astype(np.int32)
 
 
 def _peak_rss_mib() -> float:
@@ -93,10 +108,6 @@ def run_node_benchmark(bundle_dir: str | Path, k: int = 32, repeats: int = 10,
         raise ValueError(f"need repeats >= 1, per_window >= 1, warmup >= 0; got {repeats}, "
                          f"{per_window}, {warmup}")
     node_c = Node(bundle_dir, backend="c", trust=trust)
-    if node_c.activations != "int8":
-        raise ValueError(f"{bundle_dir}: a 16x8 bundle; the node benchmark compares the int8 "
-                         "kernels and ports: export with --activations int8 (16x8 timings: "
-                         "python -m firmware_export.precision_study --timing K)")
     node_l = Node(bundle_dir, backend="litert", trust=trust)
     k = node_c._check_k(k)
     if samples is None:
@@ -108,6 +119,7 @@ def run_node_benchmark(bundle_dir: str | Path, k: int = 32, repeats: int = 10,
         "bundle_id": node_c.manifest.get("bundle_id"),
         "dims": node_c.info()["dims"],
         "k": k,
+        "activations": node_c.activations,
         "rounding": node_c.limits["rounding"],
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),
@@ -127,11 +139,11 @@ def run_node_benchmark(bundle_dir: str | Path, k: int = 32, repeats: int = 10,
         for a, b in ((node_c.encode(s, k), node_l.encode(s, k)) for s in samples))
     result["backends_identical"] = bool(identical)
 
-    model = (Path(bundle_dir) / "encoder_sci_int8.tflite").read_bytes()
+    model = (Path(bundle_dir) / TFLITE_MODELS[node_c.activations]).read_bytes()
     for kernels in ("reference", "default"):
         it = load_interpreter(model, kernels, num_threads=1)
         inp = it.get_input_details()[0]
-        q = (samples.astype(np.int16) - 128).astype(np.int8).reshape(n, *inp["shape"][1:])
+        q = node_input(samples, node_c._input_lut).reshape(n, *inp["shape"][1:])
         it.set_tensor(inp["index"], q[:1])
 
         def invoke(i: int, it=it, idx=inp["index"], q=q) -> None:
@@ -141,19 +153,16 @@ def run_node_benchmark(bundle_dir: str | Path, k: int = 32, repeats: int = 10,
         result[f"invoke_{kernels}"] = _windows(invoke, n, repeats, per_window, warmup)
 
     # nearest codeword: the same z and positions for C and NumPy
-    z, logit, _ = node_c.neural_int8(samples[0])
-    positions = _core.top_k(logit, k)
-    cb = node_c.codebook_int8
-    cb32 = cb.astype(np.int32)
-    same = bool(np.array_equal(_core.nearest_codewords(z, positions, cb),
-                               numpy_nearest(z, positions, cb32)))
+    z, positions = _sent_slots(node_c, samples[0], k)
+    cb = node_c.codebook
+    search, timed, cb_wide = _search_kernels(cb)
+    same = bool(np.array_equal(search(z, positions, cb), numpy_nearest(z, positions, cb_wide)))
     inner = max(1, 2000 // max(1, k))
     c_us = []
     for _ in range(repeats):
-        c_us.append(_core.time_nearest_codewords(z, positions, cb, inner) / inner / 1e3)
-    c_call = _windows(lambda i: _core.nearest_codewords(z, positions, cb), 1, repeats,
-                      per_window, warmup)
-    np_call = _windows(lambda i: numpy_nearest(z, positions, cb32), 1, repeats, per_window,
+        c_us.append(timed(z, positions, cb, inner) / inner / 1e3)
+    c_call = _windows(lambda i: search(z, positions, cb), 1, repeats, per_window, warmup)
+    np_call = _windows(lambda i: numpy_nearest(z, positions, cb_wide), 1, repeats, per_window,
                        warmup)
     c_kernel = float(np.median(c_us))
     result["nearest"] = {
@@ -170,11 +179,19 @@ def run_node_benchmark(bundle_dir: str | Path, k: int = 32, repeats: int = 10,
     return result
 
 
+def _sent_slots(node: Node, sample: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """z and the top-``k`` positions of one sample, as the node computes them."""
+    z, logit, _ = node.neural_int8(sample)
+    top = _core.top_k16 if node.activations == "int16" else _core.top_k
+    return z, top(logit, k)
+
+
 def format_table(result: dict[str, Any]) -> str:
     """A plain-text table of :func:`run_node_benchmark`'s result."""
     d = result["dims"]
     lines = [
-        f"node benchmark  bundle {result['bundle_id']}  N={d['n_concepts']} D={d['latent_dim']} "
+        f"node benchmark  bundle {result['bundle_id']} ({_form(result)})  N={d['n_concepts']} "
+        f"D={d['latent_dim']} "
         f"M={d['order']} K={result['k']}  ({result['machine']}, Python {result['python']})",
         f"method: {result['method']}",
         "",
@@ -187,7 +204,8 @@ def format_table(result: dict[str, Any]) -> str:
     row("Node.encode, backend c", result["node_c"])
     row("Node.encode, backend litert (reference)", result["node_litert"])
     row("Interpreter.invoke, reference kernels", result["invoke_reference"])
-    row("Interpreter.invoke, default (XNNPACK)", result["invoke_default"])
+    row("Interpreter.invoke, default (XNNPACK)" if result.get("activations", "int8") == "int8"
+        else "Interpreter.invoke, default (16x8: no XNNPACK)", result["invoke_default"])
     lines += ["", f"{'stage (Node-recorded)':44s} {'c median':>11s} {'litert med':>10s}"]
     for stage in ("neural", "select", "quantize", "map"):
         c = result["stages_c"].get(stage, {}).get("median_us", float("nan"))
@@ -207,6 +225,10 @@ def format_table(result: dict[str, Any]) -> str:
         f"peak RSS: {result['peak_rss_mib']:.1f} MiB",
     ]
     return "\n".join(lines)
+
+
+def _form(result: dict[str, Any]) -> str:
+    return "16x8" if result.get("activations") == "int16" else "int8"
 
 
 # ---- issue 17: the node's speed ratios ------------------------------------------------------
@@ -232,23 +254,23 @@ def run_nearest_ports(z: np.ndarray, positions: np.ndarray, codebook: np.ndarray
                       repeats: int = 15, inner: int = 200) -> dict[str, Any]:
     """The nearest-codeword kernel (no Python in the loop; thread CPU time) on every port this
     CPU runs, ``reference`` being the portable C99 loop the node ran before the SIMD ports;
-    plus NumPy on the same data. Indices must agree everywhere."""
-    cb32 = codebook.astype(np.int32)
-    want = numpy_nearest(z, positions, cb32)
+    plus NumPy on the same data. Indices must agree everywhere. ``codebook`` int8 (with int8
+    ``z``) or int16 (a 16x8 node's, with int16 ``z``)."""
+    search, timed, cb_wide = _search_kernels(codebook)
+    want = numpy_nearest(z, positions, cb_wide)
     active = _core.active_port()
-    out: dict[str, Any] = {"ports": {}, "active": active}
+    out: dict[str, Any] = {"ports": {}, "active": active, "codebook": str(codebook.dtype)}
     try:
         for name, why in _core.ports().items():
             if why is not None:
                 continue
             _core.select_port(name)
-            same = bool(np.array_equal(_core.nearest_codewords(z, positions, codebook), want))
-            r = _windows(lambda i: _core.time_nearest_codewords(z, positions, codebook, inner),
-                         1, repeats, 1, 2)
+            same = bool(np.array_equal(search(z, positions, codebook), want))
+            r = _windows(lambda i: timed(z, positions, codebook, inner), 1, repeats, 1, 2)
             out["ports"][name] = {"us": r["median_us"] / inner, "same_indices": same}
     finally:
         _core.select_port(active)
-    out["numpy_us"] = _windows(lambda i: numpy_nearest(z, positions, cb32), 1, repeats, 20,
+    out["numpy_us"] = _windows(lambda i: numpy_nearest(z, positions, cb_wide), 1, repeats, 20,
                                5)["median_us"]
     port_us = out["ports"][active]["us"]
     out["ratio_reference"] = out["ports"]["reference"]["us"] / port_us
@@ -389,24 +411,49 @@ def measure_import(modules: tuple[str, ...] = ("semqam_node.server", "semqam_nod
 
 
 def run_speed_benchmark(bundle_dir: str | Path, k: int = 32, trust: str | Path | None = None,
-                        repeats: int = 15, per_window: int = 50,
-                        link_samples: int = 2000) -> dict[str, Any]:
-    """Issue 17's ratios in one run (see the module docstring)."""
+                        repeats: int = 15, per_window: int = 50, link_samples: int = 2000,
+                        int8_bundle: str | Path | None = None) -> dict[str, Any]:
+    """Issue 17's ratios in one run (see the module docstring). ``int8_bundle``: the int8
+    export of the same run, when ``bundle_dir`` is 16x8: its XNNPACK ``invoke()`` is the
+    yardstick of the encode ratio, and its own node is measured beside (same process, same
+    samples)."""
+    c = Node(bundle_dir, backend="c", trust=trust)
+    c8 = None
+    if int8_bundle is not None and c.activations != "int8":
+        c8 = Node(int8_bundle, backend="c", trust=trust)
+        if c8.activations != "int8":
+            raise ValueError(f"{int8_bundle}: not an int8 bundle; export it with "
+                             "--activations int8")
+        if c8.info()["dims"] != c.info()["dims"]:
+            raise ValueError(f"{int8_bundle}: dims {c8.info()['dims']} differ from "
+                             f"{bundle_dir}'s {c.info()['dims']}; export both from the same run")
     node = run_node_benchmark(bundle_dir, k=k, repeats=repeats, per_window=per_window,
                               trust=trust)
-    c = Node(bundle_dir, backend="c", trust=trust)
-    z, logit, _ = c.neural_int8(digit_like_samples(1, c.input_size)[0])
-    positions = _core.top_k(logit, node["k"])
-    return {
-        "node": node,
-        "encode_ratio": node["node_c"]["median_us"] / node["invoke_default"]["median_us"],
-        "nearest": run_nearest_ports(z, positions, c.codebook_int8, repeats),
+    sample = digit_like_samples(1, c.input_size)[0]
+    z, positions = _sent_slots(c, sample, node["k"])
+    out: dict[str, Any] = {"node": node, "node_int8": None, "nearest_int8": None}
+    yardstick = node
+    if c8 is not None:
+        node8 = run_node_benchmark(int8_bundle, k=k, repeats=repeats, per_window=per_window,
+                                   trust=trust)
+        z8, pos8 = _sent_slots(c8, sample, node8["k"])
+        out["node_int8"] = node8
+        out["nearest_int8"] = run_nearest_ports(z8, pos8, c8.codebook, repeats)
+        out["encode_ratio_int8"] = (node8["node_c"]["median_us"]
+                                    / node8["invoke_default"]["median_us"])
+        yardstick = node8
+    out.update({
+        "encode_ratio": node["node_c"]["median_us"] / yardstick["invoke_default"]["median_us"],
+        "xnnpack_us": yardstick["invoke_default"]["median_us"],
+        "xnnpack_model": _form(yardstick),
+        "nearest": run_nearest_ports(z, positions, c.codebook, repeats),
         "framing": run_framing_benchmark(c.input_size, node["k"], repeats),
         "link": run_link_benchmark(bundle_dir, trust, link_samples),
         "imports": measure_import(),
         "port": _core.active_port(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-    }
+    })
+    return out
 
 
 def _bound(ln: dict[str, Any]) -> str:
@@ -423,35 +470,52 @@ def format_speed(r: dict[str, Any]) -> str:
     def verdict(ok: bool) -> str:
         return "meets" if ok else "MISSES"
 
-    node, nn, fr, ln, im = r["node"], r["nearest"], r["framing"], r["link"], r["imports"]
+    def nearest_lines(nn: dict[str, Any], form: str) -> list[str]:
+        ports = ", ".join(f"{name} {v['us']:.2f} µs" for name, v in nn["ports"].items())
+        same = all(v["same_indices"] for v in nn["ports"].values())
+        return [
+            f"nearest codeword, {form} ({nn['active']}) {nn['ports'][nn['active']]['us']:8.2f} µs"
+            f"  vs reference C {nn['ratio_reference']:.1f}x "
+            f"({verdict(nn['ratio_reference'] >= NEAREST_REFERENCE_TARGET)} >= "
+            f"{NEAREST_REFERENCE_TARGET:.0f}x), vs NumPy {nn['numpy_us']:.0f} µs "
+            f"{nn['ratio_numpy']:.0f}x ({verdict(nn['ratio_numpy'] >= NEAREST_NUMPY_TARGET)} "
+            f">= {NEAREST_NUMPY_TARGET:.0f}x); same indices: {same}",
+            f"  per port: {ports}",
+        ]
+
+    node, fr, ln, im = r["node"], r["framing"], r["link"], r["imports"]
     d = node["dims"]
-    ports = ", ".join(f"{name} {v['us']:.2f} µs" for name, v in nn["ports"].items())
-    same = all(v["same_indices"] for v in nn["ports"].values())
+    form = _form(node)
     lines = [
         f"issue 17 node speed: M={d['order']} N={d['n_concepts']} D={d['latent_dim']} "
         f"K={node['k']}, port {r['port']}, {r['machine']}",
         "(thread CPU time, medians over windows; throughput in wall time)",
-        f"whole encode, c backend     {node['node_c']['median_us']:8.1f} µs  vs XNNPACK "
-        f"invoke() {node['invoke_default']['median_us']:.1f} µs: {r['encode_ratio']:.2f}x "
-        f"({verdict(r['encode_ratio'] <= ENCODE_TARGET_RATIO)} <= {ENCODE_TARGET_RATIO}x); "
-        f"backends identical: {node['backends_identical']}",
-        f"nearest codeword ({nn['active']}) {nn['ports'][nn['active']]['us']:8.2f} µs  vs "
-        f"reference C {nn['ratio_reference']:.1f}x "
-        f"({verdict(nn['ratio_reference'] >= NEAREST_REFERENCE_TARGET)} >= "
-        f"{NEAREST_REFERENCE_TARGET:.0f}x), vs NumPy {nn['numpy_us']:.0f} µs "
-        f"{nn['ratio_numpy']:.0f}x ({verdict(nn['ratio_numpy'] >= NEAREST_NUMPY_TARGET)} >= "
-        f"{NEAREST_NUMPY_TARGET:.0f}x); same indices: {same}",
-        f"  per port: {ports}",
+        f"whole encode, c backend, {form} {node['node_c']['median_us']:8.1f} µs  vs XNNPACK "
+        f"invoke() of the {r['xnnpack_model']} model {r['xnnpack_us']:.1f} µs: "
+        f"{r['encode_ratio']:.2f}x ({verdict(r['encode_ratio'] <= ENCODE_TARGET_RATIO)} <= "
+        f"{ENCODE_TARGET_RATIO}x); backends identical: {node['backends_identical']}",
+    ]
+    node8 = r.get("node_int8")
+    if node8 is not None:
+        lines.append(
+            f"whole encode, c backend, int8 {node8['node_c']['median_us']:8.1f} µs  vs the same "
+            f"XNNPACK invoke(): {r['encode_ratio_int8']:.2f}x "
+            f"({verdict(r['encode_ratio_int8'] <= ENCODE_TARGET_RATIO)} <= "
+            f"{ENCODE_TARGET_RATIO}x); backends identical: {node8['backends_identical']}")
+    lines += nearest_lines(r["nearest"], form)
+    if r.get("nearest_int8") is not None:
+        lines += nearest_lines(r["nearest_int8"], "int8")
+    lines += [
         f"framing, {fr['input_frame_bytes']}-byte INPUT + {fr['reply_frame_bytes']}-byte "
         f"SYMBOLS ({fr['sample']}): C {fr['c']['rx_us']:.2f} + {fr['c']['tx_us']:.2f} = "
         f"{fr['c']['total_us']:.2f} µs ({verdict(fr['c']['total_us'] <= FRAMING_TARGET_US)} "
         f"<= {FRAMING_TARGET_US:.0f} µs), Python reference {fr['python']['rx_us']:.1f} + "
         f"{fr['python']['tx_us']:.1f} = {fr['python']['total_us']:.1f} µs "
         f"({fr['speedup']:.0f}x)",
-        f"pty throughput, unpaced, window {ln['window']}: {ln['samples_per_s']:.0f} samples/s "
-        f"({ln['ok']}/{ln['samples']} ok); per sample: wall {ln['wall_us_per_sample']:.0f} µs, "
-        f"node CPU {ln['node_cpu_us_per_sample']:.0f} µs, host CPU "
-        f"{ln['host_cpu_us_per_sample']:.0f} µs",
+        f"pty throughput ({form} node), unpaced, window {ln['window']}: "
+        f"{ln['samples_per_s']:.0f} samples/s ({ln['ok']}/{ln['samples']} ok); per sample: wall "
+        f"{ln['wall_us_per_sample']:.0f} µs, node CPU {ln['node_cpu_us_per_sample']:.0f} µs, "
+        f"host CPU {ln['host_cpu_us_per_sample']:.0f} µs",
         f"  bound: {_bound(ln)}",
         "  node stages p50 (STATS): " + ", ".join(
             f"{k} {v} µs" for k, v in ln["node_stage_p50_us"].items()),
