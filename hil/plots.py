@@ -12,6 +12,7 @@ import numpy as np
 from semqam_node.conventions import TIMING_STAGES
 
 from evaluation.plots import COLORS, DPI, LABELS, Q_SEM, save_figure  # noqa: F401 (DPI re-used)
+from hil.report import quantized_form
 from hil.runner import PointResult
 
 
@@ -66,7 +67,8 @@ def plot_received(points: list[PointResult], ideal: dict[str, np.ndarray], repor
 
 
 def plot_q_sem_hil_vs_offline(report: dict, path: str | Path) -> Path:
-    """Q_sem and accuracy vs SNR: HIL (solid) vs the offline int8 evaluation (dashed)."""
+    """Q_sem and accuracy vs SNR: HIL (solid) vs the offline evaluation of the same quantized
+    model (dashed)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
@@ -79,7 +81,8 @@ def plot_q_sem_hil_vs_offline(report: dict, path: str | Path) -> Path:
                     label=f"HIL, {LABELS[name]}")
             if name in off:
                 ax.plot(report["snr_db"], off[name][key], ls="--", marker="x", ms=6,
-                        color=COLORS[name], alpha=0.7, label=f"offline int8, {name}")
+                        color=COLORS[name], alpha=0.7,
+                        label=f"offline {quantized_form(report)}, {name}")
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)

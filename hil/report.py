@@ -18,6 +18,12 @@ REPORT_FORMAT = 2
 AGREEMENT_TOLERANCE = 0.005  # issue 7: HIL vs offline int8, Q_sem and accuracy, every SNR
 
 
+def quantized_form(report: dict[str, Any]) -> str:
+    """The form of the model the node ran and the offline twin evaluated: ``16x8`` (int16
+    activations) or ``int8``; reports written before bundles carried it are int8."""
+    return "16x8" if report["bundle"].get("activations") == "int16" else "int8"
+
+
 def _summary(values: list[float], scale: float = 1.0, ndigits: int = 1) -> dict[str, Any]:
     s = summarize(values, scale)
     if not s["n"]:
@@ -121,7 +127,7 @@ def build_report(points: list[PointResult], cfg: HilConfig, *, node: dict[str, A
 
 
 def print_table(report: dict[str, Any], console: Any = None) -> None:
-    """SNR | K = symbols/sample | Q_sem per constellation (and offline int8) | node latency
+    """SNR | K = symbols/sample | Q_sem per constellation (and the offline twin) | node latency
     (median of the node's stage times per sample)."""
     from rich.console import Console
     from rich.table import Table
@@ -162,7 +168,7 @@ def print_table(report: dict[str, Any], console: Any = None) -> None:
     if ag:
         worst = max(max(ag[n]["q_sem"], ag[n]["accuracy"]) for n in names)
         verdict = "holds" if ag["holds"] else "MISSES"
-        console.print(f"HIL vs offline int8: max |Δ| = {worst:.4f} (tolerance "
+        console.print(f"HIL vs offline {quantized_form(report)}: max |Δ| = {worst:.4f} (tolerance "
                       f"{ag['tolerance']}): {verdict}")
     elif report.get("offline_note"):
         console.print(f"offline reference: {report['offline_note']}")

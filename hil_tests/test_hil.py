@@ -156,7 +156,7 @@ def test_cli_hil(hil_target, tmp_path):
     out = tmp_path / "cli"
     p = _cli(*base, "--snr", "0,20", "--limit", 40, "--out", out)
     assert p.returncode == 0, p.stderr
-    assert "Q_sem sem" in p.stdout and "HIL vs offline int8" in p.stdout
+    assert "Q_sem sem" in p.stdout and "HIL vs offline int8" in p.stdout  # the tiny bundle is int8
     report = json.loads((out / "hil_report.json").read_text())
     assert report["snr_db"] == [0.0, 20.0] and report["n_test"] == 40
 
