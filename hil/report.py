@@ -18,10 +18,15 @@ REPORT_FORMAT = 2
 AGREEMENT_TOLERANCE = 0.005  # issue 7: HIL vs offline int8, Q_sem and accuracy, every SNR
 
 
+def form_name(activations: str | None) -> str:
+    """``16x8`` for a bundle's ``activations`` ``int16``, else ``int8`` (bundles and reports
+    written before 2026-12-01 carry none: int8)."""
+    return "16x8" if activations == "int16" else "int8"
+
+
 def quantized_form(report: dict[str, Any]) -> str:
-    """The form of the model the node ran and the offline twin evaluated: ``16x8`` (int16
-    activations) or ``int8``; reports written before bundles carried it are int8."""
-    return "16x8" if report["bundle"].get("activations") == "int16" else "int8"
+    """The form of the model the node ran and the offline twin evaluated (:func:`form_name`)."""
+    return form_name(report["bundle"].get("activations"))
 
 
 def _summary(values: list[float], scale: float = 1.0, ndigits: int = 1) -> dict[str, Any]:

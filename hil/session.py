@@ -21,7 +21,7 @@ import numpy as np
 from semqam_node.session import VIRTUAL, open_node
 
 from edge.decoder import EdgeDecoder
-from hil.report import build_report
+from hil.report import build_report, form_name
 from hil.runner import HilConfig, run_hil
 from semqam.fileio import atomic_dir, write_json
 from semqam.units import raw_symbols_per_sample
@@ -131,7 +131,8 @@ def hil(bundle: str | Path, cfg: HilConfig, out: str | Path, *, port: str = VIRT
     ref = None
     t_off = time.perf_counter()
     if not note:
-        say("offline int8 evaluation (same samples, seed and noise) for the agreement check")
+        form = form_name(edge.manifest.get("activations"))
+        say(f"offline {form} evaluation (same samples, seed and noise) for the agreement check")
         ref = offline_int8(run_dir, bundle, ds, list(cfg.snr_db), cfg.seed,
                            cfg.constellations)  # type: ignore[arg-type]
     t_off = time.perf_counter() - t_off
