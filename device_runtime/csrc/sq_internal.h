@@ -10,6 +10,8 @@
 #ifndef SQ_INTERNAL_H
 #define SQ_INTERNAL_H
 
+#include <string.h>
+
 #include "semqam_core.h"
 
 /* Ports exist only for GCC/Clang on x86-64, AArch64 and Armv7E-M (the DSP extension of the
@@ -108,6 +110,28 @@ static inline void sq_split16(int16_t z, int16_t *hi, int16_t *lo)
     const int32_t t = (int32_t)z + 32768; /* [0, 65535] */
     *hi = (int16_t)((t >> 8) - 128);
     *lo = (int16_t)(t & 255);
+}
+
+/* Stage kc sent slots of z [., d] for a lane-parallel 16x8 codeword search, each value split by
+ * sq_split16: slot q in lane q of `lanes`, inputs grouped `pair` at a time (1: one input per
+ * vector, NEON; 2: the input pairs of a 16-bit multiply-add, x86), i.e. input i of slot q at
+ * (i / pair) * lanes * pair + q * pair + i % pair. Unused lanes and the odd tail stay 0. */
+static inline void sq_stage16(const int16_t *z, int32_t d, const uint16_t *positions,
+                              int32_t kc, int32_t lanes, int32_t pair, int16_t *zh, int16_t *zl)
+{
+    const size_t n = (size_t)((d + pair - 1) / pair) * (size_t)pair * (size_t)lanes;
+    int32_t q;
+    int32_t i;
+    memset(zh, 0, n * sizeof(int16_t));
+    memset(zl, 0, n * sizeof(int16_t));
+    for (q = 0; q < kc; ++q) {
+        const int16_t *row = z + (size_t)positions[q] * (size_t)d;
+        for (i = 0; i < d; ++i) {
+            const size_t at = ((size_t)(i / pair) * (size_t)lanes + (size_t)q) * (size_t)pair +
+                              (size_t)(i % pair);
+            sq_split16(row[i], &zh[at], &zl[at]);
+        }
+    }
 }
 
 /* sq_fc_s16x8 without the layer check (sq_fc16_check passed before). */

@@ -415,16 +415,7 @@ static void sq_neon_nearest16(const int16_t *z, int32_t d, const uint16_t *posit
         const int32_t lanes = 4 * nv;
         int64_t idx[SQ_NQ16];
         int32_t q;
-        int32_t i;
-        memset(zh, 0, (size_t)d * (size_t)lanes * sizeof(int16_t));
-        memset(zl, 0, (size_t)d * (size_t)lanes * sizeof(int16_t));
-        for (q = 0; q < kc; ++q) {
-            const int16_t *row = z + (size_t)positions[q0 + q] * (size_t)d;
-            for (i = 0; i < d; ++i) {
-                const size_t at = (size_t)i * (size_t)lanes + (size_t)q;
-                sq_split16(row[i], &zh[at], &zl[at]);
-            }
-        }
+        sq_stage16(z, d, positions + q0, kc, lanes, 1, zh, zl);
         switch (nv) { /* constant nv: accumulators stay in registers */
         case 1: sq_neon16_pass(zh, zl, d, codebook, m, norms, 1, idx); break;
         case 2: sq_neon16_pass(zh, zl, d, codebook, m, norms, 2, idx); break;

@@ -442,7 +442,6 @@ SQ_TARGET static void sq_nearest16(const int16_t *z, int32_t d, const uint16_t *
 {
     int16_t zh[(SQ_INT32_CHUNK + 1) / 2 * SQ_NQ16 * 2];
     int16_t zl[(SQ_INT32_CHUNK + 1) / 2 * SQ_NQ16 * 2];
-    const int32_t d2 = (d + 1) / 2;
     int32_t q0;
     for (q0 = 0; q0 < k; q0 += SQ_NQ16) {
         const int32_t kc = k - q0 < SQ_NQ16 ? k - q0 : SQ_NQ16;
@@ -450,17 +449,7 @@ SQ_TARGET static void sq_nearest16(const int16_t *z, int32_t d, const uint16_t *
         const int32_t lanes = 8 * nv;
         int64_t idx[SQ_NQ16];
         int32_t q;
-        int32_t i;
-        memset(zh, 0, (size_t)d2 * (size_t)lanes * 2 * sizeof(int16_t));
-        memset(zl, 0, (size_t)d2 * (size_t)lanes * 2 * sizeof(int16_t));
-        for (q = 0; q < kc; ++q) {
-            const int16_t *row = z + (size_t)positions[q0 + q] * (size_t)d;
-            for (i = 0; i < d; ++i) {
-                const size_t at = 2 * ((size_t)(i / 2) * (size_t)lanes + (size_t)q) +
-                                  (size_t)(i % 2);
-                sq_split16(row[i], &zh[at], &zl[at]);
-            }
-        }
+        sq_stage16(z, d, positions + q0, kc, lanes, 2, zh, zl);
         if (nv == 1) { /* constant nv: accumulators stay in registers */
             sq_nearest16_pass(zh, zl, d, codebook, m, norms, 1, idx);
         } else {
