@@ -54,11 +54,11 @@ def tiny_dataset():
     )
 
 
-def train_tiny(out: Path, seed: int = 0):
+def train_tiny(out: Path, seed: int = 0, **overrides):
     from trainer.svqvae.config import TrainConfig
     from trainer.svqvae.train import train
 
-    cfg = TrainConfig.for_profile("quick", seed=seed, **TINY_OVERRIDES)
+    cfg = TrainConfig.for_profile("quick", seed=seed, **{**TINY_OVERRIDES, **overrides})
     return train(tiny_dataset(), cfg, out, force=True)
 
 

@@ -36,6 +36,9 @@ def train(
     ] = None,
     augment: AugmentOpt = 0,
     force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    weight_grid_epochs: Annotated[int, typer.Option(
+        help="Epochs of phase 3 on the node's int8 weight grid (0 = off; docs/models.md).",
+        min=0)] = 0,
 ) -> None:
     """Train classifier T, the S-VQ-VAE + SCI, the semantic constellation and the DQN.
 
@@ -49,7 +52,8 @@ def train(
         from trainer.svqvae.config import TrainConfig
         from trainer.svqvae.train import train as run_training
 
-    cfg = TrainConfig.for_profile(profile, order=order, seed=seed)
+    cfg = TrainConfig.for_profile(profile, order=order, seed=seed,
+                                 weight_grid_epochs=weight_grid_epochs)
     if out.exists() and not force:
         raise ValueError(f"run folder {out} already exists; pass --force to replace it")
     ds = load_dataset(dataset, data.resolve() if data else None,

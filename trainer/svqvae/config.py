@@ -48,6 +48,9 @@ class TrainConfig:
     classifier_epochs: int = 8
     phase1_epochs: int = 10
     phase2_epochs: int = 15
+    # our choice (docs/models.md "Weight grid"): phase-3 epochs on the node's int8 weight grid
+    # (trainer/svqvae/weight_grid.py); 0 = off
+    weight_grid_epochs: int = 0
 
     # DQN rate controller (Table I)
     k_min: int = 5
@@ -112,6 +115,8 @@ class TrainConfig:
         if self.phy_weighting not in PAIR_WEIGHTINGS:
             raise ValueError(f"phy_weighting {self.phy_weighting!r} is unknown; choose one of "
                              f"{PAIR_WEIGHTINGS}")
+        if self.weight_grid_epochs < 0:
+            raise ValueError(f"weight_grid_epochs must be >= 0, got {self.weight_grid_epochs}")
         if self.n_actions < 2:
             raise ValueError(f"n_actions must be >= 2, got {self.n_actions}")
 

@@ -4,7 +4,8 @@ Order (each stage consumes the previous one's output):
 
 1. T on clean inputs (Section III.A), then frozen.
 2. Phase 1, plain VQ-VAE with ``L_VQ``; phase 2, semantic activation with eq. (1) and the SCI
-   soft top-K weighting whose temperature anneals ``tau_start -> tau_end`` (Section III.B).
+   soft top-K weighting whose temperature anneals ``tau_start -> tau_end`` (Section III.B);
+   optionally phase 3 on the node's int8 weight grid (:mod:`.weight_grid`, our addition).
 3. The (index, SCI) pairs the encoder selects on the training split -> per-concept mean SCI,
    usage, co-occurrence P(i, j) (Section IV.A) -> learned constellation, eq. (3) (Section III.D).
 4. Q_task / BER tables on a held-out validation split -> DQN on eq. (2) (Section III.C) ->
@@ -45,6 +46,7 @@ from trainer.svqvae.models import (
 from trainer.svqvae.pipeline import SemanticPipeline, select_top_k
 from trainer.svqvae.rate_control import build_environment, fit_policy
 from trainer.svqvae.scheme import NAME as SCHEME
+from trainer.svqvae.weight_grid import WeightGridSTE, node_kernels
 
 RUN_FORMAT = 1
 
@@ -193,6 +195,11 @@ def _train_into(ds: Dataset, cfg: TrainConfig, work: Path, prog: Progress,
     tau = _TauSchedule(model.tau, cfg.tau_start, cfg.tau_end, cfg.phase2_epochs)
     fit_phase("phase 2 (semantic)", cfg.phase2_epochs, cfg.lambda_sem, (tau,))
     timings["phase2_s"] = time.perf_counter() - t0
+    if cfg.weight_grid_epochs:
+        t0 = time.perf_counter()
+        fit_phase("phase 3 (int8 weight grid)", cfg.weight_grid_epochs, cfg.lambda_sem,
+                  (WeightGridSTE(node_kernels(enc)),))
+        timings["phase3_s"] = time.perf_counter() - t0
 
     codebook = keras.ops.convert_to_numpy(vq.codebook).astype(np.float32)
     pipe = SemanticPipeline(enc, dec, clf, codebook)
