@@ -15,9 +15,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-#: The encoder layers the node runs (trunk, z head, SCI head), by their name prefixes.
-NODE_LAYER_PREFIXES = ("enc_dense", "enc_concepts", "sci_dense", "sci")
-
 
 def int8_grid(w: np.ndarray) -> np.ndarray:
     """``s_c · round(W / s_c)`` with ``s_c = max_i |W[i, c]| / 127`` per output channel ``c``
@@ -30,9 +27,9 @@ def int8_grid(w: np.ndarray) -> np.ndarray:
 
 
 def node_kernels(encoder: keras.Model) -> list:
-    """The kernel variables of the encoder's Dense layers that the node runs."""
-    return [layer.kernel for layer in encoder.layers
-            if isinstance(layer, keras.layers.Dense) and layer.name.startswith(NODE_LAYER_PREFIXES)]
+    """The kernel variables of the encoder's Dense layers: trunk, z head and SCI head, which are
+    exactly the layers the node runs (``build_encoder_sci``)."""
+    return [layer.kernel for layer in encoder.layers if isinstance(layer, keras.layers.Dense)]
 
 
 class WeightGridSTE(keras.callbacks.Callback):
@@ -43,7 +40,7 @@ class WeightGridSTE(keras.callbacks.Callback):
     def __init__(self, kernels: list) -> None:
         super().__init__()
         if not kernels:
-            raise ValueError("no kernels to put on the int8 grid; check the encoder's layer names")
+            raise ValueError("no kernels to put on the int8 grid: the encoder has no Dense layer")
         self.kernels = kernels
         self.latent = [np.asarray(keras.ops.convert_to_numpy(k), np.float32) for k in kernels]
         self.snapped: list[np.ndarray] = []
